@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the build, the tests and the demo use. Idempotent: when
+# everything is already installed it changes nothing. Runs as root (CI does), or via sudo.
+set -euo pipefail
+
+PACKAGES=(
+  # build: nftnl/mnl link the C libraries
+  pkg-config libnftnl-dev libmnl-dev
+  # the namespace tests and the firewall's read-back
+  iproute2 nftables iputils-ping
+  # traffic and captures in tests and benchmarks
+  iperf3 tcpdump
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} Debian packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
