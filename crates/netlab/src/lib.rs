@@ -20,6 +20,8 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use nix::mount::MsFlags;
+
 pub use netns::{Netns, NsThread, ProcessGuard};
 
 /// Where named namespaces live, as with iproute2.
@@ -88,7 +90,7 @@ impl Lab {
     /// Starts a lab. `tag` (a test name, say) goes into the namespace names for debugging.
     pub fn new(tag: &str) -> Result<Self, Error> {
         require_root()?;
-        fs::create_dir_all(NETNS_DIR).map_err(|e| Error::io(format!("mkdir {NETNS_DIR}"), e))?;
+        prepare_netns_dir()?;
         remove_stale();
         let tag: String = tag
             .chars()
@@ -174,6 +176,36 @@ impl Drop for Lab {
             netns::remove_named(ns.name());
         }
     }
+}
+
+/// Makes `/run/netns` a shared mount point of its own, as `ip netns add` does, before any
+/// namespace is bound under it. Otherwise an `ip netns add` run later (by a test, or by
+/// hand) bind-mounts the directory over itself and hides the namespaces already bound
+/// there, which then can no longer be unmounted or removed by name.
+fn prepare_netns_dir() -> Result<(), Error> {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    fs::create_dir_all(NETNS_DIR).map_err(|e| Error::io(format!("mkdir {NETNS_DIR}"), e))?;
+    let none: Option<&str> = None;
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    if nix::mount::mount(none, NETNS_DIR, Some("none"), shared, none).is_err() {
+        // EINVAL: not a mount point yet. Bind it onto itself, then make it shared.
+        nix::mount::mount(
+            Some(NETNS_DIR),
+            NETNS_DIR,
+            Some("none"),
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(|e| Error::io(format!("bind-mount {NETNS_DIR}"), e.into()))?;
+        nix::mount::mount(none, NETNS_DIR, Some("none"), shared, none)
+            .map_err(|e| Error::io(format!("make {NETNS_DIR} shared"), e.into()))?;
+    }
+    *done = true;
+    Ok(())
 }
 
 /// Removes namespaces of ours whose process is gone (it was killed before it could unwind).
