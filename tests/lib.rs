@@ -51,3 +51,76 @@ pub fn create_tun(name: &str) -> std::io::Result<OwnedFd> {
         Ok(owned)
     }
 }
+
+/// A TCP server inside a namespace that tells each client the address it connected from,
+/// then closes. Stops (and its thread ends) when dropped, or after 60 s at most.
+pub struct PeerEcho {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<netlab::NsThread<usize>>,
+}
+
+impl PeerEcho {
+    /// Listens on `addr` in `ns`; returns once the socket is bound.
+    pub fn start(ns: &netlab::Netns, addr: std::net::SocketAddr) -> PeerEcho {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncWriteExt;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = ns
+            .spawn(move |_| async move {
+                let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+                let _ = ready_tx.send(());
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+                let mut served = 0;
+                while !flag.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
+                    let tick = std::time::Duration::from_millis(50);
+                    if let Ok(Ok((mut s, peer))) = tokio::time::timeout(tick, l.accept()).await {
+                        let _ = s.write_all(peer.ip().to_string().as_bytes()).await;
+                        served += 1;
+                    }
+                }
+                served
+            })
+            .expect("spawn server");
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("server bound");
+        PeerEcho {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for PeerEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Connects from `ns` to `addr` and returns what a [`PeerEcho`] there said (the source
+/// address it saw), or `None` if no connection was made within `timeout`.
+pub fn peer_seen(
+    ns: &netlab::Netns,
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    ns.run(move |_| async move {
+        let mut s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+        let mut out = String::new();
+        tokio::time::timeout(timeout, s.read_to_string(&mut out))
+            .await
+            .ok()?
+            .ok()?;
+        Some(out)
+    })
+    .expect("namespace thread")
+}

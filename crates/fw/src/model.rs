@@ -1,0 +1,418 @@
+//! The router's policy: configuration plus current state in, a [`Ruleset`] out.
+//!
+//! Defaults are safe before anything is configured: inbound from the WAN is dropped except
+//! established and related traffic, the ICMPv6 of RFC 4890 and DHCP replies to the router's
+//! client ports; the LANs reach the router's DHCP, DNS and RA and may go out to the WAN;
+//! the WAN reaches a LAN only through port forwards (IPv4) and pinholes (IPv6).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::Error;
+use crate::ir::{
+    Action, BaseChain, Chain, ChainKind, CtState, Hook, IpVersion, L4, Match, Policy, Rule, Ruleset,
+};
+
+/// The transport protocol of a port forward, pinhole or open port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// Both TCP and UDP (two rules).
+    Both,
+}
+
+impl Proto {
+    fn l4s(self) -> &'static [L4] {
+        match self {
+            Proto::Tcp => &[L4::Tcp],
+            Proto::Udp => &[L4::Udp],
+            Proto::Both => &[L4::Tcp, L4::Udp],
+        }
+    }
+}
+
+/// A LAN zone: one interface, its IPv4 subnet if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lan {
+    /// The zone's name (`lan`, `guest`, `cluster` ...), used in rule comments.
+    pub name: String,
+    /// Its interface.
+    pub interface: String,
+    /// Its IPv4 subnet (`192.168.1.0/24`), for NAT reflection.
+    pub ipv4: Option<Ipv4Net>,
+}
+
+/// Inbound IPv4 from the WAN to a LAN host (DNAT and the matching forward accept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// Its name (a rule comment, and what `routerctl` shows).
+    pub name: String,
+    /// TCP, UDP or both.
+    pub proto: Proto,
+    /// The public port.
+    pub port: u16,
+    /// The inside host.
+    pub to: Ipv4Addr,
+    /// The inside port.
+    pub to_port: u16,
+}
+
+/// Inbound IPv6 from the WAN to a LAN host, named by its interface identifier so it
+/// survives prefix changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinhole {
+    /// Its name.
+    pub name: String,
+    /// The LAN zone the host is in (by [`Lan::name`]).
+    pub lan: String,
+    /// The host's address suffix (`::10`), compared under [`Pinhole::suffix_len`] bits.
+    pub host_suffix: Ipv6Addr,
+    /// How many low bits of the address to compare (64: the interface identifier).
+    pub suffix_len: u8,
+    /// TCP, UDP or both.
+    pub proto: Proto,
+    /// The port.
+    pub port: u16,
+}
+
+/// A service of the router itself opened to the WAN (an SSH port for the owner, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPort {
+    /// Its name.
+    pub name: String,
+    /// TCP, UDP or both.
+    pub proto: Proto,
+    /// The port.
+    pub port: u16,
+}
+
+/// The firewall's part of the router configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FwConfig {
+    /// The nftables table the router owns (`routerd`).
+    pub table: String,
+    /// The WAN interface (`ppp0`, or the Ethernet WAN for DHCP/static).
+    pub wan: String,
+    /// Clamp TCP MSS to the route MTU on forwarded SYNs (on for PPPoE, MTU 1492).
+    pub clamp_mss: bool,
+    /// The LAN zones.
+    pub lans: Vec<Lan>,
+    /// Port forwards.
+    pub port_forwards: Vec<PortForward>,
+    /// IPv6 pinholes.
+    pub pinholes: Vec<Pinhole>,
+    /// Router services open to the WAN.
+    pub open: Vec<OpenPort>,
+}
+
+/// What the router knows now; a change re-applies the ruleset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FwState {
+    /// The public IPv4 address, when the WAN has one: port forwards then match it, which
+    /// also makes them work from the LAN (NAT reflection).
+    pub public_ipv4: Option<Ipv4Addr>,
+    /// The delegated prefixes (for `routerctl`; pinholes do not depend on them).
+    pub delegated: Vec<Ipv6Net>,
+}
+
+/// ICMPv6 a router must accept for itself (RFC 4890 §4.4): errors, echo, neighbour and
+/// router discovery, MLD.
+const ICMPV6_TO_ROUTER: &[u8] = &[
+    1, 2, 3, 4, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 143,
+];
+/// ICMPv6 to forward (RFC 4890 §4.3.1, must not be dropped): errors and echo.
+const ICMPV6_TRANSIT: &[u8] = &[1, 2, 3, 4, 128, 129];
+/// ICMPv4 to the router: echo request, unreachable (PMTU), time exceeded, parameter problem.
+const ICMP_TO_ROUTER: &[u8] = &[3, 8, 11, 12];
+
+fn valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() < 16
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl FwConfig {
+    /// Checks names and ports: interface and object names go into netlink messages and into
+    /// `nft` text, so they are kept to a safe alphabet.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::Invalid(what));
+        if !valid_name(&self.table) {
+            return bad(format!("table name {:?}", self.table));
+        }
+        if !valid_ifname(&self.wan) {
+            return bad(format!("wan interface {:?}", self.wan));
+        }
+        for l in &self.lans {
+            if !valid_name(&l.name) || !valid_ifname(&l.interface) || l.interface == self.wan {
+                return bad(format!("lan {:?} on interface {:?}", l.name, l.interface));
+            }
+        }
+        for pf in &self.port_forwards {
+            if !valid_name(&pf.name) || pf.port == 0 || pf.to_port == 0 {
+                return bad(format!("port forward {:?}", pf.name));
+            }
+        }
+        for p in &self.pinholes {
+            if !valid_name(&p.name) || p.port == 0 || p.suffix_len == 0 || p.suffix_len > 128 {
+                return bad(format!("pinhole {:?}", p.name));
+            }
+            if !self.lans.iter().any(|l| l.name == p.lan) {
+                return bad(format!(
+                    "pinhole {:?} names unknown lan {:?}",
+                    p.name, p.lan
+                ));
+            }
+        }
+        for o in &self.open {
+            if !valid_name(&o.name) || o.port == 0 {
+                return bad(format!("open port {:?}", o.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn base(kind: ChainKind, hook: Hook, priority: i32, policy: Policy) -> Option<BaseChain> {
+    Some(BaseChain {
+        kind,
+        hook,
+        priority,
+        policy,
+    })
+}
+
+fn r(matches: Vec<Match>, action: Action) -> Rule {
+    Rule::new(matches, action)
+}
+
+/// The rules that start the input and forward chains: conntrack verdicts first.
+fn conntrack_head() -> Vec<Rule> {
+    vec![
+        r(
+            vec![Match::CtState(CtState::ESTABLISHED.or(CtState::RELATED))],
+            Action::Accept,
+        ),
+        r(vec![Match::CtState(CtState::INVALID)], Action::Drop).counted(),
+    ]
+}
+
+fn input(cfg: &FwConfig) -> Chain {
+    let mut rules = conntrack_head();
+    rules.push(r(vec![Match::IifName("lo".into())], Action::Accept));
+    rules.extend(
+        ICMPV6_TO_ROUTER
+            .iter()
+            .map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)),
+    );
+    rules.extend(
+        ICMP_TO_ROUTER
+            .iter()
+            .map(|t| r(vec![Match::IcmpType(*t)], Action::Accept)),
+    );
+    let wan = Match::IifName(cfg.wan.clone());
+    // DHCPv6 replies to our client port, from the server's link-local address (RFC 8415 §7.2),
+    // and DHCPv4 replies for an IPoE WAN.
+    let ll: IpNet =
+        IpNet::V6(Ipv6Net::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10).unwrap_or_default());
+    rules.push(r(
+        vec![
+            wan.clone(),
+            Match::Saddr(ll),
+            Match::L4Proto(L4::Udp),
+            Match::Dport(546),
+        ],
+        Action::Accept,
+    ));
+    rules.push(r(
+        vec![wan.clone(), Match::L4Proto(L4::Udp), Match::Dport(68)],
+        Action::Accept,
+    ));
+    for lan in &cfg.lans {
+        let iif = Match::IifName(lan.interface.clone());
+        // DHCPv4, DHCPv6 and DNS for the LAN.
+        for port in [67, 547, 53] {
+            rules.push(r(
+                vec![iif.clone(), Match::L4Proto(L4::Udp), Match::Dport(port)],
+                Action::Accept,
+            ));
+        }
+        rules.push(r(
+            vec![iif, Match::L4Proto(L4::Tcp), Match::Dport(53)],
+            Action::Accept,
+        ));
+    }
+    for o in &cfg.open {
+        for l4 in o.proto.l4s() {
+            rules.push(
+                r(
+                    vec![wan.clone(), Match::L4Proto(*l4), Match::Dport(o.port)],
+                    Action::Accept,
+                )
+                .counted()
+                .comment(format!("open {}", o.name)),
+            );
+        }
+    }
+    rules.push(
+        r(vec![], Action::Continue)
+            .counted()
+            .comment("dropped by policy"),
+    );
+    Chain {
+        name: "input".into(),
+        base: base(ChainKind::Filter, Hook::Input, 0, Policy::Drop),
+        rules,
+    }
+}
+
+fn forward(cfg: &FwConfig) -> Chain {
+    let mut rules = Vec::new();
+    if cfg.clamp_mss {
+        rules.push(r(vec![Match::TcpSyn], Action::ClampMssToPmtu));
+    }
+    rules.extend(conntrack_head());
+    let (wan_in, wan_out) = (
+        Match::IifName(cfg.wan.clone()),
+        Match::OifName(cfg.wan.clone()),
+    );
+    for lan in &cfg.lans {
+        rules.push(
+            r(
+                vec![Match::IifName(lan.interface.clone()), wan_out.clone()],
+                Action::Accept,
+            )
+            .counted()
+            .comment(format!("{} to wan", lan.name)),
+        );
+    }
+    rules.push(
+        r(vec![Match::CtStatusDnat], Action::Accept)
+            .counted()
+            .comment("port forwards"),
+    );
+    rules.extend(
+        ICMPV6_TRANSIT
+            .iter()
+            .map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)),
+    );
+    for p in &cfg.pinholes {
+        let Some(lan) = cfg.lans.iter().find(|l| l.name == p.lan) else {
+            continue;
+        };
+        let mask = Ipv6Addr::from(
+            u128::MAX
+                .checked_shr(128 - u32::from(p.suffix_len))
+                .unwrap_or(0),
+        );
+        let suffix = Ipv6Addr::from(u128::from(p.host_suffix) & u128::from(mask));
+        for l4 in p.proto.l4s() {
+            rules.push(
+                r(
+                    vec![
+                        wan_in.clone(),
+                        Match::OifName(lan.interface.clone()),
+                        Match::Daddr6Suffix { suffix, mask },
+                        Match::L4Proto(*l4),
+                        Match::Dport(p.port),
+                    ],
+                    Action::Accept,
+                )
+                .counted()
+                .comment(format!("pinhole {}", p.name)),
+            );
+        }
+    }
+    rules.push(
+        r(vec![], Action::Continue)
+            .counted()
+            .comment("dropped by policy"),
+    );
+    Chain {
+        name: "forward".into(),
+        base: base(ChainKind::Filter, Hook::Forward, 0, Policy::Drop),
+        rules,
+    }
+}
+
+fn prerouting(cfg: &FwConfig, st: &FwState) -> Chain {
+    let mut rules = Vec::new();
+    // With the public address known, match it: from the WAN and, reflected, from the LAN.
+    let to_us = match st.public_ipv4 {
+        Some(a) => Match::Daddr(IpNet::V4(Ipv4Net::from(a))),
+        None => Match::IifName(cfg.wan.clone()),
+    };
+    for pf in &cfg.port_forwards {
+        for l4 in pf.proto.l4s() {
+            rules.push(
+                r(
+                    vec![to_us.clone(), Match::L4Proto(*l4), Match::Dport(pf.port)],
+                    Action::Dnat {
+                        addr: pf.to,
+                        port: Some(pf.to_port),
+                    },
+                )
+                .comment(format!("forward {}", pf.name)),
+            );
+        }
+    }
+    Chain {
+        name: "prerouting".into(),
+        base: base(ChainKind::Nat, Hook::Prerouting, -100, Policy::Accept),
+        rules,
+    }
+}
+
+fn postrouting(cfg: &FwConfig) -> Chain {
+    let mut rules = Vec::new();
+    for lan in &cfg.lans {
+        let Some(net) = lan.ipv4 else { continue };
+        // NAT reflection: a LAN host reaching another through the public address must see
+        // the answers come back through the router, so the source becomes the router.
+        let net = IpNet::V4(net.trunc());
+        rules.push(
+            r(
+                vec![Match::Saddr(net), Match::Daddr(net), Match::CtStatusDnat],
+                Action::Masquerade,
+            )
+            .comment(format!("reflection {}", lan.name)),
+        );
+    }
+    rules.push(r(
+        vec![
+            Match::NfProto(IpVersion::V4),
+            Match::OifName(cfg.wan.clone()),
+        ],
+        Action::Masquerade,
+    ));
+    Chain {
+        name: "postrouting".into(),
+        base: base(ChainKind::Nat, Hook::Postrouting, 100, Policy::Accept),
+        rules,
+    }
+}
+
+/// Builds the router's ruleset from its configuration and current state.
+pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
+    cfg.validate()?;
+    Ok(Ruleset {
+        table: cfg.table.clone(),
+        chains: vec![
+            input(cfg),
+            forward(cfg),
+            prerouting(cfg, st),
+            postrouting(cfg),
+        ],
+    })
+}

@@ -1,0 +1,493 @@
+//! A [`Ruleset`] as one nftables netlink transaction (nftnl + mnl), and the kernel's answer.
+//!
+//! The batch creates the table if it is missing, deletes it, and builds it anew with all its
+//! chains and rules: the kernel applies all of it or none of it, so there is never a moment
+//! with no rules or half of them, and a batch the kernel refuses leaves the previous ruleset
+//! in force. Expressions are written as `nft` 1.0 writes them for the same text (the tests
+//! compare both), including those the nftnl crate has no type for (`rt`, `byteorder`,
+//! `exthdr` for MSS clamping, NAT with port ranges).
+
+use std::ffi::{CStr, CString};
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
+
+use ipnet::IpNet;
+use nftnl::expr::{Expression, Verdict};
+use nftnl::nftnl_sys as sys;
+use nftnl::{Batch, MsgType, ProtoFamily, Table};
+
+use crate::Error;
+use crate::ir::{Action, ChainKind, Hook, IpVersion, L4, Match, Policy, Rule, Ruleset};
+
+/// Kernel constants (include/uapi/linux/netfilter/nf_tables.h) that the libc crate lacks.
+mod k {
+    pub const REG_1: u32 = 0x01;
+    pub const REG_2: u32 = 0x02;
+    pub const PAYLOAD_NETWORK: u32 = 0x01;
+    pub const PAYLOAD_TRANSPORT: u32 = 0x02;
+    pub const META_IIFNAME: u32 = 0x06;
+    pub const META_OIFNAME: u32 = 0x07;
+    pub const META_NFPROTO: u32 = 0x0f;
+    pub const META_L4PROTO: u32 = 0x10;
+    pub const CT_STATE: u32 = 0x00;
+    pub const CT_STATUS: u32 = 0x02;
+    pub const CMP_EQ: u32 = 0x00;
+    pub const CMP_NEQ: u32 = 0x01;
+    pub const RT_TCPMSS: u32 = 0x03;
+    pub const BYTEORDER_HTON: u32 = 0x01;
+    pub const EXTHDR_OP_TCPOPT: u32 = 0x01;
+    pub const TCPOPT_MAXSEG: u32 = 0x02;
+    pub const NAT_DNAT: u32 = 0x01;
+    pub const NFPROTO_IPV4: u8 = 0x02;
+    pub const NFPROTO_IPV6: u8 = 0x0a;
+    /// `NF_NAT_RANGE_MAP_IPS`.
+    pub const NAT_MAP_IPS: u32 = 0x01;
+    /// `NF_NAT_RANGE_PROTO_SPECIFIED`.
+    pub const NAT_PROTO_SPECIFIED: u32 = 0x02;
+    /// `IPS_DST_NAT` in `ct status`.
+    pub const CT_STATUS_DNAT: u32 = 0x20;
+    pub const TCP_FLAG_SYN: u8 = 0x02;
+    pub const IFNAMSIZ: usize = 16;
+    pub const NLMSG_ERROR: u16 = 0x02;
+}
+
+/// Any nftables expression, by name and attributes: what the nftnl crate's typed
+/// expressions do, for every expression the ruleset uses.
+struct Raw {
+    name: &'static CStr,
+    u32s: Vec<(u32, u32)>,
+    data: Vec<(u32, Vec<u8>)>,
+}
+
+impl Raw {
+    fn new(name: &'static CStr) -> Self {
+        Raw {
+            name,
+            u32s: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+
+    fn u32(mut self, attr: u32, v: u32) -> Self {
+        self.u32s.push((attr, v));
+        self
+    }
+
+    fn data(mut self, attr: u32, v: &[u8]) -> Self {
+        self.data.push((attr, v.to_vec()));
+        self
+    }
+}
+
+impl Expression for Raw {
+    fn to_expr(&self, _rule: &nftnl::Rule<'_>) -> NonNull<sys::nftnl_expr> {
+        // SAFETY: nftnl_expr_alloc returns an owned expression or NULL (handled); the setters
+        // copy the values (data by pointer and length from a live Vec) into it.
+        unsafe {
+            let Some(e) = NonNull::new(sys::nftnl_expr_alloc(self.name.as_ptr())) else {
+                // Out of memory for a few bytes: do what the nftnl crate and std do.
+                std::process::abort()
+            };
+            for (attr, v) in &self.u32s {
+                sys::nftnl_expr_set_u32(e.as_ptr(), *attr as u16, *v);
+            }
+            for (attr, v) in &self.data {
+                sys::nftnl_expr_set(e.as_ptr(), *attr as u16, v.as_ptr().cast(), v.len() as u32);
+            }
+            e
+        }
+    }
+}
+
+fn meta(key: u32) -> Raw {
+    Raw::new(c"meta")
+        .u32(sys::NFTNL_EXPR_META_KEY, key)
+        .u32(sys::NFTNL_EXPR_META_DREG, k::REG_1)
+}
+
+fn cmp(op: u32, data: &[u8]) -> Raw {
+    Raw::new(c"cmp")
+        .u32(sys::NFTNL_EXPR_CMP_SREG, k::REG_1)
+        .u32(sys::NFTNL_EXPR_CMP_OP, op)
+        .data(sys::NFTNL_EXPR_CMP_DATA, data)
+}
+
+fn payload(base: u32, offset: u32, len: u32) -> Raw {
+    Raw::new(c"payload")
+        .u32(sys::NFTNL_EXPR_PAYLOAD_DREG, k::REG_1)
+        .u32(sys::NFTNL_EXPR_PAYLOAD_BASE, base)
+        .u32(sys::NFTNL_EXPR_PAYLOAD_OFFSET, offset)
+        .u32(sys::NFTNL_EXPR_PAYLOAD_LEN, len)
+}
+
+fn bitwise(mask: &[u8]) -> Raw {
+    Raw::new(c"bitwise")
+        .u32(sys::NFTNL_EXPR_BITWISE_SREG, k::REG_1)
+        .u32(sys::NFTNL_EXPR_BITWISE_DREG, k::REG_1)
+        .u32(sys::NFTNL_EXPR_BITWISE_LEN, mask.len() as u32)
+        .data(sys::NFTNL_EXPR_BITWISE_MASK, mask)
+        .data(sys::NFTNL_EXPR_BITWISE_XOR, &vec![0; mask.len()])
+}
+
+fn ct(key: u32) -> Raw {
+    Raw::new(c"ct")
+        .u32(sys::NFTNL_EXPR_CT_KEY, key)
+        .u32(sys::NFTNL_EXPR_CT_DREG, k::REG_1)
+}
+
+fn immediate(reg: u32, data: &[u8]) -> Raw {
+    Raw::new(c"immediate")
+        .u32(sys::NFTNL_EXPR_IMM_DREG, reg)
+        .data(sys::NFTNL_EXPR_IMM_DATA, data)
+}
+
+fn ifname(name: &str) -> [u8; k::IFNAMSIZ] {
+    let mut b = [0u8; k::IFNAMSIZ];
+    for (d, s) in b.iter_mut().zip(name.bytes().take(k::IFNAMSIZ - 1)) {
+        *d = s;
+    }
+    b
+}
+
+/// The protocol context of a rule so far, to add the dependencies `nft` would add.
+#[derive(Default)]
+struct Ctx {
+    nfproto: Option<IpVersion>,
+    l4: Option<L4>,
+}
+
+/// Appends the expressions of one rule.
+struct RuleWriter<'r, 'c> {
+    rule: &'r mut nftnl::Rule<'c>,
+    ctx: Ctx,
+}
+
+impl RuleWriter<'_, '_> {
+    fn put(&mut self, e: Raw) {
+        self.rule.add_expr(&e);
+    }
+
+    fn need_nfproto(&mut self, v: IpVersion) {
+        if self.ctx.nfproto != Some(v) {
+            self.put(meta(k::META_NFPROTO));
+            let p = if v == IpVersion::V4 {
+                k::NFPROTO_IPV4
+            } else {
+                k::NFPROTO_IPV6
+            };
+            self.put(cmp(k::CMP_EQ, &[p]));
+            self.ctx.nfproto = Some(v);
+        }
+    }
+
+    fn need_l4(&mut self, p: L4) {
+        if self.ctx.l4 != Some(p) {
+            self.put(meta(k::META_L4PROTO));
+            self.put(cmp(k::CMP_EQ, &[p.number()]));
+            self.ctx.l4 = Some(p);
+        }
+    }
+
+    /// `ip[6] saddr|daddr PREFIX`, loading only the prefix's whole bytes when it is
+    /// byte-aligned, as nft does.
+    fn addr(&mut self, net: &IpNet, v4_off: u32, v6_off: u32) {
+        let (bytes, off): (Vec<u8>, u32) = match net.trunc().addr() {
+            IpAddr::V4(a) => {
+                self.need_nfproto(IpVersion::V4);
+                (a.octets().to_vec(), v4_off)
+            }
+            IpAddr::V6(a) => {
+                self.need_nfproto(IpVersion::V6);
+                (a.octets().to_vec(), v6_off)
+            }
+        };
+        let plen = usize::from(net.prefix_len());
+        if plen == 0 {
+            return;
+        }
+        if plen % 8 == 0 {
+            let n = plen / 8;
+            self.put(payload(k::PAYLOAD_NETWORK, off, n as u32));
+            self.put(cmp(k::CMP_EQ, bytes.get(..n).unwrap_or(&bytes)));
+        } else {
+            let mask: Vec<u8> = match net.netmask() {
+                IpAddr::V4(m) => m.octets().to_vec(),
+                IpAddr::V6(m) => m.octets().to_vec(),
+            };
+            self.put(payload(k::PAYLOAD_NETWORK, off, bytes.len() as u32));
+            self.put(bitwise(&mask));
+            self.put(cmp(k::CMP_EQ, &bytes));
+        }
+    }
+
+    fn matcher(&mut self, m: &Match) -> Result<(), String> {
+        match m {
+            Match::NfProto(v) => {
+                self.ctx.nfproto = None;
+                self.need_nfproto(*v);
+            }
+            Match::IifName(n) => {
+                self.put(meta(k::META_IIFNAME));
+                self.put(cmp(k::CMP_EQ, &ifname(n)));
+            }
+            Match::OifName(n) => {
+                self.put(meta(k::META_OIFNAME));
+                self.put(cmp(k::CMP_EQ, &ifname(n)));
+            }
+            Match::L4Proto(p) => {
+                self.ctx.l4 = None;
+                self.need_l4(*p);
+            }
+            Match::Dport(port) => {
+                if !matches!(self.ctx.l4, Some(L4::Tcp | L4::Udp)) {
+                    return Err("th dport without meta l4proto tcp or udp before it".into());
+                }
+                self.put(payload(k::PAYLOAD_TRANSPORT, 2, 2));
+                self.put(cmp(k::CMP_EQ, &port.to_be_bytes()));
+            }
+            Match::CtState(s) => {
+                self.put(ct(k::CT_STATE));
+                self.put(bitwise(&s.0.to_ne_bytes()));
+                self.put(cmp(k::CMP_NEQ, &[0; 4]));
+            }
+            Match::CtStatusDnat => {
+                self.put(ct(k::CT_STATUS));
+                self.put(bitwise(&k::CT_STATUS_DNAT.to_ne_bytes()));
+                self.put(cmp(k::CMP_NEQ, &[0; 4]));
+            }
+            Match::Saddr(n) => self.addr(n, 12, 8),
+            Match::Daddr(n) => self.addr(n, 16, 24),
+            Match::Daddr6Suffix { suffix, mask } => {
+                self.need_nfproto(IpVersion::V6);
+                self.put(payload(k::PAYLOAD_NETWORK, 24, 16));
+                self.put(bitwise(&mask.octets()));
+                self.put(cmp(k::CMP_EQ, &suffix.octets()));
+            }
+            Match::IcmpType(t) | Match::Icmpv6Type(t) => {
+                let (v, p) = if matches!(m, Match::IcmpType(_)) {
+                    (IpVersion::V4, L4::Icmp)
+                } else {
+                    (IpVersion::V6, L4::Icmpv6)
+                };
+                self.need_nfproto(v);
+                self.need_l4(p);
+                self.put(payload(k::PAYLOAD_TRANSPORT, 0, 1));
+                self.put(cmp(k::CMP_EQ, &[*t]));
+            }
+            Match::TcpSyn => {
+                self.need_l4(L4::Tcp);
+                self.put(payload(k::PAYLOAD_TRANSPORT, 13, 1));
+                self.put(bitwise(&[k::TCP_FLAG_SYN]));
+                self.put(cmp(k::CMP_NEQ, &[0]));
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&mut self, a: &Action) {
+        match a {
+            Action::Accept => self.rule.add_expr(&Verdict::Accept),
+            Action::Drop => self.rule.add_expr(&Verdict::Drop),
+            Action::Jump(c) => {
+                let chain = CString::new(c.as_str()).unwrap_or_default();
+                self.rule.add_expr(&Verdict::Jump { chain });
+            }
+            Action::Continue => {}
+            Action::Masquerade => self.put(Raw::new(c"masq")),
+            Action::Dnat { addr, port } => {
+                self.put(immediate(k::REG_1, &addr.octets()));
+                let mut nat = Raw::new(c"nat")
+                    .u32(sys::NFTNL_EXPR_NAT_TYPE, k::NAT_DNAT)
+                    .u32(sys::NFTNL_EXPR_NAT_FAMILY, u32::from(k::NFPROTO_IPV4))
+                    .u32(sys::NFTNL_EXPR_NAT_REG_ADDR_MIN, k::REG_1)
+                    .u32(sys::NFTNL_EXPR_NAT_REG_ADDR_MAX, k::REG_1);
+                let mut flags = k::NAT_MAP_IPS;
+                if let Some(p) = port {
+                    self.put(immediate(k::REG_2, &p.to_be_bytes()));
+                    nat = nat
+                        .u32(sys::NFTNL_EXPR_NAT_REG_PROTO_MIN, k::REG_2)
+                        .u32(sys::NFTNL_EXPR_NAT_REG_PROTO_MAX, k::REG_2);
+                    flags |= k::NAT_PROTO_SPECIFIED;
+                }
+                self.put(nat.u32(sys::NFTNL_EXPR_NAT_FLAGS, flags));
+            }
+            Action::ClampMssToPmtu => {
+                self.need_l4(L4::Tcp);
+                self.put(
+                    Raw::new(c"rt")
+                        .u32(sys::NFTNL_EXPR_RT_KEY, k::RT_TCPMSS)
+                        .u32(sys::NFTNL_EXPR_RT_DREG, k::REG_1),
+                );
+                self.put(
+                    Raw::new(c"byteorder")
+                        .u32(sys::NFTNL_EXPR_BYTEORDER_SREG, k::REG_1)
+                        .u32(sys::NFTNL_EXPR_BYTEORDER_DREG, k::REG_1)
+                        .u32(sys::NFTNL_EXPR_BYTEORDER_OP, k::BYTEORDER_HTON)
+                        .u32(sys::NFTNL_EXPR_BYTEORDER_LEN, 2)
+                        .u32(sys::NFTNL_EXPR_BYTEORDER_SIZE, 2),
+                );
+                self.put(
+                    Raw::new(c"exthdr")
+                        .u32(sys::NFTNL_EXPR_EXTHDR_SREG, k::REG_1)
+                        .u32(sys::NFTNL_EXPR_EXTHDR_TYPE, k::TCPOPT_MAXSEG)
+                        .u32(sys::NFTNL_EXPR_EXTHDR_OFFSET, 2)
+                        .u32(sys::NFTNL_EXPR_EXTHDR_LEN, 2)
+                        .u32(sys::NFTNL_EXPR_EXTHDR_OP, k::EXTHDR_OP_TCPOPT),
+                );
+            }
+        }
+    }
+}
+
+fn cstring(what: &str, s: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("{what} {s:?} contains a NUL byte")))
+}
+
+/// Builds the batch for `rs` and a description of each message, by sequence number offset.
+fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
+    let tname = cstring("table name", &rs.table)?;
+    let table = Table::new(&tname, ProtoFamily::Inet);
+    let mut batch = Batch::new();
+    let mut descs = Vec::new();
+    batch.add(&table, MsgType::Add);
+    descs.push(format!("create table inet {}", rs.table));
+    batch.add(&table, MsgType::Del);
+    descs.push(format!("delete table inet {}", rs.table));
+    batch.add(&table, MsgType::Add);
+    descs.push(format!("add table inet {}", rs.table));
+    let mut chains = Vec::with_capacity(rs.chains.len());
+    for c in &rs.chains {
+        let cname = cstring("chain name", &c.name)?;
+        let mut chain = nftnl::Chain::new(&cname, &table);
+        if let Some(b) = c.base {
+            let hook = match b.hook {
+                Hook::Prerouting => nftnl::Hook::PreRouting,
+                Hook::Input => nftnl::Hook::In,
+                Hook::Forward => nftnl::Hook::Forward,
+                Hook::Output => nftnl::Hook::Out,
+                Hook::Postrouting => nftnl::Hook::PostRouting,
+            };
+            chain.set_hook(hook, b.priority);
+            chain.set_type(match b.kind {
+                ChainKind::Filter => nftnl::ChainType::Filter,
+                ChainKind::Nat => nftnl::ChainType::Nat,
+            });
+            chain.set_policy(match b.policy {
+                Policy::Accept => nftnl::Policy::Accept,
+                Policy::Drop => nftnl::Policy::Drop,
+            });
+        }
+        batch.add(&chain, MsgType::Add);
+        descs.push(format!("add chain {}", c.name));
+        chains.push(chain);
+    }
+    for (c, chain) in rs.chains.iter().zip(&chains) {
+        for (i, r) in c.rules.iter().enumerate() {
+            let mut rule = nftnl::Rule::new(chain);
+            write_rule(&mut rule, r)
+                .map_err(|e| Error::Invalid(format!("chain {} rule {i} ({r}): {e}", c.name)))?;
+            batch.add(&rule, MsgType::Add);
+            descs.push(format!("chain {} rule {i}: {r}", c.name));
+        }
+    }
+    Ok((batch.finalize(), descs))
+}
+
+fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule) -> Result<(), String> {
+    let mut w = RuleWriter {
+        rule,
+        ctx: Ctx::default(),
+    };
+    for m in &r.matches {
+        w.matcher(m)?;
+    }
+    if r.counter {
+        w.put(Raw::new(c"counter"));
+    }
+    w.action(&r.action);
+    if let Some(c) = &r.comment {
+        let c = CString::new(c.as_str()).map_err(|_| "comment contains a NUL byte".to_string())?;
+        w.rule.set_comment(&c).map_err(str::to_string)?;
+    }
+    Ok(())
+}
+
+/// Sends the ruleset as one transaction and waits for the kernel's verdict on every message.
+pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
+    let (batch, descs) = build(rs)?;
+    let io = |what: &str, e: std::io::Error| Error::Io {
+        what: what.to_string(),
+        source: e,
+    };
+    let socket =
+        mnl::Socket::new(mnl::Bus::Netfilter).map_err(|e| io("open netfilter socket", e))?;
+    // Bound every wait: the kernel answers at once, or something is badly wrong.
+    let tv = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt with a valid fd and a correctly sized timeval.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io("set receive timeout", std::io::Error::last_os_error()));
+    }
+    socket.send_all(&batch).map_err(|e| io("send batch", e))?;
+    let seqs = batch.sequence_numbers();
+    let mut pending = seqs.len();
+    let mut buf = vec![0u8; nftnl::nft_nlmsg_maxsize() as usize];
+    let mut first_error: Option<Error> = None;
+    while pending > 0 {
+        let n = socket
+            .recv_raw(&mut buf)
+            .map_err(|e| io("receive acks", e))?;
+        let mut rest = buf.get(..n).unwrap_or_default();
+        while let Some((seq, kind, payload, tail)) = next_msg(rest) {
+            rest = tail;
+            if kind != k::NLMSG_ERROR {
+                continue;
+            }
+            pending = pending.saturating_sub(1);
+            let errno = payload
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(i32::from_ne_bytes);
+            if let Some(e) = errno.filter(|e| *e != 0) {
+                let what = seq
+                    // The batch's BEGIN message has the first sequence number.
+                    .checked_sub(seqs.start.saturating_add(1))
+                    .and_then(|i| descs.get(i as usize))
+                    .cloned()
+                    .unwrap_or_else(|| format!("message {seq}"));
+                first_error.get_or_insert(Error::Rejected {
+                    what,
+                    source: std::io::Error::from_raw_os_error(e.saturating_abs()),
+                });
+                // The kernel refuses the whole transaction; later messages get no acks.
+                pending = 0;
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Splits one netlink message off `buf`: (seq, type, payload, rest).
+fn next_msg(buf: &[u8]) -> Option<(u32, u16, &[u8], &[u8])> {
+    let len = u32::from_ne_bytes(buf.get(0..4)?.try_into().ok()?) as usize;
+    let kind = u16::from_ne_bytes(buf.get(4..6)?.try_into().ok()?);
+    let seq = u32::from_ne_bytes(buf.get(8..12)?.try_into().ok()?);
+    if len < 16 {
+        return None;
+    }
+    let payload = buf.get(16..len)?;
+    let aligned = len.checked_add(3)? & !3;
+    Some((seq, kind, payload, buf.get(aligned.min(buf.len())..)?))
+}
