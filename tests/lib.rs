@@ -83,13 +83,8 @@ impl PeerEcho {
                 served
             })
             .expect("spawn server");
-        ready_rx
-            .recv_timeout(std::time::Duration::from_secs(5))
-            .expect("server bound");
-        PeerEcho {
-            stop,
-            thread: Some(thread),
-        }
+        ready_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("server bound");
+        PeerEcho { stop, thread: Some(thread) }
     }
 }
 
@@ -111,15 +106,10 @@ pub fn peer_seen(
 ) -> Option<String> {
     use tokio::io::AsyncReadExt;
     ns.run(move |_| async move {
-        let mut s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-            .await
-            .ok()?
-            .ok()?;
+        let mut s =
+            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
         let mut out = String::new();
-        tokio::time::timeout(timeout, s.read_to_string(&mut out))
-            .await
-            .ok()?
-            .ok()?;
+        tokio::time::timeout(timeout, s.read_to_string(&mut out)).await.ok()?.ok()?;
         Some(out)
     })
     .expect("namespace thread")

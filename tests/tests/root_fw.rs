@@ -2,12 +2,7 @@
 //! applied over netlink by the `fw` crate, read back from the kernel, and checked against the
 //! same ruleset loaded by the nft CLI. Needs root.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -46,19 +41,12 @@ fn config() -> FwConfig {
             proto: Proto::Tcp,
             port: 22,
         }],
-        open: vec![OpenPort {
-            name: "ssh".into(),
-            proto: Proto::Tcp,
-            port: 2223,
-        }],
+        open: vec![OpenPort { name: "ssh".into(), proto: Proto::Tcp, port: 2223 }],
     }
 }
 
 fn state() -> FwState {
-    FwState {
-        public_ipv4: Some("198.51.100.2".parse().unwrap()),
-        delegated: vec![],
-    }
+    FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()), delegated: vec![] }
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -67,17 +55,12 @@ fn sa(s: &str) -> SocketAddr {
 
 fn apply_in(ns: &Netns, rs: &fw::Ruleset) -> Result<(), fw::Error> {
     let rs = rs.clone();
-    ns.run(move |_| async move { Firewall::apply(&rs) })
-        .unwrap()
+    ns.run(move |_| async move { Firewall::apply(&rs) }).unwrap()
 }
 
 fn nft(ns: &Netns, args: &[&str]) -> String {
     let out = ns.command("nft").args(args).output().expect("nft runs");
-    assert!(
-        out.status.success(),
-        "nft {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "nft {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -92,54 +75,25 @@ struct Net {
 /// 2001:db8:ffff:1::1), with routes both ways so that only the firewall stands between.
 fn build(test: &str) -> Net {
     let lab = lab(test);
-    let (lan, router, wan) = (
-        lab.netns("lan").unwrap(),
-        lab.netns("r").unwrap(),
-        lab.netns("wan").unwrap(),
-    );
+    let (lan, router, wan) =
+        (lab.netns("lan").unwrap(), lab.netns("r").unwrap(), lab.netns("wan").unwrap());
     lab.connect(&lan, "eth0", &router, "lan0").unwrap();
     lab.connect(&router, "wan0", &wan, "eth0").unwrap();
     for (ns, ifname, addrs) in [
-        (
-            &lan,
-            "eth0",
-            &["192.168.1.10/24", "2001:db8:1000:1::10/64"][..],
-        ),
-        (
-            &router,
-            "lan0",
-            &["192.168.1.1/24", "2001:db8:1000:1::1/64"][..],
-        ),
-        (
-            &router,
-            "wan0",
-            &["198.51.100.2/24", "2001:db8:ffff:1::2/64"][..],
-        ),
-        (
-            &wan,
-            "eth0",
-            &[
-                "198.51.100.1/24",
-                "203.0.113.10/24",
-                "2001:db8:ffff:1::1/64",
-            ][..],
-        ),
+        (&lan, "eth0", &["192.168.1.10/24", "2001:db8:1000:1::10/64"][..]),
+        (&router, "lan0", &["192.168.1.1/24", "2001:db8:1000:1::1/64"][..]),
+        (&router, "wan0", &["198.51.100.2/24", "2001:db8:ffff:1::2/64"][..]),
+        (&wan, "eth0", &["198.51.100.1/24", "203.0.113.10/24", "2001:db8:ffff:1::1/64"][..]),
     ] {
         for a in addrs {
             ns.add_addr(ifname, a).unwrap();
         }
     }
     lan.netcfg(|nc| async move {
-        nc.add_route(&Route::via(
-            "0.0.0.0/0".parse().unwrap(),
-            "192.168.1.1".parse().unwrap(),
-        ))
-        .await?;
-        nc.add_route(&Route::via(
-            "::/0".parse().unwrap(),
-            "2001:db8:1000:1::1".parse().unwrap(),
-        ))
-        .await
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap()))
+            .await?;
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:1000:1::1".parse().unwrap()))
+            .await
     })
     .unwrap();
     wan.netcfg(|nc| async move {
@@ -176,12 +130,7 @@ fn build(test: &str) -> Net {
             Ok(())
         })
         .unwrap();
-    Net {
-        _lab: lab,
-        lan,
-        router,
-        wan,
-    }
+    Net { _lab: lab, lan, router, wan }
 }
 
 #[test]
@@ -219,20 +168,9 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
         let want = chain.base.map(|b| format!("{:?}", b.policy).to_lowercase());
         assert_eq!(policy.and_then(|p| p.as_str().map(String::from)), want);
     }
-    let comments: Vec<&str> = items
-        .iter()
-        .filter_map(|i| i["rule"]["comment"].as_str())
-        .collect();
-    for c in [
-        "forward web",
-        "pinhole nas-ssh",
-        "open ssh",
-        "reflection lan",
-    ] {
-        assert!(
-            comments.contains(&c),
-            "comment {c:?} read back: {comments:?}"
-        );
+    let comments: Vec<&str> = items.iter().filter_map(|i| i["rule"]["comment"].as_str()).collect();
+    for c in ["forward web", "pinhole nas-ssh", "open ssh", "reflection lan"] {
+        assert!(comments.contains(&c), "comment {c:?} read back: {comments:?}");
     }
 }
 
@@ -241,19 +179,13 @@ fn root_fw_traffic_policy_nat_forwards_pinholes() {
     let n = build("fwtraffic");
     // Before any ruleset the WAN reaches the LAN host directly: the check below can fail.
     let lan_http = PeerEcho::start(&n.lan, sa("0.0.0.0:80"));
-    assert!(
-        peer_seen(&n.wan, sa("192.168.1.10:80"), LONG).is_some(),
-        "no firewall yet"
-    );
+    assert!(peer_seen(&n.wan, sa("192.168.1.10:80"), LONG).is_some(), "no firewall yet");
 
     apply_in(&n.router, &fw::build(&config(), &state()).unwrap()).unwrap();
 
     // LAN -> WAN over IPv4 is masqueraded; over IPv6 it is routed as is.
     let wan_v4 = PeerEcho::start(&n.wan, sa("203.0.113.10:9000"));
-    assert_eq!(
-        peer_seen(&n.lan, sa("203.0.113.10:9000"), LONG).as_deref(),
-        Some("198.51.100.2")
-    );
+    assert_eq!(peer_seen(&n.lan, sa("203.0.113.10:9000"), LONG).as_deref(), Some("198.51.100.2"));
     let wan_v6 = PeerEcho::start(&n.wan, sa("[2001:db8:ffff:1::1]:9001"));
     assert_eq!(
         peer_seen(&n.lan, sa("[2001:db8:ffff:1::1]:9001"), LONG).as_deref(),
@@ -263,82 +195,39 @@ fn root_fw_traffic_policy_nat_forwards_pinholes() {
     // The WAN cannot open connections to the LAN, nor to the router's closed services.
     assert_eq!(peer_seen(&n.wan, sa("192.168.1.10:80"), SHORT), None);
     let lan_v6 = PeerEcho::start(&n.lan, sa("[::]:23"));
-    assert_eq!(
-        peer_seen(&n.wan, sa("[2001:db8:1000:1::10]:23"), SHORT),
-        None
-    );
+    assert_eq!(peer_seen(&n.wan, sa("[2001:db8:1000:1::10]:23"), SHORT), None);
     let router_closed = PeerEcho::start(&n.router, sa("0.0.0.0:2222"));
     assert_eq!(peer_seen(&n.wan, sa("198.51.100.2:2222"), SHORT), None);
-    assert_eq!(
-        peer_seen(&n.lan, sa("192.168.1.1:2222"), SHORT),
-        None,
-        "LAN reaches only DHCP/DNS"
-    );
+    assert_eq!(peer_seen(&n.lan, sa("192.168.1.1:2222"), SHORT), None, "LAN reaches only DHCP/DNS");
     // ... except through what the config opens.
     let router_open = PeerEcho::start(&n.router, sa("0.0.0.0:2223"));
-    assert!(
-        peer_seen(&n.wan, sa("198.51.100.2:2223"), LONG).is_some(),
-        "open port"
-    );
+    assert!(peer_seen(&n.wan, sa("198.51.100.2:2223"), LONG).is_some(), "open port");
     let fwd = peer_seen(&n.wan, sa("198.51.100.2:8080"), LONG);
-    assert_eq!(
-        fwd.as_deref(),
-        Some("198.51.100.1"),
-        "port forward keeps the source"
-    );
+    assert_eq!(fwd.as_deref(), Some("198.51.100.1"), "port forward keeps the source");
     let lan_ssh = PeerEcho::start(&n.lan, sa("[::]:22"));
-    assert!(
-        peer_seen(&n.wan, sa("[2001:db8:1000:1::10]:22"), LONG).is_some(),
-        "pinhole"
-    );
+    assert!(peer_seen(&n.wan, sa("[2001:db8:1000:1::10]:22"), LONG).is_some(), "pinhole");
 
     // NAT reflection: the LAN host reaches its own forward through the public address.
     let refl = peer_seen(&n.lan, sa("198.51.100.2:8080"), LONG);
-    assert_eq!(
-        refl.as_deref(),
-        Some("192.168.1.1"),
-        "reflected, source is the router"
-    );
+    assert_eq!(refl.as_deref(), Some("192.168.1.1"), "reflected, source is the router");
 
     // ICMPv6 echo crosses; an ICMP too-big error comes back for a packet over the WAN MTU.
     let ok = |ns: &Netns, args: &[&str]| ns.command("ping").args(args).output().unwrap();
-    assert!(
-        ok(&n.wan, &["-c1", "-W2", "2001:db8:1000:1::10"])
-            .status
-            .success()
-    );
-    assert!(
-        ok(&n.lan, &["-c1", "-W2", "2001:db8:ffff:1::1"])
-            .status
-            .success()
-    );
+    assert!(ok(&n.wan, &["-c1", "-W2", "2001:db8:1000:1::10"]).status.success());
+    assert!(ok(&n.lan, &["-c1", "-W2", "2001:db8:ffff:1::1"]).status.success());
     n.router
         .netcfg(|nc| async move {
             let l = nc.link_by_name("wan0").await?;
             nc.set_mtu(&l, 1400).await
         })
         .unwrap();
-    let big = ok(
-        &n.lan,
-        &["-c2", "-W2", "-M", "do", "-s", "1420", "2001:db8:ffff:1::1"],
-    );
+    let big = ok(&n.lan, &["-c2", "-W2", "-M", "do", "-s", "1420", "2001:db8:ffff:1::1"]);
     let text = String::from_utf8_lossy(&big.stdout) + String::from_utf8_lossy(&big.stderr);
-    assert!(
-        text.contains("mtu=1400") || text.contains("mtu = 1400"),
-        "PMTU error seen: {text}"
-    );
+    assert!(text.contains("mtu=1400") || text.contains("mtu = 1400"), "PMTU error seen: {text}");
     // MSS clamping: a SYN from the LAN (MSS 1460 for its 1500 MTU) reaches the WAN side
     // clamped to the WAN route's MTU of 1400 (MSS 1360).
     assert_eq!(syn_mss_seen_on_wan(&n), 1360);
-    drop((
-        lan_http,
-        wan_v4,
-        wan_v6,
-        lan_v6,
-        router_closed,
-        router_open,
-        lan_ssh,
-    ));
+    drop((lan_http, wan_v4, wan_v6, lan_v6, router_closed, router_open, lan_ssh));
 }
 
 #[test]
@@ -396,21 +285,12 @@ fn root_fw_rejected_ruleset_leaves_previous_in_force() {
     let before = nft(&n.router, &["list", "table", "inet", "routerd"]);
 
     let mut bad = good.clone();
-    bad.chains[0].rules.insert(
-        3,
-        fw::ir::Rule::new(vec![], fw::ir::Action::Jump("nosuch".into())),
-    );
+    bad.chains[0].rules.insert(3, fw::ir::Rule::new(vec![], fw::ir::Action::Jump("nosuch".into())));
     let err = apply_in(&n.router, &bad).unwrap_err();
     assert!(matches!(err, fw::Error::Rejected { .. }), "{err}");
-    assert!(
-        err.to_string().contains("jump nosuch"),
-        "names the refused rule: {err}"
-    );
+    assert!(err.to_string().contains("jump nosuch"), "names the refused rule: {err}");
 
-    assert_eq!(
-        nft(&n.router, &["list", "table", "inet", "routerd"]),
-        before
-    );
+    assert_eq!(nft(&n.router, &["list", "table", "inet", "routerd"]), before);
     // And it still works: the forward reaches the LAN host, direct access does not.
     let _srv = PeerEcho::start(&n.lan, sa("0.0.0.0:80"));
     assert!(peer_seen(&n.wan, sa("198.51.100.2:8080"), LONG).is_some());
@@ -449,8 +329,6 @@ fn syn_mss_seen_on_wan(n: &Net) -> u16 {
         })
         .unwrap();
     rx.recv_timeout(LONG).unwrap();
-    n.lan
-        .run(|_| async { std::net::TcpStream::connect("203.0.113.10:9200").unwrap() })
-        .unwrap();
+    n.lan.run(|_| async { std::net::TcpStream::connect("203.0.113.10:9200").unwrap() }).unwrap();
     server.join().unwrap()
 }

@@ -1,12 +1,7 @@
 //! The namespace lab itself: reachability between namespaces it builds, child processes
 //! inside them, and cleanup that holds even when a test panics. Needs root.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -39,17 +34,12 @@ fn root_two_namespaces_reach_each_other() {
     b.add_addr("eth0", "fd00:80::2/64").unwrap();
     assert!(ping(&a, "192.168.80.2"));
     assert!(ping(&b, "fd00:80::1"));
-    assert!(
-        !ping(&a, "192.168.81.2"),
-        "no route: must fail, or the check proves nothing"
-    );
+    assert!(!ping(&a, "192.168.81.2"), "no route: must fail, or the check proves nothing");
 
     // TCP from one namespace to the other, in-process, on the namespaces' own runtimes.
     let server = b
         .spawn(|_| async {
-            let l = tokio::net::TcpListener::bind("192.168.80.2:7000")
-                .await
-                .unwrap();
+            let l = tokio::net::TcpListener::bind("192.168.80.2:7000").await.unwrap();
             let (mut s, peer) = l.accept().await.unwrap();
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).await.unwrap();
@@ -85,11 +75,7 @@ fn root_two_namespaces_reach_each_other() {
 #[test]
 fn root_routed_through_a_middle_namespace() {
     let lab = lab("routed");
-    let (h1, r, h2) = (
-        lab.netns("h1").unwrap(),
-        lab.netns("r").unwrap(),
-        lab.netns("h2").unwrap(),
-    );
+    let (h1, r, h2) = (lab.netns("h1").unwrap(), lab.netns("r").unwrap(), lab.netns("h2").unwrap());
     lab.connect(&h1, "eth0", &r, "lan0").unwrap();
     lab.connect(&r, "wan0", &h2, "eth0").unwrap();
     h1.add_addr("eth0", "192.168.82.2/24").unwrap();
@@ -98,11 +84,8 @@ fn root_routed_through_a_middle_namespace() {
     h2.add_addr("eth0", "203.0.113.2/24").unwrap();
     assert!(!ping(&h1, "203.0.113.2"), "no route yet");
     h1.netcfg(|nc| async move {
-        nc.add_route(&Route::via(
-            "0.0.0.0/0".parse().unwrap(),
-            "192.168.82.1".parse().unwrap(),
-        ))
-        .await
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.82.1".parse().unwrap()))
+            .await
     })
     .unwrap();
     h2.netcfg(|nc| async move {
@@ -128,11 +111,7 @@ fn root_child_process_sees_its_namespace() {
     let a = lab.netns("a").unwrap();
     let b = lab.netns("b").unwrap();
     lab.connect(&a, "veth7", &b, "eth0").unwrap();
-    let out = a
-        .command("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .unwrap();
+    let out = a.command("ip").args(["-o", "link", "show"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("veth7"), "{text}");
     // /sys is this namespace's too, as with `ip netns exec`.
@@ -140,15 +119,10 @@ fn root_child_process_sees_its_namespace() {
     let sys = String::from_utf8_lossy(&sys.stdout);
     assert!(sys.contains("veth7") && !sys.contains("eth0"), "{sys}");
     // A guarded process is killed when the guard goes.
-    let mut guard = a
-        .spawn_process(a.command("sleep").arg("30").stdout(Stdio::null()))
-        .unwrap();
+    let mut guard = a.spawn_process(a.command("sleep").arg("30").stdout(Stdio::null())).unwrap();
     let pid = guard.child().id();
     drop(guard);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "killed and reaped"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "killed and reaped");
 }
 
 #[test]
@@ -163,8 +137,7 @@ fn root_lab_cleans_up_after_a_panic() {
         *seen.lock().unwrap() = lab.names();
         assert!(lab.names().iter().all(|n| netns_exists(n)));
         // The panic happens inside the namespace thread and is resumed in the test thread.
-        a.run(|_| async { panic!("deliberate panic inside the lab") })
-            .unwrap();
+        a.run(|_| async { panic!("deliberate panic inside the lab") }).unwrap();
     });
     assert!(result.is_err(), "the closure must have panicked");
     let names = names.lock().unwrap().clone();
@@ -172,16 +145,10 @@ fn root_lab_cleans_up_after_a_panic() {
     for n in &names {
         assert!(!netns_exists(n), "{n} left behind after the panic");
     }
-    let listed = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
+    let listed = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     for n in &names {
-        assert!(
-            !listed.contains(n.as_str()),
-            "ip netns list still shows {n}"
-        );
+        assert!(!listed.contains(n.as_str()), "ip netns list still shows {n}");
     }
 }
 
@@ -193,15 +160,9 @@ fn root_lab_removes_namespaces_of_killed_test_processes() {
     let pid = dead.id();
     dead.wait().unwrap();
     let name = format!("rl{pid}-0-stale-x");
-    let made = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .unwrap();
+    let made = std::process::Command::new("ip").args(["netns", "add", &name]).status().unwrap();
     assert!(made.success());
     assert!(netns_exists(&name));
     let _lab = lab("stale");
-    assert!(
-        !netns_exists(&name),
-        "{name} should have been removed as stale"
-    );
+    assert!(!netns_exists(&name), "{name} should have been removed as stale");
 }

@@ -1,12 +1,7 @@
 //! Every netcfg operation against the real kernel, inside namespaces made by the lab, each
 //! result read back over netlink (or procfs for sysctls), never assumed. Needs root.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -45,20 +40,11 @@ fn root_links_find_up_down_mtu_rename() {
         assert!(back.lower_up, "the peer is up, so carrier is on");
 
         let missing = nc.link_by_name("nosuch0").await.unwrap_err();
-        assert!(
-            matches!(missing, netcfg::Error::NoSuchLink { .. }),
-            "{missing}"
-        );
-        assert!(
-            missing.to_string().contains("nosuch0"),
-            "error names the interface: {missing}"
-        );
+        assert!(matches!(missing, netcfg::Error::NoSuchLink { .. }), "{missing}");
+        assert!(missing.to_string().contains("nosuch0"), "error names the interface: {missing}");
         let bad = nc.set_mtu(&back, 10).await.unwrap_err();
         assert_eq!(bad.op(), netcfg::Op::SetMtu);
-        assert!(
-            bad.to_string().contains("wan0"),
-            "error names the interface: {bad}"
-        );
+        assert!(bad.to_string().contains("wan0"), "error names the interface: {bad}");
         assert!(nc.rename(&back, "a-name-that-is-too-long").await.is_err());
         Ok(())
     })
@@ -76,10 +62,7 @@ fn root_veth_create_move_delete() {
         assert_ne!(x.index, y.index);
         assert_eq!(nc.link_by_name("vy").await?.kind.as_deref(), Some("veth"));
         nc.move_to_netns(&y, b2.fd()).await?;
-        assert!(matches!(
-            nc.link_by_name("vy").await,
-            Err(netcfg::Error::NoSuchLink { .. })
-        ));
+        assert!(matches!(nc.link_by_name("vy").await, Err(netcfg::Error::NoSuchLink { .. })));
         Ok(())
     })
     .unwrap();
@@ -92,10 +75,7 @@ fn root_veth_create_move_delete() {
     })
     .unwrap();
     a.netcfg(|nc| async move {
-        assert!(
-            nc.link_by_name("vx").await.is_err(),
-            "deleting one end deletes the pair"
-        );
+        assert!(nc.link_by_name("vx").await.is_err(), "deleting one end deletes the pair");
         Ok(())
     })
     .unwrap();
@@ -109,74 +89,37 @@ fn root_addresses_v4_v6_lifetimes() {
     lab.connect(&a, "eth0", &b, "eth0").unwrap();
     a.netcfg(|nc| async move {
         let l = nc.link_by_name("eth0").await?;
-        nc.add_address(&l, net("192.168.77.1/24"), AddrOptions::default())
-            .await?;
-        let lt = Lifetimes {
-            preferred: 100,
-            valid: 200,
-        };
-        let opts = AddrOptions {
-            lifetimes: Some(lt),
-            nodad: true,
-            noprefixroute: false,
-        };
+        nc.add_address(&l, net("192.168.77.1/24"), AddrOptions::default()).await?;
+        let lt = Lifetimes { preferred: 100, valid: 200 };
+        let opts = AddrOptions { lifetimes: Some(lt), nodad: true, noprefixroute: false };
         nc.add_address(&l, net("2001:db8:1:2::1/64"), opts).await?;
 
         let addrs = nc.addresses(Some(&l)).await?;
-        let v4 = addrs
-            .iter()
-            .find(|x| x.net == net("192.168.77.1/24"))
-            .expect("v4 there");
+        let v4 = addrs.iter().find(|x| x.net == net("192.168.77.1/24")).expect("v4 there");
         assert_eq!(v4.lifetimes, Lifetimes::FOREVER);
-        let v6 = addrs
-            .iter()
-            .find(|x| x.net == net("2001:db8:1:2::1/64"))
-            .expect("v6 there");
-        assert!(
-            v6.lifetimes.valid <= 200 && v6.lifetimes.valid >= 190,
-            "{:?}",
-            v6.lifetimes
-        );
+        let v6 = addrs.iter().find(|x| x.net == net("2001:db8:1:2::1/64")).expect("v6 there");
+        assert!(v6.lifetimes.valid <= 200 && v6.lifetimes.valid >= 190, "{:?}", v6.lifetimes);
         assert!(v6.lifetimes.preferred <= 100 && v6.lifetimes.preferred >= 90);
         assert!(!v6.tentative, "nodad: usable at once");
 
         // Adding again updates the lifetimes in place (what a renewed prefix needs).
-        let opts = AddrOptions {
-            lifetimes: Some(Lifetimes {
-                preferred: 0,
-                valid: 50,
-            }),
-            ..opts
-        };
+        let opts = AddrOptions { lifetimes: Some(Lifetimes { preferred: 0, valid: 50 }), ..opts };
         nc.add_address(&l, net("2001:db8:1:2::1/64"), opts).await?;
         let addrs = nc.addresses(Some(&l)).await?;
-        let v6 = addrs
-            .iter()
-            .find(|x| x.net == net("2001:db8:1:2::1/64"))
-            .unwrap();
+        let v6 = addrs.iter().find(|x| x.net == net("2001:db8:1:2::1/64")).unwrap();
         assert!(v6.lifetimes.valid <= 50 && v6.lifetimes.preferred == 0);
         assert!(v6.deprecated, "preferred lifetime 0 deprecates the address");
 
         // The prefix route came with the address, and goes with it.
         let routes = nc.routes(false).await?;
-        assert!(
-            routes
-                .iter()
-                .any(|r| r.dst == net("192.168.77.0/24") && r.oif == Some(l.index))
-        );
+        assert!(routes.iter().any(|r| r.dst == net("192.168.77.0/24") && r.oif == Some(l.index)));
 
         nc.delete_address(&l, net("192.168.77.1/24")).await?;
         nc.delete_address(&l, net("2001:db8:1:2::1/64")).await?;
         let left = nc.addresses(Some(&l)).await?;
-        assert!(
-            left.iter().all(|x| !matches!(x.net.addr(), IpAddr::V4(_))),
-            "{left:?}"
-        );
+        assert!(left.iter().all(|x| !matches!(x.net.addr(), IpAddr::V4(_))), "{left:?}");
         assert!(left.iter().all(|x| x.net != net("2001:db8:1:2::1/64")));
-        let err = nc
-            .delete_address(&l, net("192.168.77.1/24"))
-            .await
-            .unwrap_err();
+        let err = nc.delete_address(&l, net("192.168.77.1/24")).await.unwrap_err();
         assert!(err.to_string().contains("eth0"), "{err}");
         Ok(())
     })
@@ -213,10 +156,7 @@ fn root_routes_add_replace_delete_and_p2p_default() {
             Route::via(net("2001:db8:ffff::/48"), "fd00:78::2".parse().unwrap()).with_metric(42);
         nc.add_route(&r6).await?;
         let got = nc.routes(true).await?;
-        let found = got
-            .iter()
-            .find(|x| x.dst == r6.dst)
-            .expect("v6 route there");
+        let found = got.iter().find(|x| x.dst == r6.dst).expect("v6 route there");
         assert_eq!((found.gateway, found.metric), (r6.gateway, Some(42)));
         nc.delete_route(&r6).await?;
 
@@ -225,23 +165,16 @@ fn root_routes_add_replace_delete_and_p2p_default() {
         let ppp = nc.link_by_name("ppp0").await?;
         assert!(ppp.point_to_point);
         nc.set_up(&ppp).await?;
-        nc.add_address(&ppp, net("198.51.100.7/32"), AddrOptions::default())
-            .await?;
+        nc.add_address(&ppp, net("198.51.100.7/32"), AddrOptions::default()).await?;
         for r in [Route::default_v4_dev(&ppp), Route::default_v6_dev(&ppp)] {
             nc.replace_route(&r).await?;
             let got = nc.routes(r.dst.addr().is_ipv6()).await?;
-            let d = got
-                .iter()
-                .find(|x| x.dst.prefix_len() == 0)
-                .expect("default route");
+            let d = got.iter().find(|x| x.dst.prefix_len() == 0).expect("default route");
             assert_eq!((d.gateway, d.oif), (None, Some(ppp.index)), "{d:?}");
             nc.delete_route(&r).await?;
         }
         let bad = Route::via(net("10.9.0.0/16"), "fd00::1".parse().unwrap());
-        assert!(matches!(
-            nc.add_route(&bad).await,
-            Err(netcfg::Error::Invalid { .. })
-        ));
+        assert!(matches!(nc.add_route(&bad).await, Err(netcfg::Error::Invalid { .. })));
         Ok(())
     })
     .unwrap();
@@ -291,8 +224,7 @@ fn root_events_for_links_and_addresses() {
         let mut events = Netcfg::events()?;
         let l = nc.link_by_name("eth0").await?;
         nc.set_mtu(&l, 1280).await?;
-        nc.add_address(&l, net("192.168.79.1/24"), AddrOptions::default())
-            .await?;
+        nc.add_address(&l, net("192.168.79.1/24"), AddrOptions::default()).await?;
         nc.delete_address(&l, net("192.168.79.1/24")).await?;
         let (mut saw_mtu, mut saw_add, mut saw_del) = (false, false, false);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

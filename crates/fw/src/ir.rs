@@ -216,12 +216,7 @@ pub enum Action {
 impl Rule {
     /// A rule from matches and an action, no counter, no comment.
     pub fn new(matches: Vec<Match>, action: Action) -> Self {
-        Rule {
-            matches,
-            counter: false,
-            action,
-            comment: None,
-        }
+        Rule { matches, counter: false, action, comment: None }
     }
 
     /// With a counter.
@@ -238,21 +233,13 @@ impl Rule {
 }
 
 fn prefix(net: &IpNet) -> String {
-    if net.prefix_len() == net.max_prefix_len() {
-        net.addr().to_string()
-    } else {
-        net.to_string()
-    }
+    if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
 }
 
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ip = |n: &IpNet| {
-            if matches!(n.addr(), IpAddr::V4(_)) {
-                "ip"
-            } else {
-                "ip6"
-            }
+            if matches!(n.addr(), IpAddr::V4(_)) { "ip" } else { "ip6" }
         };
         match self {
             Match::NfProto(IpVersion::V4) => f.write_str("meta nfproto ipv4"),
@@ -262,17 +249,10 @@ impl fmt::Display for Match {
             Match::L4Proto(p) => write!(f, "meta l4proto {}", p.nft_name()),
             Match::Dport(p) => write!(f, "th dport {p}"),
             Match::CtState(s) => {
-                let names = [
-                    (0x01, "invalid"),
-                    (0x02, "established"),
-                    (0x04, "related"),
-                    (0x08, "new"),
-                ];
-                let set: Vec<&str> = names
-                    .iter()
-                    .filter(|(b, _)| s.0 & b != 0)
-                    .map(|(_, n)| *n)
-                    .collect();
+                let names =
+                    [(0x01, "invalid"), (0x02, "established"), (0x04, "related"), (0x08, "new")];
+                let set: Vec<&str> =
+                    names.iter().filter(|(b, _)| s.0 & b != 0).map(|(_, n)| *n).collect();
                 write!(f, "ct state {}", set.join(","))
             }
             Match::CtStatusDnat => f.write_str("ct status dnat"),
@@ -294,10 +274,7 @@ impl fmt::Display for Action {
             Action::Jump(c) => write!(f, "jump {c}"),
             Action::Continue => Ok(()),
             Action::Masquerade => f.write_str("masquerade"),
-            Action::Dnat {
-                addr,
-                port: Some(p),
-            } => write!(f, "dnat ip to {addr}:{p}"),
+            Action::Dnat { addr, port: Some(p) } => write!(f, "dnat ip to {addr}:{p}"),
             Action::Dnat { addr, port: None } => write!(f, "dnat ip to {addr}"),
             Action::ClampMssToPmtu => f.write_str("tcp option maxseg size set rt mtu"),
         }
@@ -339,10 +316,7 @@ impl Ruleset {
     pub fn to_nft(&self) -> String {
         let mut s = String::new();
         let t = &self.table;
-        let _ = writeln!(
-            s,
-            "table inet {t}\ndelete table inet {t}\ntable inet {t} {{"
-        );
+        let _ = writeln!(s, "table inet {t}\ndelete table inet {t}\ntable inet {t} {{");
         for c in &self.chains {
             let _ = writeln!(s, "\tchain {} {{", c.name);
             if let Some(b) = c.base {

@@ -121,9 +121,8 @@ pub struct FwState {
 
 /// ICMPv6 a router must accept for itself (RFC 4890 §4.4): errors, echo, neighbour and
 /// router discovery, MLD.
-const ICMPV6_TO_ROUTER: &[u8] = &[
-    1, 2, 3, 4, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 143,
-];
+const ICMPV6_TO_ROUTER: &[u8] =
+    &[1, 2, 3, 4, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 143];
 /// ICMPv6 to forward (RFC 4890 §4.3.1, must not be dropped): errors and echo.
 const ICMPV6_TRANSIT: &[u8] = &[1, 2, 3, 4, 128, 129];
 /// ICMPv4 to the router: echo request, unreachable (PMTU), time exceeded, parameter problem.
@@ -132,15 +131,13 @@ const ICMP_TO_ROUTER: &[u8] = &[3, 8, 11, 12];
 fn valid_ifname(s: &str) -> bool {
     !s.is_empty()
         && s.len() < 16
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
 }
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl FwConfig {
@@ -169,10 +166,7 @@ impl FwConfig {
                 return bad(format!("pinhole {:?}", p.name));
             }
             if !self.lans.iter().any(|l| l.name == p.lan) {
-                return bad(format!(
-                    "pinhole {:?} names unknown lan {:?}",
-                    p.name, p.lan
-                ));
+                return bad(format!("pinhole {:?} names unknown lan {:?}", p.name, p.lan));
             }
         }
         for o in &self.open {
@@ -185,12 +179,7 @@ impl FwConfig {
 }
 
 fn base(kind: ChainKind, hook: Hook, priority: i32, policy: Policy) -> Option<BaseChain> {
-    Some(BaseChain {
-        kind,
-        hook,
-        priority,
-        policy,
-    })
+    Some(BaseChain { kind, hook, priority, policy })
 }
 
 fn r(matches: Vec<Match>, action: Action) -> Rule {
@@ -200,10 +189,7 @@ fn r(matches: Vec<Match>, action: Action) -> Rule {
 /// The rules that start the input and forward chains: conntrack verdicts first.
 fn conntrack_head() -> Vec<Rule> {
     vec![
-        r(
-            vec![Match::CtState(CtState::ESTABLISHED.or(CtState::RELATED))],
-            Action::Accept,
-        ),
+        r(vec![Match::CtState(CtState::ESTABLISHED.or(CtState::RELATED))], Action::Accept),
         r(vec![Match::CtState(CtState::INVALID)], Action::Drop).counted(),
     ]
 }
@@ -211,34 +197,18 @@ fn conntrack_head() -> Vec<Rule> {
 fn input(cfg: &FwConfig) -> Chain {
     let mut rules = conntrack_head();
     rules.push(r(vec![Match::IifName("lo".into())], Action::Accept));
-    rules.extend(
-        ICMPV6_TO_ROUTER
-            .iter()
-            .map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)),
-    );
-    rules.extend(
-        ICMP_TO_ROUTER
-            .iter()
-            .map(|t| r(vec![Match::IcmpType(*t)], Action::Accept)),
-    );
+    rules.extend(ICMPV6_TO_ROUTER.iter().map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)));
+    rules.extend(ICMP_TO_ROUTER.iter().map(|t| r(vec![Match::IcmpType(*t)], Action::Accept)));
     let wan = Match::IifName(cfg.wan.clone());
     // DHCPv6 replies to our client port, from the server's link-local address (RFC 8415 §7.2),
     // and DHCPv4 replies for an IPoE WAN.
     let ll: IpNet =
         IpNet::V6(Ipv6Net::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10).unwrap_or_default());
     rules.push(r(
-        vec![
-            wan.clone(),
-            Match::Saddr(ll),
-            Match::L4Proto(L4::Udp),
-            Match::Dport(546),
-        ],
+        vec![wan.clone(), Match::Saddr(ll), Match::L4Proto(L4::Udp), Match::Dport(546)],
         Action::Accept,
     ));
-    rules.push(r(
-        vec![wan.clone(), Match::L4Proto(L4::Udp), Match::Dport(68)],
-        Action::Accept,
-    ));
+    rules.push(r(vec![wan.clone(), Match::L4Proto(L4::Udp), Match::Dport(68)], Action::Accept));
     for lan in &cfg.lans {
         let iif = Match::IifName(lan.interface.clone());
         // DHCPv4, DHCPv6 and DNS for the LAN.
@@ -248,28 +218,18 @@ fn input(cfg: &FwConfig) -> Chain {
                 Action::Accept,
             ));
         }
-        rules.push(r(
-            vec![iif, Match::L4Proto(L4::Tcp), Match::Dport(53)],
-            Action::Accept,
-        ));
+        rules.push(r(vec![iif, Match::L4Proto(L4::Tcp), Match::Dport(53)], Action::Accept));
     }
     for o in &cfg.open {
         for l4 in o.proto.l4s() {
             rules.push(
-                r(
-                    vec![wan.clone(), Match::L4Proto(*l4), Match::Dport(o.port)],
-                    Action::Accept,
-                )
-                .counted()
-                .comment(format!("open {}", o.name)),
+                r(vec![wan.clone(), Match::L4Proto(*l4), Match::Dport(o.port)], Action::Accept)
+                    .counted()
+                    .comment(format!("open {}", o.name)),
             );
         }
     }
-    rules.push(
-        r(vec![], Action::Continue)
-            .counted()
-            .comment("dropped by policy"),
-    );
+    rules.push(r(vec![], Action::Continue).counted().comment("dropped by policy"));
     Chain {
         name: "input".into(),
         base: base(ChainKind::Filter, Hook::Input, 0, Policy::Drop),
@@ -283,39 +243,22 @@ fn forward(cfg: &FwConfig) -> Chain {
         rules.push(r(vec![Match::TcpSyn], Action::ClampMssToPmtu));
     }
     rules.extend(conntrack_head());
-    let (wan_in, wan_out) = (
-        Match::IifName(cfg.wan.clone()),
-        Match::OifName(cfg.wan.clone()),
-    );
+    let (wan_in, wan_out) = (Match::IifName(cfg.wan.clone()), Match::OifName(cfg.wan.clone()));
     for lan in &cfg.lans {
         rules.push(
-            r(
-                vec![Match::IifName(lan.interface.clone()), wan_out.clone()],
-                Action::Accept,
-            )
-            .counted()
-            .comment(format!("{} to wan", lan.name)),
+            r(vec![Match::IifName(lan.interface.clone()), wan_out.clone()], Action::Accept)
+                .counted()
+                .comment(format!("{} to wan", lan.name)),
         );
     }
-    rules.push(
-        r(vec![Match::CtStatusDnat], Action::Accept)
-            .counted()
-            .comment("port forwards"),
-    );
-    rules.extend(
-        ICMPV6_TRANSIT
-            .iter()
-            .map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)),
-    );
+    rules.push(r(vec![Match::CtStatusDnat], Action::Accept).counted().comment("port forwards"));
+    rules.extend(ICMPV6_TRANSIT.iter().map(|t| r(vec![Match::Icmpv6Type(*t)], Action::Accept)));
     for p in &cfg.pinholes {
         let Some(lan) = cfg.lans.iter().find(|l| l.name == p.lan) else {
             continue;
         };
-        let mask = Ipv6Addr::from(
-            u128::MAX
-                .checked_shr(128 - u32::from(p.suffix_len))
-                .unwrap_or(0),
-        );
+        let mask =
+            Ipv6Addr::from(u128::MAX.checked_shr(128 - u32::from(p.suffix_len)).unwrap_or(0));
         let suffix = Ipv6Addr::from(u128::from(p.host_suffix) & u128::from(mask));
         for l4 in p.proto.l4s() {
             rules.push(
@@ -334,11 +277,7 @@ fn forward(cfg: &FwConfig) -> Chain {
             );
         }
     }
-    rules.push(
-        r(vec![], Action::Continue)
-            .counted()
-            .comment("dropped by policy"),
-    );
+    rules.push(r(vec![], Action::Continue).counted().comment("dropped by policy"));
     Chain {
         name: "forward".into(),
         base: base(ChainKind::Filter, Hook::Forward, 0, Policy::Drop),
@@ -358,10 +297,7 @@ fn prerouting(cfg: &FwConfig, st: &FwState) -> Chain {
             rules.push(
                 r(
                     vec![to_us.clone(), Match::L4Proto(*l4), Match::Dport(pf.port)],
-                    Action::Dnat {
-                        addr: pf.to,
-                        port: Some(pf.to_port),
-                    },
+                    Action::Dnat { addr: pf.to, port: Some(pf.to_port) },
                 )
                 .comment(format!("forward {}", pf.name)),
             );
@@ -382,18 +318,12 @@ fn postrouting(cfg: &FwConfig) -> Chain {
         // the answers come back through the router, so the source becomes the router.
         let net = IpNet::V4(net.trunc());
         rules.push(
-            r(
-                vec![Match::Saddr(net), Match::Daddr(net), Match::CtStatusDnat],
-                Action::Masquerade,
-            )
-            .comment(format!("reflection {}", lan.name)),
+            r(vec![Match::Saddr(net), Match::Daddr(net), Match::CtStatusDnat], Action::Masquerade)
+                .comment(format!("reflection {}", lan.name)),
         );
     }
     rules.push(r(
-        vec![
-            Match::NfProto(IpVersion::V4),
-            Match::OifName(cfg.wan.clone()),
-        ],
+        vec![Match::NfProto(IpVersion::V4), Match::OifName(cfg.wan.clone())],
         Action::Masquerade,
     ));
     Chain {
@@ -408,11 +338,6 @@ pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
     cfg.validate()?;
     Ok(Ruleset {
         table: cfg.table.clone(),
-        chains: vec![
-            input(cfg),
-            forward(cfg),
-            prerouting(cfg, st),
-            postrouting(cfg),
-        ],
+        chains: vec![input(cfg), forward(cfg), prerouting(cfg, st), postrouting(cfg)],
     })
 }

@@ -62,11 +62,7 @@ struct Raw {
 
 impl Raw {
     fn new(name: &'static CStr) -> Self {
-        Raw {
-            name,
-            u32s: Vec::new(),
-            data: Vec::new(),
-        }
+        Raw { name, u32s: Vec::new(), data: Vec::new() }
     }
 
     fn u32(mut self, attr: u32, v: u32) -> Self {
@@ -101,9 +97,7 @@ impl Expression for Raw {
 }
 
 fn meta(key: u32) -> Raw {
-    Raw::new(c"meta")
-        .u32(sys::NFTNL_EXPR_META_KEY, key)
-        .u32(sys::NFTNL_EXPR_META_DREG, k::REG_1)
+    Raw::new(c"meta").u32(sys::NFTNL_EXPR_META_KEY, key).u32(sys::NFTNL_EXPR_META_DREG, k::REG_1)
 }
 
 fn cmp(op: u32, data: &[u8]) -> Raw {
@@ -131,15 +125,11 @@ fn bitwise(mask: &[u8]) -> Raw {
 }
 
 fn ct(key: u32) -> Raw {
-    Raw::new(c"ct")
-        .u32(sys::NFTNL_EXPR_CT_KEY, key)
-        .u32(sys::NFTNL_EXPR_CT_DREG, k::REG_1)
+    Raw::new(c"ct").u32(sys::NFTNL_EXPR_CT_KEY, key).u32(sys::NFTNL_EXPR_CT_DREG, k::REG_1)
 }
 
 fn immediate(reg: u32, data: &[u8]) -> Raw {
-    Raw::new(c"immediate")
-        .u32(sys::NFTNL_EXPR_IMM_DREG, reg)
-        .data(sys::NFTNL_EXPR_IMM_DATA, data)
+    Raw::new(c"immediate").u32(sys::NFTNL_EXPR_IMM_DREG, reg).data(sys::NFTNL_EXPR_IMM_DATA, data)
 }
 
 fn ifname(name: &str) -> [u8; k::IFNAMSIZ] {
@@ -171,11 +161,7 @@ impl RuleWriter<'_, '_> {
     fn need_nfproto(&mut self, v: IpVersion) {
         if self.ctx.nfproto != Some(v) {
             self.put(meta(k::META_NFPROTO));
-            let p = if v == IpVersion::V4 {
-                k::NFPROTO_IPV4
-            } else {
-                k::NFPROTO_IPV6
-            };
+            let p = if v == IpVersion::V4 { k::NFPROTO_IPV4 } else { k::NFPROTO_IPV6 };
             self.put(cmp(k::CMP_EQ, &[p]));
             self.ctx.nfproto = Some(v);
         }
@@ -395,10 +381,7 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
 }
 
 fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule) -> Result<(), String> {
-    let mut w = RuleWriter {
-        rule,
-        ctx: Ctx::default(),
-    };
+    let mut w = RuleWriter { rule, ctx: Ctx::default() };
     for m in &r.matches {
         w.matcher(m)?;
     }
@@ -416,39 +399,28 @@ fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule) -> Result<(), String> {
 /// Sends the ruleset as one transaction and waits for the kernel's verdict on every message.
 pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
     let (batch, descs) = build(rs)?;
-    let io = |what: &str, e: std::io::Error| Error::Io {
-        what: what.to_string(),
-        source: e,
-    };
+    let io = |what: &str, e: std::io::Error| Error::Io { what: what.to_string(), source: e };
     let socket =
         mnl::Socket::new(mnl::Bus::Netfilter).map_err(|e| io("open netfilter socket", e))?;
+    let fd = socket.as_raw_fd();
     // Bound every wait: the kernel answers at once, or something is badly wrong.
-    let tv = libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt with a valid fd and a correctly sized timeval.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const tv).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io("set receive timeout", std::io::Error::last_os_error()));
-    }
-    socket.send_all(&batch).map_err(|e| io("send batch", e))?;
+    let tv = libc::timeval { tv_sec: 5, tv_usec: 0 };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
+        .map_err(|e| io("set receive timeout", e))?;
+    // Every message is acknowledged: keep the acks small (no echo of the message, as nft
+    // does) and the buffer large enough for all of them, or the kernel drops some (ENOBUFS).
+    let _ = setsockopt(fd, libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, &1i32);
+    // The buffer is charged by each ack's whole socket buffer (about 1 KiB), not its bytes.
+    let want =
+        i32::try_from(descs.len().saturating_add(2).saturating_mul(4096)).unwrap_or(i32::MAX);
+    let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &want.max(256 * 1024));
+    send_batch(fd, &batch).map_err(|e| io("send batch", e))?;
     let seqs = batch.sequence_numbers();
     let mut pending = seqs.len();
     let mut buf = vec![0u8; nftnl::nft_nlmsg_maxsize() as usize];
     let mut first_error: Option<Error> = None;
     while pending > 0 {
-        let n = socket
-            .recv_raw(&mut buf)
-            .map_err(|e| io("receive acks", e))?;
+        let n = socket.recv_raw(&mut buf).map_err(|e| io("receive acks", e))?;
         let mut rest = buf.get(..n).unwrap_or_default();
         while let Some((seq, kind, payload, tail)) = next_msg(rest) {
             rest = tail;
@@ -456,10 +428,7 @@ pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
                 continue;
             }
             pending = pending.saturating_sub(1);
-            let errno = payload
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(i32::from_ne_bytes);
+            let errno = payload.get(..4).and_then(|b| b.try_into().ok()).map(i32::from_ne_bytes);
             if let Some(e) = errno.filter(|e| *e != 0) {
                 let what = seq
                     // The batch's BEGIN message has the first sequence number.
@@ -477,6 +446,44 @@ pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Sends the whole batch in one `sendmsg`: nfnetlink takes a transaction only from a
+/// single message buffer (mnl's `send_all` sends page by page, which breaks past 128 KiB).
+fn send_batch(fd: i32, batch: &nftnl::FinalizedBatch) -> std::io::Result<()> {
+    let mut iov: Vec<libc::iovec> = batch
+        .iter()
+        .map(|b| libc::iovec { iov_base: b.as_ptr().cast_mut().cast(), iov_len: b.len() })
+        .collect();
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    let want = i32::try_from(total.saturating_add(64 * 1024)).unwrap_or(i32::MAX);
+    if want > 200 * 1024 {
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &want)?;
+    }
+    // SAFETY: zeroed sockaddr_nl is valid (the kernel: pid 0, no groups).
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: msghdr zeroed, then pointed at live locals that outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&raw mut kernel).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len();
+    // SAFETY: fd is a netlink socket; msg and everything it points to is valid for the call.
+    let sent = unsafe { libc::sendmsg(fd, &msg, 0) };
+    match usize::try_from(sent) {
+        Ok(n) if n == total => Ok(()),
+        Ok(_) => Err(std::io::Error::other("sendmsg sent part of the batch")),
+        Err(_) => Err(std::io::Error::last_os_error()),
+    }
+}
+
+fn setsockopt<T>(fd: i32, level: i32, name: i32, v: &T) -> std::io::Result<()> {
+    // SAFETY: a valid fd, and a pointer to a live T with its exact size.
+    let rc = unsafe {
+        libc::setsockopt(fd, level, name, (v as *const T).cast(), size_of::<T>() as libc::socklen_t)
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 /// Splits one netlink message off `buf`: (seq, type, payload, rest).

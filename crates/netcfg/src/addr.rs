@@ -25,10 +25,7 @@ impl Lifetimes {
     /// The kernel's "forever" (`INFINITY_LIFE_TIME`).
     pub const INFINITE: u32 = u32::MAX;
     /// A permanent address.
-    pub const FOREVER: Lifetimes = Lifetimes {
-        preferred: Self::INFINITE,
-        valid: Self::INFINITE,
-    };
+    pub const FOREVER: Lifetimes = Lifetimes { preferred: Self::INFINITE, valid: Self::INFINITE };
 }
 
 /// How to add an address.
@@ -70,10 +67,7 @@ impl Address {
                 AddressAttribute::Local(a) => local = Some(*a),
                 AddressAttribute::Address(a) => address = Some(*a),
                 AddressAttribute::CacheInfo(ci) => {
-                    lifetimes = Lifetimes {
-                        preferred: ci.ifa_preferred,
-                        valid: ci.ifa_valid,
-                    };
+                    lifetimes = Lifetimes { preferred: ci.ifa_preferred, valid: ci.ifa_valid };
                 }
                 AddressAttribute::Flags(f) => flags = *f,
                 _ => {}
@@ -122,11 +116,7 @@ impl Netcfg {
                 reason: "not a unicast address".into(),
             });
         }
-        let mut req = self
-            .handle
-            .address()
-            .add(link.index, net.addr(), net.prefix_len())
-            .replace();
+        let mut req = self.handle.address().add(link.index, net.addr(), net.prefix_len()).replace();
         let msg = req.message_mut();
         let mut flags = AddressFlags::empty();
         if opts.nodad {
@@ -146,9 +136,7 @@ impl Netcfg {
             ci.ifa_valid = l.valid;
             msg.attributes.push(AddressAttribute::CacheInfo(ci));
         }
-        req.execute()
-            .await
-            .map_err(|e| Error::netlink(Op::AddAddress, target, e))
+        req.execute().await.map_err(|e| Error::netlink(Op::AddAddress, target, e))
     }
 
     /// Removes an address from a link.

@@ -144,10 +144,6 @@ impl Error {
     }
 
     pub(crate) fn netlink(op: Op, target: impl fmt::Display, source: rtnetlink::Error) -> Self {
-        Error::Netlink {
-            op,
-            target: target.to_string(),
-            source: Box::new(source),
-        }
+        Error::Netlink { op, target: target.to_string(), source: Box::new(source) }
     }
 }

@@ -60,11 +60,7 @@ impl Netcfg {
     /// Subscribes to link and address events in the current thread's namespace. Call it
     /// before the changes you want to see: the kernel only sends what happens afterwards.
     pub fn events() -> Result<Events, Error> {
-        let groups = [
-            MulticastGroup::Link,
-            MulticastGroup::Ipv4Ifaddr,
-            MulticastGroup::Ipv6Ifaddr,
-        ];
+        let groups = [MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr, MulticastGroup::Ipv6Ifaddr];
         let (conn, _handle, rx) =
             rtnetlink::new_multicast_connection(&groups).map_err(|source| Error::Io {
                 op: Op::Subscribe,

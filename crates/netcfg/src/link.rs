@@ -87,18 +87,12 @@ impl Netcfg {
         let mut stream = req.execute();
         match stream.try_next().await {
             Ok(Some(msg)) => Ok(Link::from_message(&msg)),
-            Ok(None) => Err(Error::NoSuchLink {
-                op: Op::GetLink,
-                target,
-            }),
+            Ok(None) => Err(Error::NoSuchLink { op: Op::GetLink, target }),
             Err(e) => {
                 let err = Error::netlink(Op::GetLink, &target, e);
                 if err.errno() == Some(19) {
                     // ENODEV: the kernel's way of saying the name or index is unknown.
-                    Err(Error::NoSuchLink {
-                        op: Op::GetLink,
-                        target,
-                    })
+                    Err(Error::NoSuchLink { op: Op::GetLink, target })
                 } else {
                     Err(err)
                 }
@@ -120,12 +114,7 @@ impl Netcfg {
     }
 
     async fn set_link(&self, op: Op, link: &Link, msg: LinkMessage) -> Result<(), Error> {
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(op, link, e))
+        self.handle.link().set(msg).execute().await.map_err(|e| Error::netlink(op, link, e))
     }
 
     fn builder(link: &Link) -> LinkMessageBuilder<LinkUnspec> {
@@ -134,20 +123,17 @@ impl Netcfg {
 
     /// Sets a link administratively up.
     pub async fn set_up(&self, link: &Link) -> Result<(), Error> {
-        self.set_link(Op::SetUp, link, Self::builder(link).up().build())
-            .await
+        self.set_link(Op::SetUp, link, Self::builder(link).up().build()).await
     }
 
     /// Sets a link administratively down.
     pub async fn set_down(&self, link: &Link) -> Result<(), Error> {
-        self.set_link(Op::SetDown, link, Self::builder(link).down().build())
-            .await
+        self.set_link(Op::SetDown, link, Self::builder(link).down().build()).await
     }
 
     /// Sets a link's MTU.
     pub async fn set_mtu(&self, link: &Link, mtu: u32) -> Result<(), Error> {
-        self.set_link(Op::SetMtu, link, Self::builder(link).mtu(mtu).build())
-            .await
+        self.set_link(Op::SetMtu, link, Self::builder(link).mtu(mtu).build()).await
     }
 
     /// Renames a link (the kernel wants it down while it is renamed).
@@ -159,8 +145,7 @@ impl Netcfg {
                 reason: format!("interface name {new_name:?} must be 1 to 15 bytes"),
             });
         }
-        self.set_link(Op::Rename, link, Self::builder(link).name(new_name).build())
-            .await
+        self.set_link(Op::Rename, link, Self::builder(link).name(new_name).build()).await
     }
 
     /// Creates a veth pair and returns both ends (down, as the kernel creates them).
@@ -172,10 +157,7 @@ impl Netcfg {
             .execute()
             .await
             .map_err(|e| Error::netlink(Op::CreateVeth, &target, e))?;
-        Ok((
-            self.link_by_name(name).await?,
-            self.link_by_name(peer).await?,
-        ))
+        Ok((self.link_by_name(name).await?, self.link_by_name(peer).await?))
     }
 
     /// Moves a link into the network namespace `netns` (an open `/proc/.../ns/net` or

@@ -123,20 +123,14 @@ impl Route {
     }
 
     fn message(&self, op: Op) -> Result<RouteMessage, Error> {
-        let invalid = |reason: String| Error::Invalid {
-            op,
-            target: self.to_string(),
-            reason,
-        };
+        let invalid = |reason: String| Error::Invalid { op, target: self.to_string(), reason };
         let dst = self.dst.trunc();
         let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(dst.addr(), dst.prefix_len())
             .map_err(|e| invalid(e.to_string()))?;
         if let Some(gw) = self.gateway {
             if gw.is_ipv4() != dst.addr().is_ipv4() {
-                return Err(invalid(
-                    "gateway and destination are of different families".into(),
-                ));
+                return Err(invalid("gateway and destination are of different families".into()));
             }
             b = b.gateway(gw).map_err(|e| invalid(e.to_string()))?;
         }
@@ -155,9 +149,7 @@ impl Route {
             b = b.scope(RouteScope::Link);
         }
         if self.gateway.is_none() && self.oif.is_none() && op != Op::DeleteRoute {
-            return Err(invalid(
-                "a route needs a gateway or an output interface".into(),
-            ));
+            return Err(invalid("a route needs a gateway or an output interface".into()));
         }
         Ok(b.build())
     }
@@ -171,11 +163,8 @@ impl Route {
             netlink_packet_route::AddressFamily::Inet6 => false,
             _ => return None,
         };
-        let mut dst: IpAddr = if v4 {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            Ipv6Addr::UNSPECIFIED.into()
-        };
+        let mut dst: IpAddr =
+            if v4 { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
         let mut route = Route {
             dst: IpNet::from(dst),
             gateway: None,

@@ -44,9 +44,7 @@ fn path(family: Family, ifname: &str, key: &str) -> Result<PathBuf, Error> {
         Family::V4 => "ipv4",
         Family::V6 => "ipv6",
     };
-    Ok(PathBuf::from(format!(
-        "/proc/sys/net/{fam}/conf/{ifname}/{key}"
-    )))
+    Ok(PathBuf::from(format!("/proc/sys/net/{fam}/conf/{ifname}/{key}")))
 }
 
 impl Netcfg {
@@ -69,13 +67,11 @@ impl Netcfg {
     /// Reads `net.ipv{4,6}.conf.IFNAME.KEY`, trimmed.
     pub fn sysctl(&self, family: Family, ifname: &str, key: &str) -> Result<String, Error> {
         let p = path(family, ifname, key)?;
-        std::fs::read_to_string(&p)
-            .map(|s| s.trim().to_string())
-            .map_err(|source| Error::Io {
-                op: Op::GetSysctl,
-                target: p.display().to_string(),
-                source,
-            })
+        std::fs::read_to_string(&p).map(|s| s.trim().to_string()).map_err(|source| Error::Io {
+            op: Op::GetSysctl,
+            target: p.display().to_string(),
+            source,
+        })
     }
 
     /// Turns forwarding on or off for one interface and family.
@@ -102,22 +98,12 @@ impl Netcfg {
 
     /// Turns IPv6 off (`true`) or on for one interface.
     pub fn set_disable_ipv6(&self, ifname: &str, disable: bool) -> Result<(), Error> {
-        self.set_sysctl(
-            Family::V6,
-            ifname,
-            "disable_ipv6",
-            if disable { "1" } else { "0" },
-        )
+        self.set_sysctl(Family::V6, ifname, "disable_ipv6", if disable { "1" } else { "0" })
     }
 
     /// Sets how IPv6 interface identifiers are made on one interface.
     pub fn set_addr_gen_mode(&self, ifname: &str, mode: AddrGenMode) -> Result<(), Error> {
-        self.set_sysctl(
-            Family::V6,
-            ifname,
-            "addr_gen_mode",
-            &(mode as u8).to_string(),
-        )
+        self.set_sysctl(Family::V6, ifname, "addr_gen_mode", &(mode as u8).to_string())
     }
 }
 
@@ -131,9 +117,6 @@ mod tests {
         assert!(path(Family::V6, "eth0/../../x", "forwarding").is_err());
         assert!(path(Family::V4, "eth0", "").is_err());
         let p = path(Family::V6, "eth0", "accept_ra").ok();
-        assert_eq!(
-            p,
-            Some(PathBuf::from("/proc/sys/net/ipv6/conf/eth0/accept_ra"))
-        );
+        assert_eq!(p, Some(PathBuf::from("/proc/sys/net/ipv6/conf/eth0/accept_ra")));
     }
 }

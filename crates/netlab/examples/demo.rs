@@ -13,26 +13,14 @@ fn step(what: &str) {
 }
 
 fn ping(ns: &Netns, dst: &str) {
-    let st = ns
-        .command("ping")
-        .args(["-c", "2", "-i", "0.2", "-W", "2", dst])
-        .status()
-        .unwrap();
-    println!(
-        "    ping {dst} from {}: {}",
-        ns.name(),
-        if st.success() { "ok" } else { "FAILED" }
-    );
+    let st = ns.command("ping").args(["-c", "2", "-i", "0.2", "-W", "2", dst]).status().unwrap();
+    println!("    ping {dst} from {}: {}", ns.name(), if st.success() { "ok" } else { "FAILED" });
 }
 
 fn main() -> Result<(), netlab::Error> {
     let lab = Lab::new("demo")?;
     step("namespaces: lan, router, internet");
-    let (lan, router, inet) = (
-        lab.netns("lan")?,
-        lab.netns("router")?,
-        lab.netns("internet")?,
-    );
+    let (lan, router, inet) = (lab.netns("lan")?, lab.netns("router")?, lab.netns("internet")?);
     lab.connect(&lan, "eth0", &router, "lan0")?;
     lab.connect(&router, "wan0", &inet, "eth0")?;
 
@@ -47,16 +35,10 @@ fn main() -> Result<(), netlab::Error> {
     inet.add_addr("eth0", "203.0.113.10/24")?;
     inet.add_addr("eth0", "2001:db8:ffff:1::1/64")?;
     lan.netcfg(|nc| async move {
-        nc.add_route(&Route::via(
-            "0.0.0.0/0".parse().unwrap(),
-            "192.168.1.1".parse().unwrap(),
-        ))
-        .await?;
-        nc.add_route(&Route::via(
-            "::/0".parse().unwrap(),
-            "2001:db8:1000:1::1".parse().unwrap(),
-        ))
-        .await
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap()))
+            .await?;
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:1000:1::1".parse().unwrap()))
+            .await
     })?;
     router.netcfg(|nc| async move {
         // IPv4 forwards per interface; IPv6 forwards only when `all` is on.
@@ -64,16 +46,10 @@ fn main() -> Result<(), netlab::Error> {
             nc.set_forwarding(ifname, Family::V4, true)?;
             nc.set_forwarding(ifname, Family::V6, true)?;
         }
-        nc.add_route(&Route::via(
-            "0.0.0.0/0".parse().unwrap(),
-            "198.51.100.1".parse().unwrap(),
-        ))
-        .await?;
-        nc.add_route(&Route::via(
-            "::/0".parse().unwrap(),
-            "2001:db8:ffff:1::1".parse().unwrap(),
-        ))
-        .await
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "198.51.100.1".parse().unwrap()))
+            .await?;
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:ffff:1::1".parse().unwrap()))
+            .await
     })?;
     inet.netcfg(|nc| async move {
         nc.add_route(&Route::via(
@@ -89,11 +65,7 @@ fn main() -> Result<(), netlab::Error> {
     })?;
     for ns in [&lan, &router, &inet] {
         let out = ns.command("ip").args(["-br", "addr"]).output().unwrap();
-        println!(
-            "--- {}\n{}",
-            ns.name(),
-            String::from_utf8_lossy(&out.stdout).trim_end()
-        );
+        println!("--- {}\n{}", ns.name(), String::from_utf8_lossy(&out.stdout).trim_end());
     }
 
     step("the LAN host reaches the stand-in internet through the router");

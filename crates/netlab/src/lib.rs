@@ -64,20 +64,13 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            what: what.into(),
-            source,
-        }
+        Error::Io { what: what.into(), source }
     }
 }
 
 /// Fails with a message that says how to run the test, unless this process is root.
 pub fn require_root() -> Result<(), Error> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(Error::NotRoot)
-    }
+    if nix::unistd::geteuid().is_root() { Ok(()) } else { Err(Error::NotRoot) }
 }
 
 /// A set of network namespaces and the links between them, removed on drop.
@@ -92,32 +85,18 @@ impl Lab {
         require_root()?;
         prepare_netns_dir()?;
         remove_stale();
-        let tag: String = tag
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(12)
-            .collect();
-        Ok(Lab {
-            tag,
-            made: Mutex::new(Vec::new()),
-        })
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        Ok(Lab { tag, made: Mutex::new(Vec::new()) })
     }
 
     /// Makes a new named namespace with its loopback up. `role` (`isp`, `router`, `lan` ...)
     /// is part of its name.
     pub fn netns(&self, role: &str) -> Result<Netns, Error> {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let role: String = role
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(12)
-            .collect();
+        let role: String = role.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
         let name = format!("{PREFIX}{}-{seq}-{}-{role}", std::process::id(), self.tag);
         let ns = Netns::create(&name)?;
-        self.made
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(ns.clone());
+        self.made.lock().unwrap_or_else(|p| p.into_inner()).push(ns.clone());
         ns.run(|nc| async move {
             // A known baseline: new namespaces inherit IPv4 settings (forwarding among them)
             // from the host's, which differ from machine to machine.
@@ -127,10 +106,7 @@ impl Lab {
             let lo = nc.link_by_name("lo").await?;
             nc.set_up(&lo).await
         })?
-        .map_err(|source| Error::Netcfg {
-            netns: name,
-            source,
-        })?;
+        .map_err(|source| Error::Netcfg { netns: name, source })?;
         Ok(ns)
     }
 
@@ -146,20 +122,14 @@ impl Lab {
             nc.move_to_netns(&lb, b_fd.fd()).await?;
             nc.set_up(&la).await
         })?
-        .map_err(|source| Error::Netcfg {
-            netns: a_name,
-            source,
-        })?;
+        .map_err(|source| Error::Netcfg { netns: a_name, source })?;
         let b_if2 = b_if.to_string();
         b.run(move |nc| async move {
             let l = nc.link_by_name(&tmp).await?;
             nc.rename(&l, &b_if2).await?;
             nc.set_up(&l).await
         })?
-        .map_err(|source| Error::Netcfg {
-            netns: b.name().to_string(),
-            source,
-        })
+        .map_err(|source| Error::Netcfg { netns: b.name().to_string(), source })
     }
 
     /// The names of the namespaces this lab made (and has not yet removed).

@@ -45,16 +45,11 @@ impl Netns {
                 let _ = fs::remove_file(&p);
                 return Err(Error::io(format!("bind-mount {}", p.display()), e.into()));
             }
-            File::open(&p)
-                .map(OwnedFd::from)
-                .map_err(|e| Error::io("open netns", e))
+            File::open(&p).map(OwnedFd::from).map_err(|e| Error::io("open netns", e))
         })
         .join()
         .map_err(|_| Error::Invalid("the netns creation thread panicked".into()))??;
-        Ok(Netns {
-            name: name.into(),
-            fd: Arc::new(made),
-        })
+        Ok(Netns { name: name.into(), fd: Arc::new(made) })
     }
 
     /// The namespace's name (as in `ip netns list`).
@@ -98,10 +93,8 @@ impl Netns {
                     .build()
                     .map_err(|e| Error::io("tokio runtime", e))?;
                 rt.block_on(async move {
-                    let nc = Netcfg::new().map_err(|source| Error::Netcfg {
-                        netns: name,
-                        source,
-                    })?;
+                    let nc =
+                        Netcfg::new().map_err(|source| Error::Netcfg { netns: name, source })?;
                     Ok(f(nc).await)
                 })
             })
@@ -146,23 +139,16 @@ impl Netns {
 
     /// Spawns `cmd` (made by [`Netns::command`]) and returns a guard that kills it on drop.
     pub fn spawn_process(&self, cmd: &mut Command) -> Result<ProcessGuard, Error> {
-        let child = cmd
-            .spawn()
-            .map_err(|e| Error::io(format!("spawn in {}", self.name), e))?;
+        let child = cmd.spawn().map_err(|e| Error::io(format!("spawn in {}", self.name), e))?;
         Ok(ProcessGuard { child })
     }
 
     /// Adds an address (`10.0.0.1/24`, `2001:db8::1/64`) to `ifname`; IPv6 without DAD so it
     /// is usable at once.
     pub fn add_addr(&self, ifname: &str, addr: &str) -> Result<(), Error> {
-        let net: IpNet = addr
-            .parse()
-            .map_err(|_| Error::Invalid(format!("bad address {addr}")))?;
+        let net: IpNet = addr.parse().map_err(|_| Error::Invalid(format!("bad address {addr}")))?;
         let ifname = ifname.to_string();
-        let opts = AddrOptions {
-            nodad: true,
-            ..AddrOptions::default()
-        };
+        let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
         self.netcfg(move |nc| async move {
             let l = nc.link_by_name(&ifname).await?;
             nc.add_address(&l, net, opts).await
@@ -176,10 +162,7 @@ impl Netns {
         Fut: Future<Output = Result<T, netcfg::Error>>,
         T: Send + 'static,
     {
-        self.run(f)?.map_err(|source| Error::Netcfg {
-            netns: self.name.to_string(),
-            source,
-        })
+        self.run(f)?.map_err(|source| Error::Netcfg { netns: self.name.to_string(), source })
     }
 }
 
