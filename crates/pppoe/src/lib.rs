@@ -51,6 +51,8 @@
 pub mod auth;
 pub mod client;
 pub(crate) mod discovery;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod event;
 pub mod fsm;
 #[doc(hidden)]

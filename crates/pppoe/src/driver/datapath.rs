@@ -1,0 +1,295 @@
+//! The data path: one thread per direction, outside the tokio runtime, blocking batched I/O,
+//! preallocated buffers, atomic counters. Control frames (LCP, auth, NCPs) go to the control
+//! task through a channel; everything else goes between the TUN device and the wire here.
+
+#![allow(clippy::indexing_slicing)] // offsets below are bounded by FRAME_MAX/TAG_ROOM constants
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::mss;
+use super::sys::{FRAME_MAX, PacketSocket, RecvBatch, SendBatch, Tun};
+use crate::wire::session::{Classified, SessionKey, classify, write_data_header};
+use crate::wire::{EthernetHeader, SessionHeader, proto};
+
+/// Frames per system call.
+const BATCH: usize = 64;
+/// Largest header in front of a packet: Ethernet 14 + 802.1Q 4 + PPPoE 6 + PPP 2.
+const HDR_MAX: usize = 26;
+
+/// Data path counters (a status command reads them).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// IP packets from the wire written to the TUN device.
+    pub rx_packets: AtomicU64,
+    /// Their bytes.
+    pub rx_bytes: AtomicU64,
+    /// IP packets from the TUN device sent on the wire.
+    pub tx_packets: AtomicU64,
+    /// Their bytes.
+    pub tx_bytes: AtomicU64,
+    /// Frames handed to the control task.
+    pub control_frames: AtomicU64,
+    /// Frames for no session of ours, or unparseable.
+    pub dropped_frames: AtomicU64,
+    /// Packets from the TUN device with no session to carry them, or too large.
+    pub dropped_packets: AtomicU64,
+    /// TCP SYNs whose MSS was lowered.
+    pub mss_clamped: AtomicU64,
+}
+
+/// One session the data path carries.
+#[derive(Debug, Clone)]
+pub struct PathSession {
+    /// Its wire identity.
+    pub key: SessionKey,
+    /// Its MTU (for MSS clamping and the size check).
+    pub mtu: u16,
+    /// Data frames received, for the echo keepalive ("a busy link is not dead").
+    pub rx: Arc<AtomicU64>,
+}
+
+/// The sessions the data path knows, shared with the control task.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_id: HashMap<u16, PathSession>,
+    /// The session that carries everything from the TUN device (the client's one session).
+    default: Option<u16>,
+    /// Per-destination routes (the access concentrator's many sessions).
+    v4: HashMap<Ipv4Addr, u16>,
+    v6: Vec<(Ipv6Addr, u8, u16)>,
+}
+
+impl Sessions {
+    /// Adds or replaces a session; `default` makes it carry all TUN traffic.
+    pub fn insert(&mut self, s: PathSession, default: bool) {
+        let id = s.key.session_id;
+        if default {
+            self.default = Some(id);
+        }
+        self.by_id.insert(id, s);
+    }
+
+    /// Routes packets to `addr` into session `id`.
+    pub fn route_v4(&mut self, addr: Ipv4Addr, id: u16) {
+        self.v4.insert(addr, id);
+    }
+
+    /// Routes packets into `prefix/len` into session `id`.
+    pub fn route_v6(&mut self, prefix: Ipv6Addr, len: u8, id: u16) {
+        self.v6.retain(|(p, l, _)| (*p, *l) != (prefix, len));
+        self.v6.push((prefix, len, id));
+    }
+
+    /// Forgets a session and its routes.
+    pub fn remove(&mut self, id: u16) {
+        self.by_id.remove(&id);
+        if self.default == Some(id) {
+            self.default = None;
+        }
+        self.v4.retain(|_, s| *s != id);
+        self.v6.retain(|(_, _, s)| *s != id);
+    }
+
+    fn for_packet(&self, pkt: &[u8]) -> Option<&PathSession> {
+        let id = match self.default {
+            Some(id) => id,
+            None => match dst_addr(pkt)? {
+                IpAddr::V4(a) => *self.v4.get(&a)?,
+                IpAddr::V6(a) => self
+                    .v6
+                    .iter()
+                    .filter(|(p, l, _)| in_prefix(a, *p, *l))
+                    .max_by_key(|(_, l, _)| *l)
+                    .map(|(_, _, id)| *id)?,
+            },
+        };
+        self.by_id.get(&id)
+    }
+}
+
+fn in_prefix(a: Ipv6Addr, p: Ipv6Addr, len: u8) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
+    u128::from(a) & mask == u128::from(p) & mask
+}
+
+fn dst_addr(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first()? >> 4 {
+        4 => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?))),
+        6 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(pkt.get(24..40)?).ok()?))),
+        _ => None,
+    }
+}
+
+/// What the two threads share.
+pub struct DataPath {
+    /// The sessions.
+    pub sessions: Arc<RwLock<Sessions>>,
+    /// The counters.
+    pub counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DataPath {
+    /// Starts the receive thread (wire → TUN, control frames to `control`) and the transmit
+    /// thread (TUN → wire).
+    pub fn start(
+        session_sock: Arc<PacketSocket>,
+        tun: Arc<Tun>,
+        control: UnboundedSender<Vec<u8>>,
+    ) -> std::io::Result<Self> {
+        let sessions = Arc::new(RwLock::new(Sessions::default()));
+        let counters = Arc::new(Counters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let rx = {
+            let (s, t, ss, c, st) = (
+                session_sock.clone(),
+                tun.clone(),
+                sessions.clone(),
+                counters.clone(),
+                stop.clone(),
+            );
+            std::thread::Builder::new()
+                .name("pppoe-rx".into())
+                .spawn(move || rx_loop(&s, &t, &ss, &c, &control, &st))?
+        };
+        let tx = {
+            let (s, ss, c, st) = (session_sock, sessions.clone(), counters.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("pppoe-tx".into())
+                .spawn(move || tx_loop(&s, &tun, &ss, &c, &st))?
+        };
+        Ok(DataPath { sessions, counters, stop, threads: vec![rx, tx] })
+    }
+}
+
+impl Drop for DataPath {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The session id and PPP protocol of a session frame.
+fn session_of(frame: &[u8]) -> Option<(u16, u16)> {
+    let (_, rest) = EthernetHeader::parse(frame).ok()?;
+    let (h, _) = SessionHeader::parse(rest).ok()?;
+    Some((h.session_id, h.protocol))
+}
+
+fn rx_loop(
+    sock: &PacketSocket,
+    tun: &Tun,
+    sessions: &RwLock<Sessions>,
+    c: &Counters,
+    control: &UnboundedSender<Vec<u8>>,
+    stop: &AtomicBool,
+) {
+    let mut batch = RecvBatch::new(BATCH);
+    let mut scratch = vec![0u8; FRAME_MAX];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match batch.recv(sock) {
+            Ok(n) => n,
+            Err(_) => continue, // timeout (to check `stop`) or a transient error
+        };
+        let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+        for i in 0..n {
+            let frame = batch.frame(i);
+            let Some((id, protocol)) = session_of(frame) else {
+                c.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let Some(s) = sessions.by_id.get(&id) else {
+                // Not carrying data yet: LCP, authentication and the NCPs of a session that
+                // is still coming up belong to the control machine, which checks them.
+                if protocol == proto::IPV4 || protocol == proto::IPV6 {
+                    c.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    c.control_frames.fetch_add(1, Ordering::Relaxed);
+                    let _ = control.send(frame.to_vec());
+                }
+                continue;
+            };
+            match classify(frame, &s.key) {
+                Classified::Data { protocol, payload } => {
+                    s.rx.fetch_add(1, Ordering::Relaxed);
+                    let pkt = &mut scratch[..payload.len()];
+                    pkt.copy_from_slice(payload);
+                    if mss::clamp(pkt, protocol == proto::IPV6, s.mtu) {
+                        c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if tun.write(pkt).is_ok() {
+                        c.rx_packets.fetch_add(1, Ordering::Relaxed);
+                        c.rx_bytes.fetch_add(pkt.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                Classified::Control | Classified::Discovery => {
+                    c.control_frames.fetch_add(1, Ordering::Relaxed);
+                    let _ = control.send(frame.to_vec());
+                }
+                Classified::NotOurs | Classified::Malformed(_) => {
+                    c.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn tx_loop(
+    sock: &PacketSocket,
+    tun: &Tun,
+    sessions: &RwLock<Sessions>,
+    c: &Counters,
+    stop: &AtomicBool,
+) {
+    let mut batch = SendBatch::new(BATCH);
+    let mut pkt = vec![0u8; FRAME_MAX];
+    while !stop.load(Ordering::Relaxed) {
+        if !tun.wait_readable(200) {
+            continue;
+        }
+        let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+        // Drain what is waiting, up to one batch, then send it with one sendmmsg.
+        while batch.len() < BATCH {
+            let len = match tun.read(&mut pkt[..FRAME_MAX - HDR_MAX]) {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            };
+            let packet = &mut pkt[..len];
+            let Some(s) = sessions.for_packet(packet) else {
+                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
+            if mss::clamp(packet, v6, s.mtu) {
+                c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+            }
+            let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
+            let Some(buf) = batch.next_buf() else { break };
+            let Ok(h) = write_data_header(&mut buf[..], &s.key, protocol, len) else {
+                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            if h + len > FRAME_MAX {
+                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            buf[h..h + len].copy_from_slice(packet);
+            batch.push(h + len);
+            c.tx_packets.fetch_add(1, Ordering::Relaxed);
+            c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        }
+        drop(sessions);
+        if !batch.is_empty() {
+            let _ = batch.flush(sock);
+        }
+    }
+}

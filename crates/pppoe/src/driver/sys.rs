@@ -1,0 +1,419 @@
+//! The system calls of the data path: AF_PACKET sockets (bound, BPF-filtered, batched with
+//! recvmmsg/sendmmsg, 802.1Q tags restored from PACKET_AUXDATA) and the TUN device.
+//!
+//! Linux takes a received frame's 802.1Q tag out of the data before any packet socket sees it
+//! (`skb_vlan_untag`) and reports it in the auxiliary data; libpcap puts it back, and so do
+//! we, so the sans-IO machines see the frame as it was on the wire.
+
+#![allow(unsafe_code)]
+// The batch vectors are built with equal lengths and indexed below those lengths only.
+#![allow(clippy::indexing_slicing)]
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Room kept in front of each receive buffer to put a VLAN tag back.
+pub const TAG_ROOM: usize = 4;
+/// Largest frame handled: 1500-byte payload + PPPoE + PPP + Ethernet + 802.1Q, with margin.
+pub const FRAME_MAX: usize = 1600;
+
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+}
+
+fn setsockopt<T>(fd: RawFd, level: i32, name: i32, v: &T) -> io::Result<()> {
+    // SAFETY: a valid fd and a pointer to a live T with its exact size.
+    cvt(unsafe {
+        libc::setsockopt(fd, level, name, (v as *const T).cast(), size_of::<T>() as libc::socklen_t)
+    })
+    .map(drop)
+}
+
+/// An AF_PACKET raw socket bound to one interface and one ethertype.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: i32,
+}
+
+impl PacketSocket {
+    /// Opens a socket on interface `ifindex` for every ethertype (`ETH_P_ALL`: the only way
+    /// to see 802.1Q tags), with auxiliary data (the tags) on, and `timeout` on receives so
+    /// the owner can check for shutdown. Narrow it with [`PacketSocket::filter`].
+    pub fn open(ifindex: u32, timeout: std::time::Duration) -> io::Result<Self> {
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2); the fd is owned at once.
+        let fd = cvt(unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(proto))
+        })?;
+        // SAFETY: fd is a new, valid descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("ifindex"))?;
+        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex;
+        // SAFETY: bind with a correctly sized sockaddr_ll.
+        cvt(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&raw const sll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_AUXDATA, &1i32)?;
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+        };
+        setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
+        let big = 4 * 1024 * 1024i32;
+        let _ = setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &big);
+        let _ = setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &big);
+        Ok(PacketSocket { fd, ifindex })
+    }
+
+    /// Only frames of `ethertype`, on VLAN `vlan` (or untagged when `None`), addressed to
+    /// `mac` (or broadcast, when `broadcast`), and not sent by us, reach this socket: a
+    /// classic BPF program the kernel runs before it queues anything. The socket must be
+    /// bound to `ETH_P_ALL` (see [`PacketSocket::open`]): protocol-bound sockets get
+    /// VLAN-tagged frames only after the kernel has thrown the tag away.
+    pub fn filter(
+        &self,
+        mac: [u8; 6],
+        ethertype: u16,
+        vlan: Option<u16>,
+        broadcast: bool,
+    ) -> io::Result<()> {
+        let mut prog = filter_program(mac, ethertype, vlan, broadcast);
+        let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+        setsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+    }
+
+    /// Sends one frame.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: send(2) from a live slice on a bound socket.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// The interface index the socket is bound to.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+}
+
+/// The classic BPF program of [`PacketSocket::filter`].
+fn filter_program(
+    mac: [u8; 6],
+    ethertype: u16,
+    vlan: Option<u16>,
+    broadcast: bool,
+) -> Vec<libc::sock_filter> {
+    const LD_W: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const LD_H: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const AND: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    // Linux ancillary loads (SKF_AD_OFF + ...).
+    const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+    const AD_VLAN_TAG: u32 = 0xffff_f000 + 44;
+    const AD_VLAN_PRESENT: u32 = 0xffff_f000 + 48;
+    const PACKET_OUTGOING: u32 = 4;
+    let hi = u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]]);
+    let lo = u32::from(u16::from_be_bytes([mac[4], mac[5]]));
+    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    // Labels: 7 = checks after the address, DROP = the last instruction. Jump offsets count
+    // from the next instruction.
+    let mut p = vec![
+        f(LD_W, 0, 0, 0),                                           // 0: A = dst[0..4]
+        f(JEQ, 0, 2, hi),                                           // 1: ours? 2 : 4
+        f(LD_H, 0, 0, 4),                                           // 2: A = dst[4..6]
+        f(JEQ, 3, 0, lo),                                           // 3: ours? 7 : 4 (then fails)
+        f(JEQ, 0, 0, if broadcast { 0xffff_ffff } else { hi ^ 1 }), // 4: broadcast? (jumps fixed below)
+        f(LD_H, 0, 0, 4),                                           // 5
+        f(JEQ, 0, 0, 0xffff),                                       // 6 (jumps fixed below)
+        f(LD_W, 0, 0, AD_PKTTYPE),                                  // 7: A = pkttype
+        f(JEQ, 0, 0, PACKET_OUTGOING), // 8: ours going out? drop (fixed below)
+        f(LD_H, 0, 0, 12),             // 9: A = ethertype (tag already removed)
+        f(JEQ, 0, 0, u32::from(ethertype)), // 10: (fixed below)
+        f(LD_W, 0, 0, AD_VLAN_PRESENT), // 11
+    ];
+    match vlan {
+        Some(id) => p.extend([
+            f(JEQ, 0, 0, 1),             // 12: tagged? (fixed below)
+            f(LD_W, 0, 0, AD_VLAN_TAG),  // 13
+            f(AND, 0, 0, 0x0fff),        // 14
+            f(JEQ, 0, 0, u32::from(id)), // 15: our VLAN? (fixed below)
+        ]),
+        None => p.push(f(JEQ, 0, 0, 0)), // 12: untagged? (fixed below)
+    }
+    let accept = p.len();
+    let drop = accept + 1;
+    p.push(f(RET, 0, 0, 0xffff));
+    p.push(f(RET, 0, 0, 0));
+    let off = |from: usize, to: usize| (to - from - 1) as u8;
+    // 4: broadcast first word? 5 : drop; 6: broadcast last half? 7 : drop.
+    p[4].jt = 0;
+    p[4].jf = off(4, drop);
+    p[6].jt = 0;
+    p[6].jf = off(6, drop);
+    p[3].jf = off(3, drop); // the first word was ours, the rest not: not broadcast either
+    if !broadcast {
+        p[1].jf = off(1, drop);
+    }
+    p[8].jt = off(8, drop);
+    p[10].jf = off(10, drop);
+    match vlan {
+        Some(_) => {
+            p[12].jf = off(12, drop);
+            p[15].jt = off(15, accept);
+            p[15].jf = off(15, drop);
+        }
+        None => {
+            p[12].jt = off(12, accept);
+            p[12].jf = off(12, drop);
+        }
+    }
+    p
+}
+
+/// Preallocated buffers and headers for batched receives.
+pub struct RecvBatch {
+    bufs: Vec<[u8; FRAME_MAX + TAG_ROOM]>,
+    cmsgs: Vec<[u64; 8]>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    /// (start, len) of each received frame in its buffer, after tag restoration.
+    frames: Vec<(usize, usize)>,
+}
+
+// SAFETY: the raw pointers inside only point into the batch's own heap buffers.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    /// Buffers for up to `n` frames per call.
+    pub fn new(n: usize) -> Self {
+        let mut b = RecvBatch {
+            bufs: vec![[0; FRAME_MAX + TAG_ROOM]; n],
+            cmsgs: vec![[0; 8]; n],
+            iovs: Vec::with_capacity(n),
+            // SAFETY: an all-zero mmsghdr is a valid empty header.
+            hdrs: (0..n).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            frames: Vec::with_capacity(n),
+        };
+        for buf in &mut b.bufs {
+            b.iovs.push(libc::iovec {
+                iov_base: buf[TAG_ROOM..].as_mut_ptr().cast(),
+                iov_len: FRAME_MAX,
+            });
+        }
+        b
+    }
+
+    /// Receives up to the batch size of frames (blocking until one arrives or the socket's
+    /// timeout passes); returns how many. Then [`RecvBatch::frame`] gives each.
+    pub fn recv(&mut self, sock: &PacketSocket) -> io::Result<usize> {
+        for (i, h) in self.hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_iov = &raw mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = size_of::<[u64; 8]>();
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes.
+        let n = unsafe {
+            libc::recvmmsg(
+                sock.fd.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        self.frames.clear();
+        for i in 0..n {
+            let len = (self.hdrs[i].msg_len as usize).min(FRAME_MAX);
+            let tag = vlan_from_cmsg(&self.hdrs[i].msg_hdr);
+            let buf = &mut self.bufs[i];
+            match tag {
+                Some((tpid, tci)) if len >= 12 => {
+                    // Put the tag back between the MAC addresses and the ethertype.
+                    buf.copy_within(TAG_ROOM..TAG_ROOM + 12, 0);
+                    buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                    buf[14..16].copy_from_slice(&tci.to_be_bytes());
+                    self.frames.push((0, len + TAG_ROOM));
+                }
+                _ => self.frames.push((TAG_ROOM, len)),
+            }
+        }
+        Ok(n)
+    }
+
+    /// The `i`th frame of the last [`RecvBatch::recv`].
+    pub fn frame(&self, i: usize) -> &[u8] {
+        let (start, len) = self.frames.get(i).copied().unwrap_or((0, 0));
+        self.bufs.get(i).and_then(|b| b.get(start..start + len)).unwrap_or(&[])
+    }
+}
+
+fn vlan_from_cmsg(hdr: &libc::msghdr) -> Option<(u16, u16)> {
+    // SAFETY: the kernel filled msg_control; CMSG_* walk it within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(hdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                let aux = libc::CMSG_DATA(c).cast::<libc::tpacket_auxdata>().read_unaligned();
+                if aux.tp_status & TP_STATUS_VLAN_VALID != 0 {
+                    let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                        aux.tp_vlan_tpid
+                    } else {
+                        0x8100
+                    };
+                    return Some((tpid, aux.tp_vlan_tci));
+                }
+                return None;
+            }
+            c = libc::CMSG_NXTHDR(hdr, c);
+        }
+        None
+    }
+}
+
+/// Preallocated frames for batched sends.
+pub struct SendBatch {
+    bufs: Vec<[u8; FRAME_MAX]>,
+    lens: Vec<usize>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers inside only point into the batch's own heap buffers.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    /// Room for `n` frames.
+    pub fn new(n: usize) -> Self {
+        SendBatch {
+            bufs: vec![[0; FRAME_MAX]; n],
+            lens: Vec::with_capacity(n),
+            iovs: Vec::with_capacity(n),
+            // SAFETY: an all-zero mmsghdr is a valid empty header.
+            hdrs: (0..n).map(|_| unsafe { std::mem::zeroed() }).collect(),
+        }
+    }
+
+    /// The next free buffer, if any; commit it with [`SendBatch::push`].
+    pub fn next_buf(&mut self) -> Option<&mut [u8; FRAME_MAX]> {
+        self.bufs.get_mut(self.lens.len())
+    }
+
+    /// Marks the buffer from [`SendBatch::next_buf`] as holding a frame of `len` bytes.
+    pub fn push(&mut self, len: usize) {
+        self.lens.push(len.min(FRAME_MAX));
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Sends every waiting frame with as few `sendmmsg` calls as the kernel allows.
+    pub fn flush(&mut self, sock: &PacketSocket) -> io::Result<()> {
+        let n = self.lens.len();
+        self.iovs.clear();
+        for (buf, len) in self.bufs.iter_mut().zip(&self.lens) {
+            self.iovs.push(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: *len });
+        }
+        for (i, h) in self.hdrs.iter_mut().take(n).enumerate() {
+            h.msg_hdr.msg_iov = &raw mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        let mut sent = 0;
+        let mut result = Ok(());
+        while sent < n {
+            // SAFETY: headers [sent, n) point at live buffers.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    sock.fd.as_raw_fd(),
+                    self.hdrs.as_mut_ptr().add(sent),
+                    (n - sent) as u32,
+                    0,
+                )
+            };
+            if rc <= 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // ENOBUFS and the like: the frames are dropped, as a full queue would.
+                result = Err(e);
+                break;
+            }
+            sent += rc as usize;
+        }
+        self.lens.clear();
+        result
+    }
+}
+
+/// A TUN device (IP packets, no packet-info header), non-blocking.
+pub struct Tun {
+    fd: OwnedFd,
+}
+
+impl Tun {
+    /// Creates (or attaches to) the TUN device `name` in the calling thread's namespace.
+    pub fn open(name: &str) -> io::Result<Self> {
+        const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+        if name.is_empty() || name.len() > 15 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name"));
+        }
+        // SAFETY: open(2) of the clone device; the fd is owned at once.
+        let fd = cvt(unsafe {
+            libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        })?;
+        // SAFETY: fd is a new, valid descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a zeroed ifreq is valid; the name is at most 15 bytes, NUL-terminated.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+            *d = s as libc::c_char;
+        }
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF with a valid ifreq.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
+        Ok(Tun { fd })
+    }
+
+    /// Reads one packet; `WouldBlock` when none is waiting.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: read(2) into a live buffer of its length.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Writes one packet (dropped by the kernel if its queue is full).
+    pub fn write(&self, pkt: &[u8]) -> io::Result<()> {
+        // SAFETY: write(2) from a live slice.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) };
+        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// Waits until a packet can be read or `timeout_ms` passes; true if readable.
+    pub fn wait_readable(&self, timeout_ms: i32) -> bool {
+        let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll(2) on one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        rc > 0 && p.revents & libc::POLLIN != 0
+    }
+}

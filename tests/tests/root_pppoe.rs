@@ -1,0 +1,395 @@
+//! PPPoE end to end: the router's WAN client against `ispemu` in namespaces
+//! (router <-> isp <-> internet), real sockets, real TUN devices. Needs root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use netcfg::Route;
+use netlab::{Lab, Netns, NsThread};
+use pppoe::driver::client::{self, Config};
+use pppoe::{Credentials, DownReason, Event};
+use router_tests::lab;
+use tokio::sync::{mpsc, watch};
+
+struct Isp {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<(), ispemu::Error>>>,
+    socket: std::path::PathBuf,
+}
+
+impl Isp {
+    fn ctl(&self, cmd: &str) -> String {
+        use std::io::BufRead;
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    }
+}
+
+impl Drop for Isp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Wan {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<std::sync::Arc<pppoe::driver::Counters>, pppoe::driver::Error>>>,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Wan {
+    /// The next event within `timeout`.
+    fn next(&mut self, timeout: Duration) -> Option<Event> {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(ev) = self.events.try_recv() {
+                return Some(ev);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn up(&mut self, timeout: Duration) -> pppoe::Link {
+        match self.next(timeout) {
+            Some(Event::Up(l)) => l,
+            other => panic!("expected Up within {timeout:?}, got {other:?}"),
+        }
+    }
+
+    fn stop(mut self) -> std::sync::Arc<pppoe::driver::Counters> {
+        let _ = self.stop.send(true);
+        self.thread.take().unwrap().join().unwrap().unwrap()
+    }
+}
+
+impl Drop for Wan {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Net {
+    _lab: Lab,
+    router: Netns,
+    isp: Netns,
+    inet: Netns,
+    dir: std::path::PathBuf,
+}
+
+/// router (eth0) <-> (eth0) isp (up0) <-> (eth0) internet: 203.0.113.10, 2001:db8:ffff::10.
+fn net(test: &str) -> Net {
+    let lab = lab(test);
+    let (router, isp, inet) =
+        (lab.netns("router").unwrap(), lab.netns("isp").unwrap(), lab.netns("inet").unwrap());
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    lab.connect(&isp, "up0", &inet, "eth0").unwrap();
+    isp.add_addr("up0", "203.0.113.1/24").unwrap();
+    isp.add_addr("up0", "2001:db8:ffff::1/64").unwrap();
+    inet.add_addr("eth0", "203.0.113.10/24").unwrap();
+    inet.add_addr("eth0", "2001:db8:ffff::10/64").unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
+            .await?;
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("pppoe-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Net { _lab: lab, router, isp, inet, dir }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn isp(n: &Net, extra: &str) -> Isp {
+    let socket = n.dir.join("ispemu.sock");
+    let text = format!(
+        "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\n{extra}",
+        socket.display()
+    );
+    let cfg = ispemu::Config::parse(&text).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let thread = n.isp.spawn(move |_| ispemu::run(cfg, rx)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() {
+        assert!(Instant::now() < until, "ispemu did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Isp { stop, thread: Some(thread), socket }
+}
+
+fn wan(n: &Net, cfg: Config) -> Wan {
+    let (tx, events) = mpsc::unbounded_channel();
+    let (stop, rx) = watch::channel(false);
+    let thread = n.router.spawn(move |_| client::run(cfg, tx, rx)).unwrap();
+    Wan { stop, thread: Some(thread), events }
+}
+
+fn kpn_client(password: &str) -> Config {
+    let mut c = Config::new(
+        "eth0",
+        Some(Credentials {
+            username: b"internet".to_vec(),
+            password: password.as_bytes().to_vec(),
+        }),
+    );
+    c.vlan = Some(6);
+    c.mtu = 1500;
+    c
+}
+
+/// Sends `mb` MiB from the router to the internet host over TCP and checks every byte.
+fn transfer(n: &Net, mb: usize) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = n
+        .inet
+        .spawn(move |_| async move {
+            let l = std::net::TcpListener::bind("203.0.113.10:5001").unwrap();
+            tx.send(()).unwrap();
+            let (mut s, peer) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            (peer.ip(), got)
+        })
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let data: Vec<u8> = (0..mb * 1024 * 1024).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let sent = data.clone();
+    n.router
+        .run(move |_| async move {
+            let mut s = std::net::TcpStream::connect("203.0.113.10:5001").unwrap();
+            s.write_all(&sent).unwrap();
+        })
+        .unwrap();
+    let (peer, got) = sink.join().unwrap();
+    assert!(peer.to_string().starts_with("198.51.100."), "sent from the PPP address: {peer}");
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
+}
+
+#[test]
+fn root_pppoe_kpn_vlan6_pap_rfc4638_traffic_and_dns() {
+    let n = net("kpn");
+    let _isp = isp(&n, "vlan = 6\nauth = \"pap\"\n");
+    let mut w = wan(&n, kpn_client("internet"));
+    let link = w.up(Duration::from_secs(10));
+    let v4 = link.ipv4.clone().expect("IPCP opened");
+    assert!(v4.local.to_string().starts_with("198.51.100."), "{v4:?}");
+    assert_eq!(v4.peer, Ipv4Addr::new(198, 51, 100, 1));
+    assert_eq!(v4.dns, vec![Ipv4Addr::new(203, 0, 113, 53)], "DNS servers learned by IPCP");
+    assert_eq!(link.mtu, 1500, "RFC 4638 PPP-Max-Payload");
+    assert!(link.ipv6.is_some(), "IPv6CP opened");
+    // ppp0 as the kernel sees it.
+    let (mtu, has_addr, parent_mtu) = n
+        .router
+        .netcfg(move |nc| async move {
+            let ppp = nc.link_by_name("ppp0").await?;
+            let addrs = nc.addresses(Some(&ppp)).await?;
+            let eth = nc.link_by_name("eth0").await?;
+            Ok((
+                ppp.mtu,
+                addrs.iter().any(|a| a.net.addr() == std::net::IpAddr::V4(v4.local)),
+                eth.mtu,
+            ))
+        })
+        .unwrap();
+    assert_eq!((mtu, has_addr, parent_mtu), (1500, true, 1508));
+    transfer(&n, 4);
+    let ping =
+        n.router.command("ping").args(["-c", "2", "-W", "2", "203.0.113.10"]).output().unwrap();
+    assert!(ping.status.success());
+    let c = w.stop();
+    assert!(
+        c.tx_packets.load(std::sync::atomic::Ordering::Relaxed) > 2000,
+        "data went through the path"
+    );
+}
+
+#[test]
+fn root_pppoe_chap_without_vlan_mtu_1492() {
+    let n = net("chap");
+    let _isp = isp(&n, "auth = \"chap\"\n");
+    let mut c = kpn_client("internet");
+    c.vlan = None;
+    c.mtu = 1492;
+    let mut w = wan(&n, c);
+    let link = w.up(Duration::from_secs(10));
+    assert_eq!(link.mtu, 1492);
+    transfer(&n, 1);
+}
+
+#[test]
+fn root_pppoe_padt_from_isp_then_redial() {
+    let n = net("padt");
+    let isp = isp(&n, "vlan = 6\n");
+    let mut w = wan(&n, kpn_client("internet"));
+    let first = w.up(Duration::from_secs(10));
+    assert_eq!(isp.ctl("padt all").trim(), "ok 1");
+    assert_eq!(w.next(Duration::from_secs(5)), Some(Event::Down(DownReason::Padt)));
+    let second = w.up(Duration::from_secs(10));
+    assert_ne!(first.session_id, second.session_id, "a new session");
+    assert_eq!(
+        first.ipv4.map(|v| v.local),
+        second.ipv4.map(|v| v.local),
+        "same address asked again"
+    );
+    transfer(&n, 1);
+}
+
+#[test]
+fn root_pppoe_echo_loss_detected_within_interval_times_failures() {
+    let n = net("echo");
+    let isp = isp(&n, "echo_interval = \"0s\"\n");
+    let mut c = kpn_client("internet");
+    c.vlan = None;
+    c.echo_interval = Some(Duration::from_secs(1));
+    c.echo_failures = 3;
+    let mut w = wan(&n, c);
+    w.up(Duration::from_secs(10));
+    assert!(isp.ctl("echo off").starts_with("ok"));
+    let t = Instant::now();
+    assert_eq!(w.next(Duration::from_secs(8)), Some(Event::Down(DownReason::EchoTimeout)));
+    let took = t.elapsed();
+    assert!(
+        took <= Duration::from_millis(4500),
+        "detected in {took:?}: at most interval x (failures + 1)"
+    );
+    assert!(isp.ctl("echo on").starts_with("ok"));
+    w.up(Duration::from_secs(10));
+}
+
+#[test]
+fn root_pppoe_wrong_password_backs_off() {
+    let n = net("badpw");
+    let isp = isp(&n, "vlan = 6\n");
+    let mut w = wan(&n, kpn_client("wrong"));
+    assert_eq!(w.next(Duration::from_secs(10)), Some(Event::Down(DownReason::AuthFailed)));
+    // Back-off of at least 10 s: no second attempt right away.
+    assert_eq!(w.next(Duration::from_secs(6)), None, "no tight redial loop");
+    assert_eq!(isp.ctl("sessions").trim(), "[]");
+}
+
+#[test]
+fn root_pppoe_forged_padt_is_ignored() {
+    use pppoe::driver::sys::PacketSocket;
+    use pppoe::wire::{DiscoveryCode, DiscoveryPacket, ETHERTYPE_DISCOVERY, EthernetHeader};
+    let n = net("forged");
+    let isp = isp(&n, "");
+    let mut c = kpn_client("internet");
+    c.vlan = None;
+    let mut w = wan(&n, c);
+    let link = w.up(Duration::from_secs(10));
+    let client_mac: [u8; 6] = n
+        .router
+        .netcfg(|nc| async move { Ok(nc.link_by_name("eth0").await?.mac.unwrap()) })
+        .unwrap();
+    let ac_mac = link.peer_mac;
+    // From the ISP's segment: a PADT with the wrong session id from the AC's MAC, and one with
+    // the right session id from another MAC.
+    let frames: Vec<Vec<u8>> =
+        [(ac_mac, link.session_id.wrapping_add(1)), ([2, 0, 0, 0, 0, 9], link.session_id)]
+            .iter()
+            .map(|(src, sid)| {
+                let eth = EthernetHeader {
+                    dst: client_mac,
+                    src: *src,
+                    vlan: None,
+                    ethertype: ETHERTYPE_DISCOVERY,
+                };
+                let mut f = vec![0u8; 14];
+                eth.emit(&mut f).unwrap();
+                f.extend(
+                    DiscoveryPacket { code: DiscoveryCode::Padt, session_id: *sid, tags: vec![] }
+                        .to_vec()
+                        .unwrap(),
+                );
+                f
+            })
+            .collect();
+    n.isp
+        .run(move |nc| async move {
+            let eth = nc.link_by_name("eth0").await.unwrap();
+            let s = PacketSocket::open(eth.index, Duration::from_millis(100)).unwrap();
+            for f in &frames {
+                s.send(f).unwrap();
+            }
+        })
+        .unwrap();
+    assert_eq!(w.next(Duration::from_secs(2)), None, "forged PADTs ignored");
+    assert!(isp.ctl("sessions").contains(&format!("\"session_id\":{}", link.session_id)));
+    transfer(&n, 1);
+}
+
+/// The bin directory of this build (`target/debug`), where `pppoe-dial` and `ispemu` are.
+fn bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not built (cargo test --workspace builds it)", p.display());
+    p
+}
+
+#[test]
+fn root_pppoe_restart_after_sigkill_clears_stale_session() {
+    let n = net("restart");
+    let isp = isp(&n, "");
+    let state = n.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let dial = |n: &Net| {
+        let mut cmd = n.router.command(bin("pppoe-dial"));
+        cmd.args(["--interface", "eth0", "--user", "internet", "--password", "internet"])
+            .arg("--state-dir")
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        n.router.spawn_process(&mut cmd).unwrap()
+    };
+    let wait_sessions = |want: usize| {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = isp.ctl("sessions");
+            let count = s.matches("session_id").count();
+            if count == want {
+                return s;
+            }
+            assert!(Instant::now() < until, "wanted {want} sessions, have {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut first = dial(&n);
+    let s1 = wait_sessions(1);
+    // SIGKILL: no Terminate, no PADT; the ISP keeps the session (its echo is slow).
+    first.child().kill().unwrap();
+    first.child().wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(wait_sessions(1), s1, "the stale session is still held by the ISP");
+    // The restarted client sends a PADT for it first, then dials a new one.
+    let _second = dial(&n);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = isp.ctl("sessions");
+        if s.matches("session_id").count() == 1 && s != s1 {
+            break;
+        }
+        assert!(Instant::now() < until, "stale session not cleared: {s} (before: {s1})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
