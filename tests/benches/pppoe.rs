@@ -1,0 +1,216 @@
+//! The user-space PPPoE data path against plain kernel routing, in one run (root):
+//! lan -> router -> isp -> internet namespaces, iperf3 TCP for 5 s, 1 and 4 flows, both
+//! directions, the router NATing with the same `fw` ruleset in both cases and the WAN MTU 1492
+//! in both. Reports Gbit/s, the ratio PPPoE/kernel, and machine-wide CPU seconds per Gbit
+//! (/proc/stat busy time over the run). Also the time from starting the client to IPCP up.
+//!
+//! `sudo cargo bench -p router-tests --bench pppoe`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fw::{Firewall, FwConfig, FwState, Lan};
+use netcfg::{Family, Route};
+use netlab::{Lab, Netns};
+use pppoe::Credentials;
+use pppoe::driver::client;
+use tokio::sync::{mpsc, watch};
+
+fn cpu_busy() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap();
+    let v: Vec<f64> =
+        s.lines().next().unwrap().split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+    let total: f64 = v.iter().sum();
+    (total - v[3] - v[4]) / 100.0 // USER_HZ
+}
+
+/// (Gbit/s, CPU seconds) of one iperf3 run from `lan` to the internet host.
+fn iperf(lan: &Netns, inet: &Netns, flows: u32, reverse: bool) -> (f64, f64) {
+    let mut srv = inet
+        .command("iperf3")
+        .args(["-s", "-1", "-B", "203.0.113.10"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut args =
+        vec!["-c".to_string(), "203.0.113.10".into(), "-t".into(), "5".into(), "-J".into()];
+    args.extend(["-P".into(), flows.to_string(), "--connect-timeout".into(), "3000".into()]);
+    if reverse {
+        args.push("-R".into());
+    }
+    let c0 = cpu_busy();
+    let out = lan.command("iperf3").args(&args).output().unwrap();
+    let cpu = cpu_busy() - c0;
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e9, cpu)
+}
+
+struct Topo {
+    lab: Lab,
+    lan: Netns,
+    router: Netns,
+    isp: Netns,
+    inet: Netns,
+}
+
+fn topo(tag: &str) -> Topo {
+    let lab = Lab::new(tag).unwrap();
+    let (lan, router, isp, inet) = (
+        lab.netns("lan").unwrap(),
+        lab.netns("r").unwrap(),
+        lab.netns("isp").unwrap(),
+        lab.netns("inet").unwrap(),
+    );
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    lab.connect(&isp, "up0", &inet, "eth0").unwrap();
+    lan.add_addr("eth0", "192.168.1.10/24").unwrap();
+    router.add_addr("lan0", "192.168.1.1/24").unwrap();
+    isp.add_addr("up0", "203.0.113.1/24").unwrap();
+    inet.add_addr("eth0", "203.0.113.10/24").unwrap();
+    lan.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    for ns in [&router, &isp] {
+        ns.netcfg(|nc| async move { nc.set_forwarding("all", Family::V4, true) }).unwrap();
+    }
+    Topo { lab, lan, router, isp, inet }
+}
+
+fn nat(router: &Netns, wan: &str) {
+    let cfg = FwConfig {
+        table: "routerd".into(),
+        wan: wan.into(),
+        clamp_mss: false, // the PPPoE path clamps itself; the kernel path runs at MTU 1492 end to end
+        lans: vec![Lan {
+            name: "lan".into(),
+            interface: "lan0".into(),
+            ipv4: Some("192.168.1.0/24".parse().unwrap()),
+        }],
+        port_forwards: vec![],
+        pinholes: vec![],
+        open: vec![],
+    };
+    let rs = fw::build(&cfg, &FwState::default()).unwrap();
+    router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();
+}
+
+fn run_all(name: &str, t: &Topo, results: &mut Vec<(String, f64, f64)>) {
+    for (flows, rev) in [(1, false), (4, false), (1, true), (4, true)] {
+        let (g, cpu) = iperf(&t.lan, &t.inet, flows, rev);
+        let label = format!(
+            "{name} {flows} flow{} {}",
+            if flows > 1 { "s" } else { "" },
+            if rev { "down" } else { "up" }
+        );
+        println!(
+            "  {label}: {g:.2} Gbit/s, {:.2} CPU s per Gbit",
+            if g > 0.0 { cpu / (g * 5.0) } else { 0.0 }
+        );
+        results.push((label, g, cpu));
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    netlab::require_root().expect("run as root");
+    let mut kernel = Vec::new();
+    let mut ppp = Vec::new();
+
+    // Kernel routing at MTU 1492.
+    {
+        let t = topo("benchk");
+        t.router.add_addr("eth0", "198.51.100.2/24").unwrap();
+        t.isp.add_addr("eth0", "198.51.100.1/24").unwrap();
+        for ns in [&t.router, &t.isp] {
+            ns.netcfg(|nc| async move {
+                let l = nc.link_by_name("eth0").await?;
+                nc.set_mtu(&l, 1492).await
+            })
+            .unwrap();
+        }
+        t.router
+            .netcfg(|nc| async move {
+                nc.add_route(&Route::via(
+                    "0.0.0.0/0".parse().unwrap(),
+                    "198.51.100.1".parse().unwrap(),
+                ))
+                .await
+            })
+            .unwrap();
+        nat(&t.router, "eth0");
+        println!("kernel routing (MTU 1492):");
+        run_all("kernel", &t, &mut kernel);
+        drop(t.lab);
+    }
+
+    // The user-space PPPoE path: ispemu's AC and our client, ppp0 MTU 1492.
+    {
+        let t = topo("benchp");
+        let dir = std::env::temp_dir().join(format!("pppoe-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("isp.sock");
+        let text = format!(
+            "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\nmax_payload = 1492\n",
+            sock.display()
+        );
+        let cfg = ispemu::Config::parse(&text).unwrap();
+        let (isp_stop, isp_rx) = watch::channel(false);
+        let isp_thread = t.isp.spawn(move |_| ispemu::run(cfg, isp_rx)).unwrap();
+        while !sock.exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (stop, rx) = watch::channel(false);
+        let ccfg = client::Config::new(
+            "eth0",
+            Some(Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() }),
+        );
+        let started = Instant::now();
+        let wan = t.router.spawn(move |_| client::run(ccfg, tx, rx)).unwrap();
+        let up = loop {
+            if let Ok(pppoe::Event::Up(_)) = events.try_recv() {
+                break started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "no session");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        println!("PPPoE: start to IPCP up in {:.1} ms", up.as_secs_f64() * 1e3);
+        nat(&t.router, "ppp0");
+        println!("user-space PPPoE (ppp0 MTU 1492):");
+        run_all("pppoe", &t, &mut ppp);
+        let _ = stop.send(true);
+        let counters = wan.join().unwrap().unwrap();
+        let _ = isp_stop.send(true);
+        let _ = isp_thread.join();
+        println!("  client path counters: {counters:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    println!("ratio PPPoE / kernel (throughput; CPU per Gbit):");
+    for ((label, kg, kc), (_, pg, pc)) in kernel.iter().zip(&ppp) {
+        let cpg = |c: f64, g: f64| if g > 0.0 { c / (g * 5.0) } else { f64::NAN };
+        println!(
+            "  {}: {:.2} ({:.2} vs {:.2} Gbit/s); CPU per Gbit {:.1}x",
+            label.trim_start_matches("kernel "),
+            pg / kg,
+            pg,
+            kg,
+            cpg(*pc, *pg) / cpg(*kc, *kg)
+        );
+    }
+}
