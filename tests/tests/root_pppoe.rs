@@ -393,3 +393,52 @@ fn root_pppoe_restart_after_sigkill_clears_stale_session() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn root_pppoe_no_authentication() {
+    let n = net("noauth");
+    let _isp = isp(&n, "auth = \"none\"\n");
+    let mut c = Config::new("eth0", None);
+    c.mtu = 1492;
+    let mut w = wan(&n, c);
+    let link = w.up(Duration::from_secs(10));
+    assert!(link.ipv4.is_some());
+    transfer(&n, 1);
+}
+
+#[test]
+fn root_pppoe_silent_isp_gets_bounded_padi_backoff() {
+    use pppoe::driver::sys::{PacketSocket, RecvBatch};
+    use pppoe::wire::ETHERTYPE_DISCOVERY;
+    let n = net("nopadi");
+    let isp = isp(&n, "");
+    assert!(isp.ctl("padi off").starts_with("ok"));
+    // Count the PADIs (broadcast discovery frames) the ISP's side sees for 7 s.
+    let counter = n
+        .isp
+        .spawn(|nc| async move {
+            let eth = nc.link_by_name("eth0").await.unwrap();
+            let s = PacketSocket::open(eth.index, Duration::from_millis(100)).unwrap();
+            s.filter([0x02, 0, 0, 0, 0, 0x01], ETHERTYPE_DISCOVERY, None, true).unwrap();
+            let mut b = RecvBatch::new(16);
+            let (start, mut at) = (Instant::now(), Vec::new());
+            while start.elapsed() < Duration::from_secs(7) {
+                if let Ok(k) = b.recv(&s) {
+                    at.extend(std::iter::repeat_n(start.elapsed(), k));
+                }
+            }
+            at
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = kpn_client("internet");
+    c.vlan = None;
+    let mut w = wan(&n, c);
+    let at = counter.join().unwrap();
+    // RFC 2516 §5.1 back-off: PADIs at 0, 2 and 6 s within the window, not a flood.
+    assert!((2..=4).contains(&at.len()), "PADIs seen at {at:?}");
+    assert_eq!(w.next(Duration::from_millis(100)), None, "still trying, not up");
+    // Then the ISP answers again and the client gets through on its next PADI.
+    assert!(isp.ctl("padi on").starts_with("ok"));
+    w.up(Duration::from_secs(12));
+}
