@@ -224,6 +224,18 @@ fn root_fw_traffic_policy_nat_forwards_pinholes() {
     let big = ok(&n.lan, &["-c2", "-W2", "-M", "do", "-s", "1420", "2001:db8:ffff:1::1"]);
     let text = String::from_utf8_lossy(&big.stdout) + String::from_utf8_lossy(&big.stderr);
     assert!(text.contains("mtu=1400") || text.contains("mtu = 1400"), "PMTU error seen: {text}");
+    // The counters a status command shows, read back over netlink.
+    let counters = n.router.run(|_| async { Firewall::counters("routerd") }).unwrap().unwrap();
+    let get = |chain: &str, comment: &str| {
+        counters
+            .iter()
+            .find(|c| c.chain == chain && c.comment.as_deref() == Some(comment))
+            .map_or(0, |c| c.packets)
+    };
+    assert!(get("forward", "pinhole nas-ssh") > 0, "{counters:?}");
+    assert!(get("forward", "port forwards") > 0, "{counters:?}");
+    assert!(get("forward", "dropped by policy") > 0, "the blocked attempts: {counters:?}");
+    assert!(get("input", "open ssh") > 0, "{counters:?}");
     // MSS clamping: a SYN from the LAN (MSS 1460 for its 1500 MTU) reaches the WAN side
     // clamped to the WAN route's MTU of 1400 (MSS 1360).
     assert_eq!(syn_mss_seen_on_wan(&n), 1360);

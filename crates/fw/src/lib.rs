@@ -13,9 +13,12 @@
 //! Not done here: rate limits and logging (nft `limit`, `log`) are not used yet; ICMPv6 is
 //! accepted by type without RFC 4890's hop-limit checks on neighbour discovery.
 
+mod counters;
 pub mod ir;
 pub mod model;
 mod netlink;
+
+pub use counters::RuleCounter;
 
 pub use ir::Ruleset;
 pub use model::{FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, build};
@@ -55,5 +58,11 @@ impl Firewall {
     /// a few milliseconds for thousands of rules).
     pub fn apply(rs: &Ruleset) -> Result<(), Error> {
         netlink::apply(rs)
+    }
+
+    /// The packet and byte counters of every counted rule of the router's table (the
+    /// "dropped by policy" rules, port forwards, pinholes, open ports), for `routerctl`.
+    pub fn counters(table: &str) -> Result<Vec<RuleCounter>, Error> {
+        counters::read(table)
     }
 }

@@ -341,3 +341,96 @@ pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
         chains: vec![input(cfg), forward(cfg), prerouting(cfg, st), postrouting(cfg)],
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> FwConfig {
+        FwConfig {
+            table: "routerd".into(),
+            wan: "ppp0".into(),
+            clamp_mss: true,
+            lans: vec![Lan {
+                name: "lan".into(),
+                interface: "eth1".into(),
+                ipv4: "192.168.1.0/24".parse().ok(),
+            }],
+            port_forwards: vec![PortForward {
+                name: "web".into(),
+                proto: Proto::Both,
+                port: 443,
+                to: Ipv4Addr::new(192, 168, 1, 10),
+                to_port: 8443,
+            }],
+            pinholes: vec![Pinhole {
+                name: "nas".into(),
+                lan: "lan".into(),
+                host_suffix: "::1:2:3:10".parse().unwrap(),
+                suffix_len: 64,
+                proto: Proto::Tcp,
+                port: 22,
+            }],
+            open: vec![],
+        }
+    }
+
+    #[test]
+    fn port_forward_follows_the_public_address() {
+        let text = build(&cfg(), &FwState::default()).unwrap().to_nft();
+        assert!(text.contains(
+            "iifname \"ppp0\" meta l4proto tcp th dport 443 dnat ip to 192.168.1.10:8443"
+        ));
+        assert!(text.contains(
+            "iifname \"ppp0\" meta l4proto udp th dport 443 dnat ip to 192.168.1.10:8443"
+        ));
+        let st = FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)), delegated: vec![] };
+        let text = build(&cfg(), &st).unwrap().to_nft();
+        assert!(
+            text.contains("ip daddr 198.51.100.7 meta l4proto tcp th dport 443 dnat"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn pinhole_matches_the_interface_identifier_only() {
+        let text = build(&cfg(), &FwState::default()).unwrap().to_nft();
+        assert!(
+            text.contains(
+                "iifname \"ppp0\" oifname \"eth1\" ip6 daddr & ::ffff:ffff:ffff:ffff == ::1:2:3:10"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn safe_defaults_and_order() {
+        let rs = build(&cfg(), &FwState::default()).unwrap();
+        let input = &rs.chains[0];
+        assert_eq!(input.base.unwrap().policy, Policy::Drop);
+        assert_eq!(input.rules[0].to_string(), "ct state established,related accept");
+        let fwd = &rs.chains[1];
+        assert_eq!(fwd.base.unwrap().policy, Policy::Drop);
+        assert_eq!(fwd.rules[0].action, Action::ClampMssToPmtu, "clamp before any accept");
+        let post = rs.to_nft();
+        assert!(post.contains("meta nfproto ipv4 oifname \"ppp0\" masquerade"));
+        assert!(
+            post.starts_with("table inet routerd\ndelete table inet routerd\n"),
+            "atomic replace"
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let mut c = cfg();
+        c.wan = "ppp0\"; flush ruleset".into();
+        assert!(matches!(build(&c, &FwState::default()), Err(Error::Invalid(_))));
+        let mut c = cfg();
+        c.pinholes[0].lan = "nosuch".into();
+        assert!(build(&c, &FwState::default()).is_err());
+        let mut c = cfg();
+        c.lans[0].interface = "ppp0".into();
+        assert!(build(&c, &FwState::default()).is_err(), "a LAN on the WAN interface");
+    }
+}
