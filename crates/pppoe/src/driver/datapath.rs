@@ -19,6 +19,12 @@ use crate::wire::{EthernetHeader, SessionHeader, proto};
 
 /// Frames per system call.
 const BATCH: usize = 64;
+/// Send buffers: room for a few GSO super-packets, each cut into up to 128 segments.
+const TX_BUFS: usize = 512;
+/// Segments one TUN read may turn into (64 KiB at the smallest MSS the kernel uses).
+const GSO_MAX_SEGS: usize = 128;
+/// The virtio-net header in front of each packet written to the TUN device.
+const VNET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 /// Largest header in front of a packet: Ethernet 14 + 802.1Q 4 + PPPoE 6 + PPP 2.
 const HDR_MAX: usize = 26;
 
@@ -194,13 +200,16 @@ fn rx_loop(
     stop: &AtomicBool,
 ) {
     let mut batch = RecvBatch::new(BATCH);
-    let mut scratch = vec![0u8; FRAME_MAX];
+    // One buffer per frame of a batch, with room for GRO to grow the first of a flow.
+    let mut out: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(VNET + 65536)).collect();
+    let mut gro = tun_rs::GROTable::new();
     while !stop.load(Ordering::Relaxed) {
         let n = match batch.recv(sock) {
             Ok(n) => n,
             Err(_) => continue, // timeout (to check `stop`) or a transient error
         };
         let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+        let mut count = 0;
         for i in 0..n {
             let frame = batch.frame(i);
             let Some((id, protocol)) = session_of(frame) else {
@@ -221,15 +230,16 @@ fn rx_loop(
             match classify(frame, &s.key) {
                 Classified::Data { protocol, payload } => {
                     s.rx.fetch_add(1, Ordering::Relaxed);
-                    let pkt = &mut scratch[..payload.len()];
-                    pkt.copy_from_slice(payload);
-                    if mss::clamp(pkt, protocol == proto::IPV6, s.mtu) {
+                    let Some(buf) = out.get_mut(count) else { break };
+                    buf.clear();
+                    buf.resize(VNET, 0);
+                    buf.extend_from_slice(payload);
+                    if mss::clamp(&mut buf[VNET..], protocol == proto::IPV6, s.mtu) {
                         c.mss_clamped.fetch_add(1, Ordering::Relaxed);
                     }
-                    if tun.write(pkt).is_ok() {
-                        c.rx_packets.fetch_add(1, Ordering::Relaxed);
-                        c.rx_bytes.fetch_add(pkt.len() as u64, Ordering::Relaxed);
-                    }
+                    c.rx_packets.fetch_add(1, Ordering::Relaxed);
+                    c.rx_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                    count += 1;
                 }
                 Classified::Control | Classified::Discovery => {
                     c.control_frames.fetch_add(1, Ordering::Relaxed);
@@ -239,6 +249,11 @@ fn rx_loop(
                     c.dropped_frames.fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+        drop(sessions);
+        if count > 0 {
+            // Segments of one TCP flow are coalesced (GRO) and written with one system call.
+            let _ = tun.device().send_multiple(&mut gro, &mut out[..count], VNET);
         }
     }
 }
@@ -250,42 +265,47 @@ fn tx_loop(
     c: &Counters,
     stop: &AtomicBool,
 ) {
-    let mut batch = SendBatch::new(BATCH);
-    let mut pkt = vec![0u8; FRAME_MAX];
+    let mut batch = SendBatch::new(TX_BUFS);
+    let mut super_packet = vec![0u8; VNET + 65536];
+    let mut sizes = vec![0usize; TX_BUFS];
     while !stop.load(Ordering::Relaxed) {
         if !tun.wait_readable(200) {
             continue;
         }
         let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
-        // Drain what is waiting, up to one batch, then send it with one sendmmsg.
-        while batch.len() < BATCH {
-            let len = match tun.read(&mut pkt[..FRAME_MAX - HDR_MAX]) {
-                Ok(n) if n > 0 => n,
-                _ => break,
+        // Read what is waiting (each read one packet, or one GSO super-packet cut into
+        // MTU-sized segments right into the send buffers, HDR_MAX bytes in), then send it all
+        // with one sendmmsg.
+        while batch.bufs.len() - batch.used() >= GSO_MAX_SEGS {
+            let first = batch.used();
+            let free = &mut batch.bufs[first..];
+            let n = match tun.device().recv_multiple(&mut super_packet, free, &mut sizes[..free.len()], HDR_MAX) {
+                Ok(n) => n,
+                Err(_) => break, // WouldBlock: nothing more waiting
             };
-            let packet = &mut pkt[..len];
-            let Some(s) = sessions.for_packet(packet) else {
-                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
-            if mss::clamp(packet, v6, s.mtu) {
-                c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+            batch.take(n);
+            for (k, &len) in sizes.iter().enumerate().take(n) {
+                let b = first + k;
+                let packet = &mut batch.bufs[b][HDR_MAX..HDR_MAX + len.min(FRAME_MAX - HDR_MAX)];
+                let Some(s) = sessions.for_packet(packet) else {
+                    c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
+                if mss::clamp(packet, v6, s.mtu) {
+                    c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+                }
+                let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
+                let h = if s.key.vlan.is_some() { HDR_MAX } else { HDR_MAX - 4 };
+                let start = HDR_MAX - h;
+                if write_data_header(&mut batch.bufs[b][start..], &s.key, protocol, len).is_err() {
+                    c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                batch.push(b, start, h + len);
+                c.tx_packets.fetch_add(1, Ordering::Relaxed);
+                c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
             }
-            let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
-            let Some(buf) = batch.next_buf() else { break };
-            let Ok(h) = write_data_header(&mut buf[..], &s.key, protocol, len) else {
-                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            if h + len > FRAME_MAX {
-                c.dropped_packets.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            buf[h..h + len].copy_from_slice(packet);
-            batch.push(h + len);
-            c.tx_packets.fetch_add(1, Ordering::Relaxed);
-            c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
         }
         drop(sessions);
         if !batch.is_empty() {

@@ -284,10 +284,13 @@ fn vlan_from_cmsg(hdr: &libc::msghdr) -> Option<(u16, u16)> {
     }
 }
 
-/// Preallocated frames for batched sends.
+/// Preallocated frames for batched sends: buffers are filled in place (by the TUN read),
+/// then the frames in them, each at its own start, go out with `sendmmsg`.
 pub struct SendBatch {
-    bufs: Vec<[u8; FRAME_MAX]>,
-    lens: Vec<usize>,
+    /// The buffers; [`SendBatch::used`] of them are taken.
+    pub bufs: Vec<[u8; FRAME_MAX]>,
+    used: usize,
+    frames: Vec<(usize, usize, usize)>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
 }
@@ -300,39 +303,43 @@ impl SendBatch {
     pub fn new(n: usize) -> Self {
         SendBatch {
             bufs: vec![[0; FRAME_MAX]; n],
-            lens: Vec::with_capacity(n),
+            used: 0,
+            frames: Vec::with_capacity(n),
             iovs: Vec::with_capacity(n),
             // SAFETY: an all-zero mmsghdr is a valid empty header.
             hdrs: (0..n).map(|_| unsafe { std::mem::zeroed() }).collect(),
         }
     }
 
-    /// The next free buffer, if any; commit it with [`SendBatch::push`].
-    pub fn next_buf(&mut self) -> Option<&mut [u8; FRAME_MAX]> {
-        self.bufs.get_mut(self.lens.len())
+    /// Buffers taken so far; the free ones are `bufs[used()..]`.
+    pub fn used(&self) -> usize {
+        self.used
     }
 
-    /// Marks the buffer from [`SendBatch::next_buf`] as holding a frame of `len` bytes.
-    pub fn push(&mut self, len: usize) {
-        self.lens.push(len.min(FRAME_MAX));
+    /// Marks `n` more buffers as taken.
+    pub fn take(&mut self, n: usize) {
+        self.used = (self.used + n).min(self.bufs.len());
     }
 
-    /// Frames waiting.
-    pub fn len(&self) -> usize {
-        self.lens.len()
+    /// Queues the frame at `bufs[buf][start..start + len]`.
+    pub fn push(&mut self, buf: usize, start: usize, len: usize) {
+        if buf < self.bufs.len() && start + len <= FRAME_MAX {
+            self.frames.push((buf, start, len));
+        }
     }
 
-    /// Whether nothing waits.
+    /// Whether no frame waits.
     pub fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.frames.is_empty()
     }
 
-    /// Sends every waiting frame with as few `sendmmsg` calls as the kernel allows.
+    /// Sends every queued frame with as few `sendmmsg` calls as the kernel allows, and frees
+    /// all buffers.
     pub fn flush(&mut self, sock: &PacketSocket) -> io::Result<()> {
-        let n = self.lens.len();
+        let n = self.frames.len();
         self.iovs.clear();
-        for (buf, len) in self.bufs.iter_mut().zip(&self.lens) {
-            self.iovs.push(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: *len });
+        for &(b, start, len) in &self.frames {
+            self.iovs.push(libc::iovec { iov_base: self.bufs[b][start..].as_mut_ptr().cast(), iov_len: len });
         }
         for (i, h) in self.hdrs.iter_mut().take(n).enumerate() {
             h.msg_hdr.msg_iov = &raw mut self.iovs[i];
@@ -343,12 +350,7 @@ impl SendBatch {
         while sent < n {
             // SAFETY: headers [sent, n) point at live buffers.
             let rc = unsafe {
-                libc::sendmmsg(
-                    sock.fd.as_raw_fd(),
-                    self.hdrs.as_mut_ptr().add(sent),
-                    (n - sent) as u32,
-                    0,
-                )
+                libc::sendmmsg(sock.fd.as_raw_fd(), self.hdrs.as_mut_ptr().add(sent), (n - sent) as u32, 0)
             };
             if rc <= 0 {
                 let e = io::Error::last_os_error();
@@ -361,57 +363,44 @@ impl SendBatch {
             }
             sent += rc as usize;
         }
-        self.lens.clear();
+        self.frames.clear();
+        self.used = 0;
         result
     }
 }
 
-/// A TUN device (IP packets, no packet-info header), non-blocking.
+/// A TUN device with virtio-net headers (IFF_VNET_HDR) and TCP segmentation offload on
+/// where the kernel allows it, non-blocking: reads hand over GSO super-packets that
+/// [`tun_rs`] cuts into MTU-sized segments (checksums fixed), and writes coalesce segments of
+/// one flow (GRO) into one system call.
 pub struct Tun {
-    fd: OwnedFd,
+    dev: tun_rs::SyncDevice,
 }
 
 impl Tun {
     /// Creates (or attaches to) the TUN device `name` in the calling thread's namespace.
     pub fn open(name: &str) -> io::Result<Self> {
-        const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
         if name.is_empty() || name.len() > 15 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name"));
         }
-        // SAFETY: open(2) of the clone device; the fd is owned at once.
-        let fd = cvt(unsafe {
-            libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        })?;
-        // SAFETY: fd is a new, valid descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a zeroed ifreq is valid; the name is at most 15 bytes, NUL-terminated.
-        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
-            *d = s as libc::c_char;
-        }
-        ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        // SAFETY: TUNSETIFF with a valid ifreq.
-        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
-        Ok(Tun { fd })
+        let dev = tun_rs::DeviceBuilder::new().name(name).offload(true).build_sync()?;
+        dev.set_nonblocking(true)?;
+        Ok(Tun { dev })
     }
 
-    /// Reads one packet; `WouldBlock` when none is waiting.
-    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: read(2) into a live buffer of its length.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    /// The device, for `recv_multiple` / `send_multiple`.
+    pub fn device(&self) -> &tun_rs::SyncDevice {
+        &self.dev
     }
 
-    /// Writes one packet (dropped by the kernel if its queue is full).
-    pub fn write(&self, pkt: &[u8]) -> io::Result<()> {
-        // SAFETY: write(2) from a live slice.
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) };
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    /// Whether TCP segmentation offload is on (virtio-net headers in use).
+    pub fn offload(&self) -> bool {
+        self.dev.tcp_gso()
     }
 
     /// Waits until a packet can be read or `timeout_ms` passes; true if readable.
     pub fn wait_readable(&self, timeout_ms: i32) -> bool {
-        let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd { fd: self.dev.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: poll(2) on one valid pollfd.
         let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
         rc > 0 && p.revents & libc::POLLIN != 0
