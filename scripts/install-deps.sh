@@ -10,6 +10,8 @@ PACKAGES=(
   iproute2 nftables iputils-ping
   # traffic and captures in tests and benchmarks
   iperf3 tcpdump
+  # DNS tests and benchmark (crates/dns): dig/nsupdate, kdig, dnsperf, the peers
+  bind9-dnsutils knot-dnsutils dnsperf unbound dnsmasq-base
 )
 
 missing=()
