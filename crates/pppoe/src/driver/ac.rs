@@ -104,6 +104,14 @@ pub async fn run(
                         if let Some(v4) = &l.ipv4 {
                             s.route_v4(v4.peer, l.session_id);
                         }
+                        if let Some(v6) = &l.ipv6 {
+                            // The host's link-local address (IPv6CP identifier): what DHCPv6
+                            // replies and RAs to it are addressed to.
+                            let ll = std::net::Ipv6Addr::from(
+                                (0xfe80u128 << 112) | u128::from(v6.peer_id),
+                            );
+                            s.route_v6(ll, 128, l.session_id);
+                        }
                         up.retain(|(x, _, _)| x.session_id != l.session_id);
                         up.push((l.clone(), rx, 0));
                     }

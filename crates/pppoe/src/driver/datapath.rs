@@ -279,7 +279,12 @@ fn tx_loop(
         while batch.bufs.len() - batch.used() >= GSO_MAX_SEGS {
             let first = batch.used();
             let free = &mut batch.bufs[first..];
-            let n = match tun.device().recv_multiple(&mut super_packet, free, &mut sizes[..free.len()], HDR_MAX) {
+            let n = match tun.device().recv_multiple(
+                &mut super_packet,
+                free,
+                &mut sizes[..free.len()],
+                HDR_MAX,
+            ) {
                 Ok(n) => n,
                 Err(_) => break, // WouldBlock: nothing more waiting
             };

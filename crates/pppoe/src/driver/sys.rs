@@ -339,7 +339,10 @@ impl SendBatch {
         let n = self.frames.len();
         self.iovs.clear();
         for &(b, start, len) in &self.frames {
-            self.iovs.push(libc::iovec { iov_base: self.bufs[b][start..].as_mut_ptr().cast(), iov_len: len });
+            self.iovs.push(libc::iovec {
+                iov_base: self.bufs[b][start..].as_mut_ptr().cast(),
+                iov_len: len,
+            });
         }
         for (i, h) in self.hdrs.iter_mut().take(n).enumerate() {
             h.msg_hdr.msg_iov = &raw mut self.iovs[i];
@@ -350,7 +353,12 @@ impl SendBatch {
         while sent < n {
             // SAFETY: headers [sent, n) point at live buffers.
             let rc = unsafe {
-                libc::sendmmsg(sock.fd.as_raw_fd(), self.hdrs.as_mut_ptr().add(sent), (n - sent) as u32, 0)
+                libc::sendmmsg(
+                    sock.fd.as_raw_fd(),
+                    self.hdrs.as_mut_ptr().add(sent),
+                    (n - sent) as u32,
+                    0,
+                )
             };
             if rc <= 0 {
                 let e = io::Error::last_os_error();
