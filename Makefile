@@ -13,10 +13,11 @@ build: deps
 test: deps
 	$(CARGO) test --workspace --locked
 
-# What runs today: the namespace lab builds lan <-> router <-> internet and shows a host
-# on the LAN reaching the internet through the router. The container demo replaces it.
+# What runs today: a KPN-style line in network namespaces (ispemu on VLAN 6, our PPPoE
+# client, our nftables NAT) and a LAN host reaching the stand-in internet through it.
+# The container demo (compose/) replaces it when routerd exists.
 demo: deps
-	$(CARGO) run --locked -p netlab --example demo
+	$(CARGO) run --locked -p router-tests --example demo
 
 fmt:
 	$(CARGO) fmt --all

@@ -97,6 +97,9 @@ pub async fn run(
     sess.filter(mac, ETHERTYPE_SESSION, cfg.vlan, false).map_err(io("session filter"))?;
     let tun = Arc::new(Tun::open(&cfg.tun_name).map_err(io(format!("tun {}", cfg.tun_name)))?);
     let ppp = nc.link_by_name(&cfg.tun_name).await?;
+    // Down and bare until the session is up (the TUN may come up with a kernel-made
+    // link-local address before addr_gen_mode is set).
+    configure_down(&nc, &ppp).await;
     if cfg.ipv6 {
         // No kernel-made link-local: ours comes from the IPv6CP interface identifier.
         nc.set_addr_gen_mode(&cfg.tun_name, AddrGenMode::None)?;

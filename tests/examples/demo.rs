@@ -1,0 +1,153 @@
+//! `make demo` until the container demo exists: a KPN-style line in network namespaces.
+//!
+//! ```text
+//!  lan (192.168.1.100) -- router -- isp (ispemu: PPPoE on VLAN 6, PAP internet/internet)
+//!                           |              |
+//!                   ppp0 over eth0.6     internet (203.0.113.10, 2001:db8:ffff::10)
+//! ```
+//!
+//! The router dials PPPoE with our client (VLAN tagged in user space, RFC 4638 MTU 1500),
+//! NATs the LAN with our nftables ruleset applied over netlink, and the LAN host reaches the
+//! stand-in internet. Needs root; everything is removed on exit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use fw::{Firewall, FwConfig, FwState, Lan};
+use netcfg::{Family, Route};
+use netlab::{Lab, Netns};
+use pppoe::driver::client;
+use pppoe::{Credentials, Event};
+use tokio::sync::{mpsc, watch};
+
+fn step(what: &str) {
+    println!("\n==> {what}");
+}
+
+fn show(ns: &Netns, args: &[&str]) {
+    let out = ns.command(args[0]).args(&args[1..]).output().unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn main() {
+    if let Err(e) = netlab::require_root() {
+        eprintln!("demo: {e}");
+        std::process::exit(1);
+    }
+    let lab = Lab::new("demo").unwrap();
+    step("namespaces: lan, router, isp, internet");
+    let (lan, router, isp, inet) = (
+        lab.netns("lan").unwrap(),
+        lab.netns("router").unwrap(),
+        lab.netns("isp").unwrap(),
+        lab.netns("inet").unwrap(),
+    );
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    lab.connect(&isp, "up0", &inet, "eth0").unwrap();
+    lan.add_addr("eth0", "192.168.1.100/24").unwrap();
+    router.add_addr("lan0", "192.168.1.1/24").unwrap();
+    isp.add_addr("up0", "203.0.113.1/24").unwrap();
+    inet.add_addr("eth0", "203.0.113.10/24").unwrap();
+    lan.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    router.netcfg(|nc| async move { nc.set_forwarding("all", Family::V4, true) }).unwrap();
+
+    step("ispemu: PPPoE access concentrator on VLAN 6, PAP internet/internet, 198.51.100.0/24");
+    let dir = std::env::temp_dir().join(format!("routerd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("ispemu.sock");
+    let cfg = ispemu::Config::parse(&format!(
+        "interface = \"eth0\"\nvlan = 6\nauth = \"pap\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\ncontrol_socket = \"{}\"\n",
+        sock.display()
+    ))
+    .unwrap();
+    let (isp_stop, isp_rx) = watch::channel(false);
+    let isp_thread = isp.spawn(move |_| ispemu::run(cfg, isp_rx)).unwrap();
+    while !sock.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    step("router: PPPoE client on eth0, VLAN 6, MTU 1500 (RFC 4638)");
+    let mut c = client::Config::new(
+        "eth0",
+        Some(Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() }),
+    );
+    c.vlan = Some(6);
+    c.mtu = 1500;
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (stop, rx) = watch::channel(false);
+    let t0 = Instant::now();
+    let wan = router.spawn(move |_| client::run(c, tx, rx)).unwrap();
+    let link = loop {
+        match events.try_recv() {
+            Ok(Event::Up(l)) => break l,
+            Ok(Event::Down(r)) => println!("    down: {r:?}"),
+            Err(_) if t0.elapsed() > Duration::from_secs(15) => panic!("no PPPoE session"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let v4 = link.ipv4.clone().unwrap();
+    println!(
+        "    up in {:.0} ms: session {}, {} peer {}, DNS {:?}, MTU {}",
+        t0.elapsed().as_secs_f64() * 1e3,
+        link.session_id,
+        v4.local,
+        v4.peer,
+        v4.dns,
+        link.mtu
+    );
+    show(&router, &["ip", "-br", "addr", "show", "ppp0"]);
+    show(&router, &["ip", "route"]);
+
+    step("router: firewall and NAT over netlink (nftables table inet routerd)");
+    let fwc = FwConfig {
+        table: "routerd".into(),
+        wan: "ppp0".into(),
+        clamp_mss: true,
+        lans: vec![Lan {
+            name: "lan".into(),
+            interface: "lan0".into(),
+            ipv4: Some("192.168.1.0/24".parse().unwrap()),
+        }],
+        port_forwards: vec![],
+        pinholes: vec![],
+        open: vec![],
+    };
+    let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local), delegated: vec![] }).unwrap();
+    let rules = rs.rule_count();
+    router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();
+    println!("    {rules} rules applied in one transaction");
+
+    step("the LAN host reaches the internet through PPPoE and NAT");
+    let st = lan.command("ping").args(["-c", "3", "-i", "0.2", "203.0.113.10"]).status().unwrap();
+    println!("    ping 203.0.113.10 from the LAN: {}", if st.success() { "ok" } else { "FAILED" });
+
+    step("the ISP's view");
+    {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.write_all(b"sessions\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).unwrap();
+        print!("    ispemu ctl sessions: {line}");
+    }
+
+    step("shutting down: the client closes its session (LCP Terminate, PADT)");
+    let _ = stop.send(true);
+    let counters = wan.join().unwrap().unwrap();
+    println!("    data path: {counters:?}");
+    let _ = isp_stop.send(true);
+    let _ = isp_thread.join();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("\ndone; the lab removes its namespaces now");
+}
