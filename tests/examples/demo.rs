@@ -10,7 +10,7 @@
 //! NATs the LAN with our nftables ruleset applied over netlink, and the LAN host reaches the
 //! stand-in internet. Needs root; everything is removed on exit.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
 
