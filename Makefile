@@ -11,6 +11,7 @@ build: deps
 
 # Unit tests (no root) and the namespace tests in tests/ (root; CI runs as root).
 test: deps
+	$(CARGO) build --workspace --locked --bins  # binaries the namespace tests spawn (ispemu, pppoe-dial)
 	$(CARGO) test --workspace --locked
 
 # What runs today: a KPN-style line in network namespaces (ispemu on VLAN 6, our PPPoE
