@@ -12,6 +12,8 @@ PACKAGES=(
   iperf3 tcpdump
   # DNS tests and benchmark (crates/dns): dig/nsupdate, kdig, dnsperf, the peers
   bind9-dnsutils knot-dnsutils dnsperf unbound dnsmasq-base
+  # DHCPv4 server tests and bench: real clients, perfdhcp (kea-admin) and Kea to compare with
+  isc-dhcp-client busybox kea-admin kea-dhcp4-server
 )
 
 missing=()

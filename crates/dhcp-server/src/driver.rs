@@ -1,0 +1,207 @@
+//! The tokio driver: the only socket, clock and task code of the crate.
+//!
+//! One UDP socket on 0.0.0.0:67 bound to the LAN interface (`SO_BINDTODEVICE`) with
+//! `SO_BROADCAST`; replies go where [`crate::Server`] says (RFC 2131 §4.1; broadcast to
+//! 255.255.255.255 for clients without an address, see the crate doc). Lease records go to a
+//! writer thread that appends everything queued since its last `fdatasync`, syncs once, and
+//! reports the highest durable sequence number: group commit. The event loop keeps reading
+//! and answering (OFFERs, NAKs) while a sync runs; ACKs leave only once their record is
+//! durable.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Instant, SystemTime};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::store::{LeaseLog, LeaseRecord};
+use crate::{Event, Meta, SERVER_PORT, Server};
+
+/// Datagrams read per wake-up before commits are handed to the writer.
+const RECV_BATCH: usize = 256;
+
+/// What [`run`] needs.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The LAN interface (`SO_BINDTODEVICE`).
+    pub interface: String,
+    /// Where `leases4.log` lives.
+    pub state_dir: PathBuf,
+    /// The server.
+    pub server: ServerConfig,
+    /// UDP port to listen on (67; tests may pick another).
+    pub port: u16,
+}
+
+impl DriverConfig {
+    /// Port 67 on `interface`, leases in `state_dir`.
+    pub fn new(interface: &str, state_dir: PathBuf, server: ServerConfig) -> Self {
+        DriverConfig { interface: interface.to_owned(), state_dir, server, port: SERVER_PORT }
+    }
+}
+
+/// Driver errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The socket could not be set up or used.
+    #[error("socket: {0}")]
+    Socket(#[source] io::Error),
+    /// The lease store could not be opened, written or synced: nothing more is ACKed.
+    #[error("lease store: {0}")]
+    Store(#[source] io::Error),
+}
+
+/// The writer thread's progress: the highest sequence number made durable, or a failure.
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    seq: u64,
+    failed: Option<String>,
+}
+
+/// Runs the server until `shutdown` resolves or the store fails. Events go to `events`
+/// (dropped with a warning when the channel is full).
+pub async fn run(
+    cfg: DriverConfig,
+    events: Option<tokio::sync::mpsc::Sender<Event>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let (log, report) = LeaseLog::open(&cfg.state_dir).map_err(Error::Store)?;
+    let mut server = Server::new(cfg.server.clone(), Instant::now(), unix_now())?;
+    server.restore(log.leases());
+    info!(
+        "dhcp4: {} records loaded ({} addresses, {} torn bytes cut) from {}",
+        report.records,
+        report.live,
+        report.torn_bytes,
+        cfg.state_dir.display()
+    );
+    let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
+    let (to_writer, mut durable) = spawn_writer(log);
+    tokio::pin!(shutdown);
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            r = socket.readable() => {
+                r.map_err(Error::Socket)?;
+                receive(&socket, &mut server, &mut buf);
+            }
+            r = durable.changed() => {
+                let d = durable.borrow_and_update().clone();
+                if let Some(e) = d.failed {
+                    return Err(Error::Store(io::Error::other(e)));
+                }
+                if r.is_err() {
+                    return Err(Error::Store(io::Error::other("writer thread ended")));
+                }
+                server.handle_committed(d.seq);
+            }
+            () = sleep => server.handle_timeout(Instant::now()),
+        }
+        while let Some(c) = server.poll_commit() {
+            if to_writer.send((c.seq, c.record)).is_err() {
+                return Err(Error::Store(io::Error::other("writer thread ended")));
+            }
+        }
+        flush(&socket, &mut server, events.as_ref()).await;
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Reads what is queued on the socket (up to [`RECV_BATCH`]) into the machine.
+fn receive(socket: &UdpSocket, server: &mut Server, buf: &mut [u8]) {
+    for _ in 0..RECV_BATCH {
+        match socket.try_recv_from(buf) {
+            Ok((n, SocketAddr::V4(src))) => {
+                let now = Instant::now();
+                server.handle_input(now, buf.get(..n).unwrap_or_default(), &Meta { src });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                warn!("dhcp4: recv: {e}");
+                break;
+            }
+        }
+    }
+}
+
+/// Sends what the machine released and passes its events on.
+async fn flush(
+    socket: &UdpSocket,
+    server: &mut Server,
+    events: Option<&tokio::sync::mpsc::Sender<Event>>,
+) {
+    while let Some(tx) = server.poll_transmit() {
+        if let Err(e) = socket.send_to(&tx.payload, tx.dst).await {
+            warn!("dhcp4: send to {}: {e}", tx.dst);
+        }
+    }
+    while let Some(ev) = server.poll_event() {
+        if let Some(ch) = events {
+            if ch.try_send(ev).is_err() {
+                warn!("dhcp4: event channel full or closed; event dropped");
+            }
+        }
+    }
+}
+
+/// The writer thread: group commit. Returns the record queue and the durable watermark.
+fn spawn_writer(mut log: LeaseLog) -> (mpsc::Sender<(u64, LeaseRecord)>, watch::Receiver<Durable>) {
+    let (tx, rx) = mpsc::channel::<(u64, LeaseRecord)>();
+    let (done_tx, done_rx) = watch::channel(Durable::default());
+    std::thread::Builder::new()
+        .name("dhcp4-leases".into())
+        .spawn(move || {
+            let mut batch = Vec::new();
+            while let Ok(first) = rx.recv() {
+                batch.clear();
+                batch.push(first);
+                batch.extend(rx.try_iter());
+                let seq = batch.last().map_or(0, |(s, _)| *s);
+                if let Err(e) = log.commit(batch.iter().map(|(_, r)| r)) {
+                    error!("dhcp4: lease store failed, no more ACKs: {e}");
+                    let _ = done_tx.send(Durable { seq: 0, failed: Some(e.to_string()) });
+                    return;
+                }
+                if done_tx.send(Durable { seq, failed: None }).is_err() {
+                    return;
+                }
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| error!("dhcp4: cannot start the lease writer: {e}"));
+    (tx, done_rx)
+}
+
+/// UDP 0.0.0.0:`port` on `interface`, broadcast allowed, non-blocking, in tokio.
+fn bind(interface: &str, port: u16) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_broadcast(true)?;
+    s.bind_device(Some(interface.as_bytes()))?;
+    s.set_recv_buffer_size(4 << 20)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    UdpSocket::from_std(s.into())
+}

@@ -1,0 +1,92 @@
+//! DHCPv4 server for the router's LANs: a sans-IO machine ([`Server`]), a durable
+//! append-only lease store ([`store::LeaseLog`]) and a small tokio UDP driver
+//! (`driver`, feature `driver`). It replaces ISC Kea / dnsmasq for DHCPv4.
+//!
+//! Every lease is durable before it is acknowledged: the machine hands each lease record to
+//! its caller as a [`Commit`] and holds the DHCPACK (and the [`Event::LeaseGranted`]) back
+//! until the caller says the record is on disk ([`Server::handle_committed`]). The driver
+//! batches many commits into one `fdatasync` (group commit) on a writer thread.
+//!
+//! # RFCs implemented
+//!
+//! - RFC 2131 (DHCP): DISCOVER → OFFER, REQUEST in SELECTING, INIT-REBOOT, RENEWING and
+//!   REBINDING told apart as §4.3.2 says, ACK, NAK, DECLINE, RELEASE, INFORM; reply
+//!   destinations per §4.1 (relay, ciaddr, broadcast flag); the same address back to a
+//!   returning client (§4.3.1), also after its lease ended while nobody else took it.
+//! - RFC 2132: subnet mask (1), router (3), DNS servers (6), host name (12), domain name (15),
+//!   interface MTU (26), NTP servers (42), lease time (51), server id (54), T1/T2 (58/59),
+//!   client identifier (61); configured extra options as raw bytes.
+//! - RFC 3046: relay agent information (82) echoed back, last, to the relay on port 67.
+//! - RFC 3397: domain search (119). RFC 3442: classless static routes (121), with the default
+//!   route added when a router is configured (clients ignore option 3 when 121 is present).
+//! - RFC 4039: Rapid Commit (DISCOVER answered by a committed ACK).
+//! - RFC 4702: the client FQDN (81) is read for the host name (first label only).
+//!
+//! # Not supported
+//!
+//! - RFC 2131 §4.1 unicast to an unconfigured client (chaddr + yiaddr without ARP): replies
+//!   to a client without an address that did not set the broadcast flag are broadcast to
+//!   255.255.255.255 instead; every client accepts that (dnsmasq does the same without
+//!   `SIOCSARP`).
+//! - RFC 2131 §4.3.1 ICMP echo probe before an OFFER: declined addresses are parked for
+//!   `decline_hold` instead (Kea's default, too).
+//! - RFC 2131 §3.1 client-requested lease time (option 51 in DISCOVER/REQUEST): ignored; the
+//!   configured lease time is always given.
+//! - RFC 2132 §9.3 option overload (52): options in `sname`/`file` are not read.
+//! - RFC 3396 long options are decoded (dhcproto) but never needed for what we send.
+//! - RFC 4702 §4: option 81 is not sent back; the router's DNS takes names from the lease
+//!   events itself (no DNS update delegation to clients).
+//! - RFC 3011 subnet selection, RFC 3527 link selection, several subnets per server: one
+//!   [`Server`] serves one LAN (one subnet, one pool); relayed requests whose giaddr is outside
+//!   it are dropped.
+//! - RFC 6842 (client id in replies) and RFC 8925 (IPv6-only preferred; dhcproto numbers it
+//!   106 instead of 108, so it would have to be sent as `Unknown(108)`): not sent.
+//! - DHCPv6 IA_NA: not yet (the DHCPv6 side of the router is `dhcpv6pd` for IA_PD).
+//!
+//! # Layer map
+//!
+//! ```text
+//! wire.rs         checked parse in front of dhcproto's v4 decoder (its panics), emit + padding
+//! config.rs       ServerConfig: subnet, pool, reservations, options, timers
+//! names.rs        host name sanitising (LDH labels) and protection
+//! v4/table.rs     the lease table: allocation, stickiness, expiry index
+//! v4/server.rs    the machine: RFC 2131 message handling, commits, held ACKs, events
+//! v4/reply.rs     reply construction (options, §4.1 destinations)
+//! store/          the durable lease log: framed records (length + CRC-32), load, compaction
+//! driver.rs       tokio UDP socket on :67 (SO_BINDTODEVICE), writer thread, group commit
+//! ```
+
+pub mod config;
+#[cfg(feature = "driver")]
+pub mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod names;
+pub mod store;
+pub mod v4;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddrV4;
+
+pub use config::{PoolRange, Reservation, ServerConfig};
+pub use store::{LeaseLog, LeaseRecord, RecordState};
+pub use v4::server::{Commit, Event, Lease, Meta, Server, Stats};
+pub use v4::table::{ClientKey, HwAddr};
+
+/// UDP port servers and relay agents listen on (RFC 2131 §4.1).
+pub const SERVER_PORT: u16 = 67;
+
+/// UDP port clients listen on (RFC 2131 §4.1).
+pub const CLIENT_PORT: u16 = 68;
+
+/// A datagram to send: the UDP payload and where to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination address and port.
+    pub dst: SocketAddrV4,
+    /// UDP payload (a BOOTREPLY).
+    pub payload: Vec<u8>,
+}

@@ -1,0 +1,183 @@
+//! [`LeaseLog`]: the lease log file in a state directory, loaded, appended, synced, compacted.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+
+use super::{LeaseRecord, next_frame};
+
+/// The file's first bytes.
+const MAGIC: &[u8; 8] = b"RDHCP4L1";
+
+/// Compact when the file holds more than `2 × live + COMPACT_SLACK` records.
+const COMPACT_SLACK: u64 = 4096;
+
+/// What loading found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Valid records read.
+    pub records: u64,
+    /// Distinct addresses (live records after last-wins).
+    pub live: usize,
+    /// Bytes cut off the end: a torn or corrupt record and everything after it.
+    pub torn_bytes: u64,
+}
+
+/// The durable lease log of one server (`leases4.log` in its state directory).
+#[derive(Debug)]
+pub struct LeaseLog {
+    dir: PathBuf,
+    file: File,
+    /// File length after the last complete append.
+    len: u64,
+    /// Records in the file.
+    in_file: u64,
+    /// The last record per address.
+    live: HashMap<Ipv4Addr, LeaseRecord>,
+    buf: Vec<u8>,
+}
+
+impl LeaseLog {
+    /// File name inside the state directory.
+    pub const FILE: &'static str = "leases4.log";
+
+    /// Opens (or creates) the log in `dir` and loads it. A torn last record is cut off.
+    pub fn open(dir: &Path) -> io::Result<(Self, LoadReport)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(Self::FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) if d.starts_with(MAGIC) => d,
+            Ok(d) if !d.is_empty() && !MAGIC.starts_with(&d) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "not a lease log"));
+            }
+            // Missing, empty, or a header torn at creation: start a new log.
+            Ok(_) | Err(_) => write_new(dir, &path, &[])?,
+        };
+        let (live, report, good) = load(&data);
+        let file = OpenOptions::new().append(true).open(&path)?;
+        if report.torn_bytes > 0 {
+            warn!("lease log {}: cut {} torn bytes off the end", path.display(), report.torn_bytes);
+            file.set_len(good as u64)?;
+            file.sync_all()?;
+        }
+        let log = LeaseLog {
+            dir: dir.to_owned(),
+            file,
+            len: good as u64,
+            in_file: report.records,
+            live,
+            buf: Vec::new(),
+        };
+        Ok((log, report))
+    }
+
+    /// The last record of every address.
+    pub fn leases(&self) -> impl Iterator<Item = &LeaseRecord> {
+        self.live.values()
+    }
+
+    /// Records in the file (compaction brings it down to the live count).
+    pub fn records_in_file(&self) -> u64 {
+        self.in_file
+    }
+
+    /// Writes records to the end of the file in one `write`, without syncing. On error the
+    /// file is cut back to its last complete record.
+    pub fn append<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a LeaseRecord>,
+    ) -> io::Result<()> {
+        self.buf.clear();
+        let mut n = 0;
+        for r in records {
+            r.encode(&mut self.buf);
+            self.live.insert(r.address, r.clone());
+            n += 1;
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += self.buf.len() as u64;
+        self.in_file += n;
+        Ok(())
+    }
+
+    /// `fdatasync`: everything appended so far is durable when this returns `Ok`.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Appends, syncs, and compacts if the file has grown far past the live leases.
+    pub fn commit<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a LeaseRecord>,
+    ) -> io::Result<()> {
+        self.append(records)?;
+        self.sync()?;
+        if self.should_compact() {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the file holds more than twice the live records (plus slack).
+    pub fn should_compact(&self) -> bool {
+        self.in_file > 2 * self.live.len() as u64 + COMPACT_SLACK
+    }
+
+    /// Rewrites the live records to a new file, syncs it, renames it over the log and syncs
+    /// the directory. A crash at any point leaves either the old or the new file complete.
+    pub fn compact(&mut self) -> io::Result<()> {
+        let mut data = Vec::with_capacity(self.live.len() * 48);
+        for r in self.live.values() {
+            r.encode(&mut data);
+        }
+        let path = self.dir.join(Self::FILE);
+        write_new(&self.dir, &path, &data)?;
+        self.file = OpenOptions::new().append(true).open(&path)?;
+        self.len = (MAGIC.len() + data.len()) as u64;
+        self.in_file = self.live.len() as u64;
+        Ok(())
+    }
+}
+
+/// Reads every frame; returns the live map, the report and the length of the good prefix.
+fn load(data: &[u8]) -> (HashMap<Ipv4Addr, LeaseRecord>, LoadReport, usize) {
+    let mut live = HashMap::new();
+    let mut report = LoadReport::default();
+    let mut rest = data.get(MAGIC.len()..).unwrap_or_default();
+    loop {
+        match next_frame(rest) {
+            Ok(Some((record, tail))) => {
+                live.insert(record.address, record);
+                report.records += 1;
+                rest = tail;
+            }
+            Ok(None) => break,
+            Err(()) => {
+                report.torn_bytes = rest.len() as u64;
+                break;
+            }
+        }
+    }
+    report.live = live.len();
+    let good = data.len() - rest.len();
+    (live, report, good)
+}
+
+/// Writes `MAGIC + body` to a temporary file, syncs it, renames it to `path`, syncs `dir`.
+fn write_new(dir: &Path, path: &Path, body: &[u8]) -> io::Result<Vec<u8>> {
+    let tmp = path.with_extension("log.new");
+    let mut f = File::create(&tmp)?;
+    f.write_all(MAGIC)?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()?;
+    Ok(MAGIC.to_vec())
+}

@@ -1,0 +1,242 @@
+//! DHCPv4 server benchmark: crates/dhcp-server against ISC Kea (kea-dhcp4, memfile with
+//! persist=true), driven by perfdhcp (relay mode), in the same namespaces and run.
+//! `sudo cargo bench -p router-tests --bench dhcp4` (root: it builds namespaces).
+//!
+//! The server under test is pinned to CPU 1 and perfdhcp to CPU 0 (see shared/PEERS.md).
+//! Reported per server: at a fixed rate, the server's CPU time per DORA ((utime + stime)
+//! from /proc/PID/stat / completed DORAs), the steady figure; then the highest rate tried
+//! with < 1% drops (rates from `DHCP4_BENCH_RATES_OURS` / `_KEA`, comma-separated).
+//!
+//! Ours `fdatasync`s every lease before its ACK (group commit); Kea's memfile writes its CSV
+//! without fsync. perfdhcp simulates 10,000 clients (`-R`), fewer than the pool (16,127
+//! addresses), so returning clients get their address again on both servers.
+//! `DHCP4_BENCH_SECS` sets the run length (default 10).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use dhcp_server::driver::{self, DriverConfig};
+use dhcp_server::{PoolRange, ServerConfig};
+use netlab::Netns;
+
+const SERVER: &str = "192.168.64.1";
+
+fn main() {
+    if let Ok(dir) = std::env::var("DHCP4_BENCH_STATE") {
+        return run_our_server(PathBuf::from(dir));
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists targets: nothing to list.
+    }
+    let lab = router_tests::lab("dhcp4bench");
+    let srv = lab.netns("srv").unwrap();
+    let cli = lab.netns("cli").unwrap();
+    sh(&srv, "ip link add br0 type bridge && ip link set br0 up");
+    lab.connect(&srv, "p0", &cli, "eth0").unwrap();
+    sh(&srv, "ip link set p0 master br0");
+    srv.add_addr("br0", "192.168.64.1/18").unwrap();
+    cli.add_addr("eth0", "192.168.64.2/18").unwrap();
+    let secs: u32 =
+        std::env::var("DHCP4_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let tmp = std::env::temp_dir().join(format!("dhcp4-bench-{}", std::process::id()));
+    println!("dhcp4 bench: {secs} s runs, server on CPU 1, perfdhcp on CPU 0");
+    let fixed = 1500;
+    let mut cpu = [0.0f64; 2];
+    for (i, which) in [Which::Ours, Which::Kea].into_iter().enumerate() {
+        let r = run(&srv, &cli, which, fixed, secs, &tmp);
+        cpu[i] = r.cpu_us_per_dora;
+        println!("{which:?} at {fixed}/s: {r}");
+    }
+    println!(
+        "CPU per DORA: ours {:.1} µs, Kea {:.1} µs: ratio {:.2}x",
+        cpu[0],
+        cpu[1],
+        cpu[1] / cpu[0]
+    );
+    let mut best = [0u32; 2];
+    let ours = rates("DHCP4_BENCH_RATES_OURS", &[2000, 3000, 4000, 5000]);
+    let kea = rates("DHCP4_BENCH_RATES_KEA", &[2000, 3000, 4000]);
+    for (i, (which, rates)) in [(Which::Ours, ours), (Which::Kea, kea)].into_iter().enumerate() {
+        for rate in rates {
+            let r = run(&srv, &cli, which, rate, secs, &tmp);
+            println!("{which:?} at {rate}/s: {r}");
+            if r.drop_ratio() < 0.01 {
+                best[i] = best[i].max(r.dora_per_sec() as u32);
+            }
+        }
+    }
+    println!(
+        "highest DORA/s with < 1% drops: ours {} , Kea {}: ratio {:.2}x",
+        best[0],
+        best[1],
+        f64::from(best[0]) / f64::from(best[1].max(1))
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Rates to try, from a comma-separated environment variable or the defaults.
+fn rates(var: &str, default: &[u32]) -> Vec<u32> {
+    match std::env::var(var) {
+        Ok(v) => v.split(',').filter_map(|r| r.trim().parse().ok()).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Ours,
+    Kea,
+}
+
+struct RunResult {
+    discovers: u64,
+    acks: u64,
+    secs: u32,
+    cpu_us_per_dora: f64,
+    ack_delay_ms: String,
+}
+
+impl RunResult {
+    fn drop_ratio(&self) -> f64 {
+        1.0 - self.acks as f64 / self.discovers.max(1) as f64
+    }
+
+    fn dora_per_sec(&self) -> f64 {
+        self.acks as f64 / f64::from(self.secs)
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} DISCOVERs, {} ACKs ({:.0} DORA/s), drops {:.2}%, server CPU {:.1} µs/DORA, \
+             REQUEST-ACK avg delay {} ms",
+            self.discovers,
+            self.acks,
+            self.dora_per_sec(),
+            self.drop_ratio() * 100.0,
+            self.cpu_us_per_dora,
+            self.ack_delay_ms
+        )
+    }
+}
+
+fn sh(ns: &Netns, cmd: &str) {
+    assert!(ns.command("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
+}
+
+/// One fresh server of kind `which`, one perfdhcp run at `rate` for `secs`.
+fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path) -> RunResult {
+    let dir = tmp.join(format!("{which:?}-{rate}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = srv.command("taskset");
+    cmd.args(["-c", "1"]).stdout(Stdio::null()).stderr(Stdio::null());
+    match which {
+        Which::Ours => {
+            cmd.arg(std::env::current_exe().unwrap()).env("DHCP4_BENCH_STATE", &dir);
+        }
+        Which::Kea => {
+            let conf = dir.join("kea.json");
+            std::fs::write(&conf, kea_config(&dir)).unwrap();
+            cmd.args(["kea-dhcp4", "-c"]).arg(&conf);
+            cmd.env("KEA_PIDFILE_DIR", &dir).env("KEA_LOCKFILE_DIR", &dir);
+        }
+    }
+    let mut server = srv.spawn_process(&mut cmd).unwrap();
+    let pid = server.child().id();
+    wait_ready(cli);
+    let before = cpu_ticks(pid);
+    let out = cli
+        .command("timeout")
+        .args([&(secs + 20).to_string(), "taskset", "-c", "0", "perfdhcp", "-4"])
+        .args(["-r", &rate.to_string(), "-R", "10000", "-p", &secs.to_string()])
+        .args(["-W", "500000", SERVER])
+        .output()
+        .unwrap();
+    let after = cpu_ticks(pid);
+    drop(server);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let discovers = stat(&text, "DISCOVER-OFFER", "sent packets:");
+    let acks = stat(&text, "REQUEST-ACK", "received packets:");
+    let hz = 100.0; // USER_HZ on Linux
+    let cpu_us = (after - before) as f64 / hz * 1e6;
+    let ack_delay_ms = text
+        .split_once("Statistics for: REQUEST-ACK")
+        .and_then(|(_, r)| r.lines().find_map(|l| l.trim().strip_prefix("avg delay:")))
+        .map_or_else(|| "?".into(), |v| v.trim().trim_end_matches("ms").trim().to_owned());
+    RunResult { discovers, acks, secs, cpu_us_per_dora: cpu_us / acks.max(1) as f64, ack_delay_ms }
+}
+
+/// Until a short perfdhcp probe gets answers (the server bound and loaded).
+fn wait_ready(cli: &Netns) {
+    for _ in 0..40 {
+        let out = cli
+            .command("timeout")
+            .args(["5", "perfdhcp", "-4", "-r", "100", "-p", "1", "-b", "mac=00:0c:09:09:09:09"])
+            .arg(SERVER)
+            .output()
+            .unwrap();
+        if stat(&String::from_utf8_lossy(&out.stdout), "REQUEST-ACK", "received packets:") > 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("the server under test never answered");
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // proc(5): utime and stime are fields 14 and 15; after the comm, field 3 is index 0.
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+/// A number after `key` in perfdhcp's section `section`.
+fn stat(text: &str, section: &str, key: &str) -> u64 {
+    let Some((_, rest)) = text.split_once(&format!("Statistics for: {section}")) else {
+        return 0;
+    };
+    rest.lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn kea_config(dir: &Path) -> String {
+    format!(
+        r#"{{ "Dhcp4": {{
+  "interfaces-config": {{ "interfaces": ["br0"] }},
+  "lease-database": {{ "type": "memfile", "persist": true, "name": "{}/leases4.csv", "lfc-interval": 0 }},
+  "valid-lifetime": 3600,
+  "subnet4": [{{ "id": 1, "subnet": "192.168.64.0/18",
+      "pools": [{{ "pool": "192.168.65.0 - 192.168.127.254" }}],
+      "option-data": [{{ "name": "routers", "data": "192.168.64.1" }},
+                      {{ "name": "domain-name-servers", "data": "192.168.64.1" }}] }}],
+  "loggers": [{{ "name": "kea-dhcp4", "severity": "WARN", "output_options": [{{ "output": "stdout" }}] }}]
+}} }}"#,
+        dir.display()
+    )
+}
+
+/// The server under test, as a process of its own (this binary, re-executed).
+fn run_our_server(dir: PathBuf) {
+    let pool = PoolRange {
+        first: "192.168.65.0".parse().unwrap(),
+        last: "192.168.127.254".parse().unwrap(),
+    };
+    let mut cfg =
+        ServerConfig::new(SERVER.parse().unwrap(), "192.168.64.0/18".parse().unwrap(), pool);
+    cfg.lease_time = 3600;
+    cfg.rapid_commit = false;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(driver::run(DriverConfig::new("br0", dir, cfg), None, std::future::pending()))
+        .unwrap();
+}

@@ -1,0 +1,567 @@
+//! DHCPv4 server (crates/dhcp-server) against real clients from Debian, in namespaces:
+//! ISC dhclient, busybox udhcpc, and perfdhcp (kea-admin) for the SIGKILL durability test.
+//! Needs root and `scripts/install-deps.sh` (isc-dhcp-client busybox kea-admin tcpdump).
+//!
+//! Topology: a `srv` namespace with a bridge `br0` (192.168.77.1/24) and one veth per client
+//! namespace (`eth0` there). The server runs in-process on the srv namespace's thread, or,
+//! for the SIGKILL test, as a child process: this test binary re-executed as the ignored
+//! test `child_dhcp4_server`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dhcp_server::driver::{self, DriverConfig};
+use dhcp_server::{Event, LeaseLog, PoolRange, RecordState, Reservation, ServerConfig};
+use netlab::{Lab, Netns};
+use router_tests::lab;
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// 192.168.77.0/24, pool .100–.199, short leases so renewals happen within the test.
+fn config() -> ServerConfig {
+    let pool = PoolRange { first: ip("192.168.77.100"), last: ip("192.168.77.199") };
+    let mut c = ServerConfig::new(SERVER, "192.168.77.0/24".parse().unwrap(), pool);
+    c.lease_time = 30;
+    c.t1 = Some(4);
+    c.t2 = Some(20);
+    c.dns_servers = vec![ip("192.168.77.53"), ip("192.168.77.54")];
+    c.domain_name = Some("home.arpa".into());
+    c.domain_search = vec!["home.arpa".into(), "lab.example".into()];
+    c.routes = vec![("10.20.0.0/16".parse().unwrap(), ip("192.168.77.1"))];
+    c.ntp_servers = vec![ip("192.168.77.1")];
+    c.mtu = Some(1400);
+    c
+}
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("root-dhcp4-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sh(ns: &Netns, cmd: &str) {
+    let st = ns.command("sh").args(["-c", cmd]).status().unwrap();
+    assert!(st.success(), "`{cmd}` failed in {}", ns.name());
+}
+
+/// The server namespace with a bridge, and `n` client namespaces attached to it.
+fn lan(lab: &Lab, n: usize) -> (Netns, Vec<Netns>) {
+    let srv = lab.netns("srv").unwrap();
+    sh(&srv, "ip link add br0 type bridge && ip link set br0 up");
+    let clients: Vec<Netns> = (0..n)
+        .map(|i| {
+            let c = lab.netns(&format!("c{i}")).unwrap();
+            lab.connect(&srv, &format!("p{i}"), &c, "eth0").unwrap();
+            sh(&srv, &format!("ip link set p{i} master br0"));
+            c
+        })
+        .collect();
+    srv.add_addr("br0", "192.168.77.1/24").unwrap();
+    (srv, clients)
+}
+
+/// The server running in-process in `ns`; stops on drop.
+struct InProc {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<netlab::NsThread<Result<(), driver::Error>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl InProc {
+    fn start(ns: &Netns, cfg: ServerConfig, dir: &Path) -> InProc {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let dcfg = DriverConfig::new("br0", dir.to_owned(), cfg);
+        let thread = ns
+            .spawn(move |_| async move {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+                tokio::spawn(async move {
+                    while let Some(e) = rx.recv().await {
+                        sink.lock().unwrap().push(e);
+                    }
+                });
+                driver::run(dcfg, Some(tx), async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            })
+            .unwrap();
+        wait_for_port(ns);
+        InProc { stop: Some(stop), thread: Some(thread), events }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        if let Some(t) = self.thread.take() {
+            let r = t.join().unwrap();
+            if !std::thread::panicking() {
+                r.unwrap();
+            }
+        }
+    }
+}
+
+fn wait_for_port(ns: &Netns) {
+    for _ in 0..100 {
+        let out = ns.command("ss").args(["-Hlun", "sport = :67"]).output().unwrap();
+        if !out.stdout.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not bind port 67 in {}", ns.name());
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs`.
+fn wait<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A client script: appends `reason` and the environment to `log` (dhclient clears the
+/// environment, so the path is written into the script), configures the address in the
+/// client's own namespace (renewals are unicast from it).
+fn script(dir: &Path, name: &str, log: &Path) -> PathBuf {
+    let p = dir.join(name);
+    let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
+        + r#"{ echo "--- ${reason:-$1}"; env | sort; } >> "$LOG"
+case "${reason:-$1}" in
+  BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+  bound|renew) ip addr replace "$ip/$mask" dev "$interface" ;;
+  RELEASE|EXPIRE|STOP|deconfig) ip addr flush dev "$interface" ;;
+esac
+exit 0
+"#;
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// The blocks of a script log: (reason, variables).
+fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("--- ")
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            let mut lines = b.lines();
+            let reason = lines.next().unwrap_or_default().to_owned();
+            let vars = lines
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            (reason, vars)
+        })
+        .collect()
+}
+
+fn block_with(log: &Path, reasons: &[&str], after: usize) -> Option<HashMap<String, String>> {
+    blocks(log).into_iter().skip(after).find(|(r, _)| reasons.contains(&r.as_str())).map(|(_, v)| v)
+}
+
+struct Dhclient<'a> {
+    ns: &'a Netns,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl<'a> Dhclient<'a> {
+    fn new(ns: &'a Netns, dir: &Path) -> Self {
+        let conf = "option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;\n\
+            send host-name \"Interop PC\";\n\
+            request subnet-mask, routers, domain-name, domain-name-servers, domain-search, \
+            interface-mtu, ntp-servers, rfc3442-classless-static-routes;\n";
+        std::fs::write(dir.join("dhclient.conf"), conf).unwrap();
+        script(dir, "dhclient-script", &dir.join("dhclient.log"));
+        Dhclient { ns, dir: dir.to_owned(), log: dir.join("dhclient.log") }
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
+        let mut c = self.ns.command("dhclient");
+        c.args(["-4", "-v", "-cf", &d("dhclient.conf"), "-lf", &d("leases"), "-pf", &d("pid")])
+            .args(["-sf", &d("dhclient-script")])
+            .args(extra)
+            .arg("eth0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("dhclient.stderr")).unwrap());
+        c
+    }
+
+    /// Runs in the foreground (`-d`) until the guard is dropped.
+    fn spawn(&self) -> netlab::ProcessGuard {
+        self.ns.spawn_process(&mut self.command(&["-d"])).unwrap()
+    }
+
+    fn release(&self) {
+        let st = self.command(&["-r"]).status().unwrap();
+        assert!(st.success());
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dhclient.stderr")).unwrap_or_default()
+    }
+
+    /// Waits for a script block with one of `reasons` after the first `after` blocks.
+    fn wait(&self, secs: u64, reasons: &[&str], after: usize) -> HashMap<String, String> {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(b) = block_with(&self.log, reasons, after) {
+                return b;
+            }
+            assert!(Instant::now() < end, "no {reasons:?} from dhclient:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn root_dhcp4_dhclient_dora_renew_release_and_back() {
+    let lab = lab("d4dhcl");
+    let (srv, cl) = lan(&lab, 1);
+    let tmp = TempDir::new("dhclient");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let dh = Dhclient::new(&cl[0], &tmp.0);
+    let mut guard = dh.spawn();
+    let bound = dh.wait(15, &["BOUND"], 0);
+    let a = ip(&bound["new_ip_address"]);
+    assert!((ip("192.168.77.100")..=ip("192.168.77.199")).contains(&a));
+    assert_eq!(bound["new_subnet_mask"], "255.255.255.0");
+    assert_eq!(bound["new_routers"], "192.168.77.1");
+    assert_eq!(bound["new_domain_name_servers"], "192.168.77.53 192.168.77.54");
+    assert_eq!(bound["new_domain_search"], "home.arpa. lab.example.");
+    assert_eq!(bound["new_interface_mtu"], "1400");
+    assert_eq!(bound["new_ntp_servers"], "192.168.77.1");
+    // RFC 3442 encoding: 16,10,20 via 192.168.77.1, then the default route.
+    assert_eq!(
+        bound["new_rfc3442_classless_static_routes"],
+        "16 10 20 192 168 77 1 0 192 168 77 1"
+    );
+    assert_eq!(bound["new_dhcp_lease_time"], "30");
+    // T1 = 4 s: a RENEW within ~10 s, same address, unicast from it.
+    let n = blocks(&dh.log).len();
+    let renew = dh.wait(15, &["RENEW"], n);
+    assert_eq!(ip(&renew["new_ip_address"]), a);
+    drop(guard);
+    dh.release();
+    wait(5, "LeaseReleased", || {
+        server
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::LeaseReleased(l) if l.address == a))
+            .then_some(())
+    });
+    // Back: the same address again.
+    let n = blocks(&dh.log).len();
+    guard = dh.spawn();
+    let again = dh.wait(15, &["BOUND", "REBOOT"], n);
+    assert_eq!(ip(&again["new_ip_address"]), a);
+    drop(guard);
+    let granted: Vec<_> = server
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::LeaseGranted(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert!(granted.len() >= 3, "{granted:?}");
+    assert_eq!(granted[0].hostname.as_deref(), Some("interop-pc"), "sanitised option 12");
+    drop(server);
+    // What was granted is in the store.
+    let (log, _) = LeaseLog::open(&tmp.0.join("state")).unwrap();
+    assert!(log.leases().any(|r| r.address == a));
+}
+
+#[test]
+fn root_dhcp4_dhclient_init_reboot_wrong_address_is_naked() {
+    let lab = lab("d4nak");
+    let (srv, cl) = lan(&lab, 1);
+    let tmp = TempDir::new("nak");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let dh = Dhclient::new(&cl[0], &tmp.0);
+    // A lease from "before" for an address outside the pool: dhclient starts in INIT-REBOOT.
+    let old = "lease {\n  interface \"eth0\";\n  fixed-address 192.168.77.222;\n  \
+        option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.77.1;\n  \
+        renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  \
+        expire 4 2037/01/01 00:00:00;\n}\n";
+    std::fs::write(tmp.0.join("leases"), old).unwrap();
+    let guard = dh.spawn();
+    let bound = dh.wait(20, &["BOUND"], 0);
+    drop(guard);
+    assert!(dh.stderr().contains("DHCPNAK from 192.168.77.1"), "{}", dh.stderr());
+    assert_ne!(bound["new_ip_address"], "192.168.77.222");
+    drop(server);
+}
+
+/// busybox udhcpc: a lease with the options, SIGUSR1 renew, SIGUSR2 release, back again.
+#[test]
+fn root_dhcp4_udhcpc_renew_release_and_back() {
+    let lab = lab("d4udhcpc");
+    let (srv, cl) = lan(&lab, 1);
+    let tmp = TempDir::new("udhcpc");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let log = tmp.0.join("udhcpc.log");
+    let s = script(&tmp.0, "udhcpc-script", &log);
+    let udhcpc = |extra: &[&str]| {
+        let mut c = cl[0].command("busybox");
+        c.args(["udhcpc", "-f", "-i", "eth0", "-t", "5", "-T", "1", "-s"])
+            .arg(&s)
+            .args(["-x", "hostname:udhcp-box", "-O", "staticroutes", "-O", "search", "-O", "mtu"])
+            .args(["-O", "ntpsrv"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let mut g = cl[0].spawn_process(&mut udhcpc(&[])).unwrap();
+    let bound = wait(15, "udhcpc bound", || block_with(&log, &["bound"], 0));
+    let a = ip(&bound["ip"]);
+    assert_eq!(bound["subnet"], "255.255.255.0");
+    assert_eq!(bound["router"], "192.168.77.1");
+    assert_eq!(bound["dns"], "192.168.77.53 192.168.77.54");
+    assert_eq!(bound["domain"], "home.arpa");
+    assert_eq!(bound["search"], "home.arpa lab.example");
+    assert_eq!(bound["staticroutes"], "10.20.0.0/16 192.168.77.1 0.0.0.0/0 192.168.77.1");
+    assert_eq!(bound["mtu"], "1400");
+    assert_eq!(bound["lease"], "30");
+    let pid = g.child().id() as i32;
+    let n = blocks(&log).len();
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let renew = wait(10, "udhcpc renew", || block_with(&log, &["renew"], n));
+    assert_eq!(ip(&renew["ip"]), a);
+    let n = blocks(&log).len();
+    unsafe { libc::kill(pid, libc::SIGUSR2) };
+    wait(10, "udhcpc release", || block_with(&log, &["deconfig"], n));
+    wait(5, "LeaseReleased", || {
+        server
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::LeaseReleased(l) if l.address == a))
+            .then_some(())
+    });
+    drop(g);
+    let n = blocks(&log).len();
+    g = cl[0].spawn_process(&mut udhcpc(&["-q", "-n"])).unwrap();
+    let again = wait(15, "udhcpc bound again", || block_with(&log, &["bound"], n));
+    assert_eq!(ip(&again["ip"]), a);
+    drop(g);
+    let names: Vec<_> = server
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::LeaseGranted(l) => l.hostname,
+            _ => None,
+        })
+        .collect();
+    assert!(names.iter().all(|n| n == "udhcp-box"), "{names:?}");
+}
+
+/// A reservation by MAC is honoured, and two clients never share an address.
+#[test]
+fn root_dhcp4_reservation_and_two_clients() {
+    let lab = lab("d4resv");
+    let (srv, cl) = lan(&lab, 2);
+    let tmp = TempDir::new("resv");
+    sh(&cl[0], "ip link set eth0 address 02:00:00:77:00:0a");
+    let mut cfg = config();
+    cfg.reservations.push(Reservation::by_mac(
+        [2, 0, 0, 0x77, 0, 0x0a],
+        ip("192.168.77.10"),
+        Some("nas"),
+    ));
+    let server = InProc::start(&srv, cfg, &tmp.0.join("state"));
+    let d0 = TempDir::new("resv-c0");
+    let d1 = TempDir::new("resv-c1");
+    let a = Dhclient::new(&cl[0], &d0.0);
+    let b = Dhclient::new(&cl[1], &d1.0);
+    let (ga, gb) = (a.spawn(), b.spawn());
+    let la = a.wait(15, &["BOUND"], 0);
+    let lb = b.wait(15, &["BOUND"], 0);
+    drop((ga, gb));
+    assert_eq!(la["new_ip_address"], "192.168.77.10");
+    assert_ne!(la["new_ip_address"], lb["new_ip_address"]);
+    let nas = server
+        .events()
+        .into_iter()
+        .any(|e| matches!(e, Event::LeaseGranted(l) if l.hostname.as_deref() == Some("nas")));
+    assert!(nas, "the reserved name");
+}
+
+/// The server process of `root_dhcp4_survives_sigkill` (this binary, re-executed in the
+/// server namespace). Does nothing when run without its environment.
+#[test]
+#[ignore = "started by root_dhcp4_survives_sigkill"]
+fn child_dhcp4_server() {
+    let Ok(dir) = std::env::var("DHCP4_CHILD_STATE") else {
+        return;
+    };
+    let mut cfg = ServerConfig::new(SERVER, "192.168.64.0/18".parse().unwrap(), big_pool());
+    cfg.server_id = ip("192.168.64.1");
+    cfg.lease_time = 3600;
+    let dcfg = DriverConfig::new("br0", PathBuf::from(dir), cfg);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(driver::run(dcfg, None, std::future::pending())).unwrap();
+}
+
+fn big_pool() -> PoolRange {
+    PoolRange { first: ip("192.168.65.0"), last: ip("192.168.127.254") }
+}
+
+/// (chaddr, yiaddr) of every DHCPACK in a pcap file (Ethernet, IPv4, UDP).
+fn acks_in_pcap(path: &Path) -> Vec<([u8; 6], Ipv4Addr)> {
+    use dhcproto::Decodable;
+    let data = std::fs::read(path).unwrap();
+    let mut at = 24;
+    let mut out = Vec::new();
+    while at + 16 <= data.len() {
+        let incl = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let Some(frame) = data.get(at + 16..at + 16 + incl) else { break };
+        at += 16 + incl;
+        let ihl = usize::from(frame.get(14).copied().unwrap_or(0) & 0x0f) * 4;
+        let Some(payload) = frame.get(14 + ihl + 8..) else { continue };
+        let Ok(m) = dhcproto::v4::Message::decode(&mut dhcproto::Decoder::new(payload)) else {
+            continue;
+        };
+        if m.opcode() == dhcproto::v4::Opcode::BootReply
+            && m.opts().msg_type() == Some(dhcproto::v4::MessageType::Ack)
+        {
+            out.push((m.chaddr()[..6].try_into().unwrap(), m.yiaddr()));
+        }
+    }
+    out
+}
+
+fn perfdhcp(ns: &Netns, rate: u32, secs: u32, mac: &str) -> netlab::ProcessGuard {
+    let mut c = ns.command("timeout");
+    c.args([
+        "30",
+        "perfdhcp",
+        "-4",
+        "-r",
+        &rate.to_string(),
+        "-R",
+        "3000",
+        "-p",
+        &secs.to_string(),
+    ])
+    .args(["-b", &format!("mac={mac}"), "192.168.64.1"])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    ns.spawn_process(&mut c).unwrap()
+}
+
+/// kill -9 under load: every ACK that reached the wire is in the store afterwards, and no
+/// address is ever ACKed to two clients, across the restart.
+#[test]
+fn root_dhcp4_survives_sigkill() {
+    let lab = lab("d4kill");
+    let srv = lab.netns("srv").unwrap();
+    let cli = lab.netns("cli").unwrap();
+    sh(&srv, "ip link add br0 type bridge && ip link set br0 up");
+    lab.connect(&srv, "p0", &cli, "eth0").unwrap();
+    sh(&srv, "ip link set p0 master br0");
+    srv.add_addr("br0", "192.168.64.1/18").unwrap();
+    cli.add_addr("eth0", "192.168.64.2/18").unwrap();
+    let tmp = TempDir::new("kill");
+    let state = tmp.0.join("state");
+    let exe = std::env::current_exe().unwrap();
+    let start_server = || {
+        let mut c = srv.command(&exe);
+        c.args(["--exact", "child_dhcp4_server", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("DHCP4_CHILD_STATE", &state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let g = srv.spawn_process(&mut c).unwrap();
+        wait_for_port(&srv);
+        g
+    };
+    let pcap = tmp.0.join("acks.pcap");
+    let mut tcpdump = cli
+        .spawn_process(
+            cli.command("tcpdump")
+                .args(["-i", "eth0", "-n", "-U", "-s", "0", "-w"])
+                .arg(&pcap)
+                .args(["udp and src host 192.168.64.1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
+    let mut server = start_server();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut load = perfdhcp(&cli, 800, 5, "00:0c:01:02:03:04");
+    std::thread::sleep(Duration::from_millis(2500));
+    server.child().kill().unwrap(); // SIGKILL, mid-run
+    server.child().wait().unwrap();
+    let _ = load.child().wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let before_kill = acks_in_pcap(&pcap);
+    assert!(before_kill.len() > 200, "only {} ACKs before the kill", before_kill.len());
+    // Everything ACKed is in the store, as that client's lease.
+    {
+        let (log, report) = LeaseLog::open(&state).unwrap();
+        let recs: HashMap<Ipv4Addr, _> = log.leases().map(|r| (r.address, r.clone())).collect();
+        for (mac, a) in &before_kill {
+            let r = recs
+                .get(a)
+                .unwrap_or_else(|| panic!("ACKed {a} to {mac:02x?} is not in the store"));
+            assert_eq!(r.hw.as_bytes(), mac, "{a}");
+            assert_eq!(r.state, RecordState::Bound);
+        }
+        println!(
+            "after SIGKILL: {} ACKs on the wire, {} records in the store",
+            before_kill.len(),
+            report.records
+        );
+    }
+    // Restart on the same store; a second population of clients.
+    server = start_server();
+    let mut load = perfdhcp(&cli, 500, 2, "00:0c:02:02:03:04");
+    let _ = load.child().wait();
+    drop(server);
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(tcpdump.child().id() as i32, libc::SIGINT) };
+    let _ = tcpdump.child().wait();
+    let all = acks_in_pcap(&pcap);
+    assert!(all.len() > before_kill.len(), "ACKs after the restart");
+    let mut owner: HashMap<Ipv4Addr, [u8; 6]> = HashMap::new();
+    for (mac, a) in &all {
+        let o = owner.entry(*a).or_insert(*mac);
+        assert_eq!(o, mac, "{a} ACKed to two clients");
+        assert!(big_pool().contains(*a));
+    }
+}
