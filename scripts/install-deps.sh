@@ -14,6 +14,8 @@ PACKAGES=(
   bind9-dnsutils knot-dnsutils dnsperf unbound dnsmasq-base
   # DHCPv4 server tests and bench: real clients, perfdhcp (kea-admin) and Kea to compare with
   isc-dhcp-client busybox kea-admin kea-dhcp4-server
+  # DHCPv6-PD client tests (crates/dhcpv6pd): Kea as the delegating router
+  kea-dhcp6-server
 )
 
 missing=()

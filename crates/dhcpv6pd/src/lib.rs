@@ -43,9 +43,12 @@
 //! client.rs requesting router: Soliciting → Requesting → Bound → Renewing → Rebinding ...
 //! server.rs delegating router: pool, binding table, Advertise/Reply/Reconfigure
 //! lease.rs  the snapshots carried by client events
+//! driver.rs (feature `driver`) tokio: UDP 546/547 on an interface, timers, state directory
 //! ```
 
 pub mod client;
+#[cfg(feature = "driver")]
+pub mod driver;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lease;

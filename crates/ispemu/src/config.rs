@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 
 /// Authentication the ISP asks of subscribers.
@@ -70,6 +70,15 @@ pub struct Config {
     /// The control socket of `ispemu ctl`.
     #[serde(default = "default_socket")]
     pub control_socket: PathBuf,
+    /// Run the DHCPv6 delegating router on the TUN device (needs `ipv6`).
+    #[serde(default = "yes")]
+    pub pd: bool,
+    /// Where delegated prefixes come from.
+    #[serde(default = "default_pd_pool")]
+    pub pd_pool: Ipv6Net,
+    /// Length of each delegated prefix (KPN: 48).
+    #[serde(default = "default_pd_length")]
+    pub pd_length: u8,
 }
 
 fn default_tun() -> String {
@@ -98,6 +107,13 @@ fn default_echo() -> Duration {
 }
 fn default_echo_failures() -> u32 {
     3
+}
+fn default_pd_pool() -> Ipv6Net {
+    Ipv6Net::new(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x1000, 0, 0, 0, 0, 0), 36)
+        .unwrap_or_default()
+}
+fn default_pd_length() -> u8 {
+    48
 }
 fn default_socket() -> PathBuf {
     PathBuf::from("/run/ispemu/control.sock")
@@ -149,6 +165,9 @@ impl Config {
         if !(1280..=1500).contains(&c.max_payload) {
             return Err("max_payload: must be 1280..=1500".into());
         }
+        if c.pd_length < c.pd_pool.prefix_len() || c.pd_length > 64 {
+            return Err("pd_length: must be between the pd_pool's length and 64".into());
+        }
         Ok(c)
     }
 
@@ -173,6 +192,8 @@ mod tests {
         assert_eq!(c.echo_interval, Duration::from_secs(2));
         assert_eq!(c.local_ipv4(), Ipv4Addr::new(198, 51, 100, 1));
         assert_eq!(c.tun, "isp0");
+        assert!(c.pd);
+        assert_eq!((c.pd_pool.to_string().as_str(), c.pd_length), ("2001:db8:1000::/36", 48));
     }
 
     #[test]
@@ -184,6 +205,9 @@ mod tests {
         let e = Config::parse("interface = \"eth0\"\nauth = \"none\"\necho_interval = \"ten\"\n")
             .unwrap_err();
         assert!(e.contains("bad duration"), "{e}");
+        let e =
+            Config::parse("interface = \"eth0\"\nauth = \"none\"\npd_length = 30\n").unwrap_err();
+        assert!(e.contains("pd_length"), "{e}");
         let e = Config::parse("interface = \"eth0\"\n").unwrap_err();
         assert!(e.contains("users"), "{e}");
     }

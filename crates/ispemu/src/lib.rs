@@ -7,10 +7,13 @@
 //! ISP's namespace routes it to the stand-in internet. A control socket (`ispemu ctl`) injects
 //! faults at run time.
 //!
-//! Not yet: the DHCPv6 delegating router (the DHCPv6-PD issue adds it).
+//! It is also the DHCPv6 delegating router (`dhcpv6pd`'s server, on `isp0`): each subscriber
+//! gets a `pd_length` prefix of `pd_pool` (default a /48 of 2001:db8:1000::/36), routed into
+//! its session.
 
 pub mod config;
 mod control;
+mod pd;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +32,9 @@ pub enum Error {
     /// The PPPoE driver failed.
     #[error(transparent)]
     Driver(#[from] pppoe::driver::Error),
+    /// The DHCPv6 delegating router failed.
+    #[error(transparent)]
+    Pd(#[from] dhcpv6pd::driver::Error),
     /// Network configuration failed.
     #[error(transparent)]
     Netcfg(#[from] netcfg::Error),
@@ -89,10 +95,19 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), Err
     let faults = Arc::new(Faults { reject_auth: AtomicBool::new(false) });
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Control>();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (pd_ctl, pd_shutdown) = (ctl_tx.clone(), shutdown.clone());
     let server =
         control::serve(cfg.control_socket.clone(), ctl_tx, faults.clone(), shutdown.clone())
             .await?;
     tokio::spawn(async move { while ev_rx.recv().await.is_some() {} });
+    let pd_cfg = cfg.clone();
+    let pd = (cfg.ipv6 && cfg.pd).then(|| {
+        tokio::spawn(async move {
+            if let Err(e) = pd::run(&pd_cfg, pd_ctl, pd_shutdown).await {
+                tracing::error!(error = %e, "ispemu: delegating router stopped");
+            }
+        })
+    });
     let result = ac::run(
         cfg.interface.clone(),
         cfg.tun.clone(),
@@ -103,6 +118,9 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), Err
     )
     .await;
     server.abort();
+    if let Some(pd) = pd {
+        pd.abort();
+    }
     let _ = std::fs::remove_file(&cfg.control_socket);
     result.map_err(Error::from)
 }

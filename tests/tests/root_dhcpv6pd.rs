@@ -1,0 +1,482 @@
+//! DHCPv6 prefix delegation end to end: the `dhcpv6pd` driver against Kea (kea-dhcp6) in
+//! namespaces, and over PPPoE against `ispemu`'s delegating router. Needs root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dhcpv6pd::driver::{self, Config};
+use dhcpv6pd::{Event, Lease};
+use netlab::{Lab, Netns, NsThread, ProcessGuard};
+use router_tests::lab;
+use tokio::sync::{mpsc, watch};
+
+/// The requesting router running in a namespace.
+struct Pd {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<(), driver::Error>>>,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Pd {
+    fn start(ns: &Netns, cfg: Config) -> Self {
+        let (tx, events) = mpsc::unbounded_channel();
+        let (stop, rx) = watch::channel(false);
+        let thread = ns.spawn(move |_| driver::run_client(cfg, tx, rx)).unwrap();
+        Pd { stop, thread: Some(thread), events }
+    }
+
+    /// The next event within `timeout`.
+    fn next(&mut self, timeout: Duration) -> Option<Event> {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(ev) = self.events.try_recv() {
+                return Some(ev);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn delegated(&mut self, timeout: Duration) -> Lease {
+        match self.next(timeout) {
+            Some(Event::Delegated(l)) => l,
+            other => panic!("expected Delegated within {timeout:?}, got {other:?}"),
+        }
+    }
+
+    /// Stops the client (it sends Release) and returns the events it sent meanwhile.
+    fn stop(mut self) -> Vec<Event> {
+        let _ = self.stop.send(true);
+        self.thread.take().unwrap().join().unwrap().unwrap();
+        let mut evs = Vec::new();
+        while let Ok(ev) = self.events.try_recv() {
+            evs.push(ev);
+        }
+        evs
+    }
+}
+
+impl Drop for Pd {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// router (eth0) <-> (eth0) isp, and a temp dir.
+struct Net {
+    lab: Lab,
+    router: Netns,
+    isp: Netns,
+    dir: PathBuf,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn net(test: &str) -> Net {
+    let lab = lab(test);
+    let (router, isp) = (lab.netns("router").unwrap(), lab.netns("isp").unwrap());
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    isp.add_addr("eth0", "fd00::1/64").unwrap();
+    let dir = std::env::temp_dir().join(format!("dhcpv6pd-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Net { lab, router, isp, dir }
+}
+
+/// Waits until `ns` has no tentative IPv6 address on `ifname` (DAD finished).
+fn wait_dad(ns: &Netns, ifname: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ns.command("ip").args(["-6", "addr", "show", "dev", ifname]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("fe80::") && !text.contains("tentative") {
+            return;
+        }
+        assert!(Instant::now() < until, "DAD on {ifname} did not finish: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kea as the delegating router on the isp's eth0; `pd_pool` is the JSON of one pd-pool,
+/// `timers` the JSON members for T1/T2/lifetimes.
+fn kea(n: &Net, pd_pool: &str, timers: &str) -> ProcessGuard {
+    kea_at(&n.isp, "eth0", &n.dir, pd_pool, timers)
+}
+
+/// Kea on `ifname` in `ns`, with its data directory, lease file and log in `dir`.
+fn kea_at(ns: &Netns, ifname: &str, dir: &Path, pd_pool: &str, timers: &str) -> ProcessGuard {
+    wait_dad(ns, ifname);
+    std::fs::create_dir_all(dir).unwrap();
+    let d = dir.display();
+    let config = format!(
+        r#"{{"Dhcp6": {{
+  "interfaces-config": {{ "interfaces": ["{ifname}"] }},
+  "data-directory": "{d}",
+  "lease-database": {{ "type": "memfile", "persist": true, "name": "{d}/leases6.csv", "lfc-interval": 0 }},
+  {timers},
+  "subnet6": [{{ "id": 1, "subnet": "fd00::/64", "interface": "{ifname}", "pd-pools": [{pd_pool}] }}],
+  "loggers": [{{ "name": "kea-dhcp6", "output_options": [{{ "output": "{d}/kea.log" }}], "severity": "DEBUG", "debuglevel": 40 }}]
+}}}}"#
+    );
+    let path = dir.join("kea.json");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = ns.command("kea-dhcp6");
+    cmd.arg("-c")
+        .arg(&path)
+        .env("KEA_PIDFILE_DIR", dir)
+        .env("KEA_LOCKFILE_DIR", dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut guard = ns.spawn_process(&mut cmd).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ns.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
+        if !out.stdout.is_empty() {
+            return guard;
+        }
+        if let Ok(Some(st)) = guard.child().try_wait() {
+            let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
+            panic!("kea-dhcp6 exited ({st}): {log}");
+        }
+        assert!(Instant::now() < until, "kea-dhcp6 does not listen on 547");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const KEA_TIMERS: &str = r#""renew-timer": 1000, "rebind-timer": 2000, "preferred-lifetime": 3000, "valid-lifetime": 4000"#;
+const POOL_48: &str = r#"{ "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 48 }"#;
+
+fn client(n: &Net, hint: u8) -> Config {
+    let mut c = Config::new("eth0");
+    c.state_dir = Some(n.dir.join("state"));
+    c.prefix_len_hint = hint;
+    c
+}
+
+/// The lease file's rows for `prefix` as column-name → value maps, oldest first.
+fn kea_rows(dir: &Path, prefix: Ipv6Addr) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("leases6.csv")).unwrap_or_default();
+    let mut lines = text.lines();
+    let header: Vec<String> =
+        lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
+    lines
+        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
+        .filter(|r: &std::collections::HashMap<String, String>| {
+            r.get("address").is_some_and(|a| a.parse::<Ipv6Addr>().ok() == Some(prefix))
+        })
+        .collect()
+}
+
+#[test]
+fn root_dhcpv6pd_kea_delegates_48_and_honours_the_hint() {
+    let n = net("pd48");
+    let _kea = kea(&n, POOL_48, KEA_TIMERS);
+    // A restart: the state directory remembers the prefix held last, asked for again.
+    let state = n.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("dhcpv6pd-eth0.prefix"), "2001:db8:1ab::/48\n").unwrap();
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let lease = pd.delegated(Duration::from_secs(15));
+    let p = lease.prefixes[0];
+    assert_eq!((p.prefix, p.len), ("2001:db8:1ab::".parse().unwrap(), 48), "{lease:?}");
+    assert_eq!((lease.t1, lease.t2, p.preferred, p.valid), (1000, 2000, 3000, 4000));
+    let duid = std::fs::read_to_string(state.join("dhcpv6pd-eth0.duid")).unwrap();
+    assert!(duid.starts_with("00030001"), "DUID-LL from the veth MAC: {duid}");
+    let rows = kea_rows(&n.dir, p.prefix);
+    assert!(
+        rows.last().is_some_and(|r| r.get("duid").unwrap().replace(':', "") == duid.trim()),
+        "Kea holds it for our DUID: {rows:?}"
+    );
+    // Without a remembered prefix: some /48 of the pool.
+    drop(pd);
+    std::fs::remove_dir_all(&state).unwrap();
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let p = pd.delegated(Duration::from_secs(15)).prefixes[0];
+    assert_eq!(p.len, 48);
+    assert_eq!(
+        u128::from(p.prefix) >> 88,
+        u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap()) >> 88
+    );
+}
+
+#[test]
+fn root_dhcpv6pd_kea_delegates_56_when_configured() {
+    let n = net("pd56");
+    let pool = r#"{ "prefix": "2001:db8:200::", "prefix-len": 48, "delegated-len": 56 }"#;
+    let _kea = kea(&n, pool, KEA_TIMERS);
+    let mut pd = Pd::start(&n.router, client(&n, 56));
+    let p = pd.delegated(Duration::from_secs(15)).prefixes[0];
+    assert_eq!(p.len, 56);
+    assert_eq!(
+        u128::from(p.prefix) >> 80,
+        u128::from("2001:db8:200::".parse::<Ipv6Addr>().unwrap()) >> 80
+    );
+}
+
+#[test]
+fn root_dhcpv6pd_kea_renew_at_t1() {
+    let n = net("renew");
+    let timers =
+        r#""renew-timer": 2, "rebind-timer": 3, "preferred-lifetime": 4, "valid-lifetime": 6"#;
+    let _kea = kea(&n, POOL_48, timers);
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let first = pd.delegated(Duration::from_secs(15));
+    let t = Instant::now();
+    assert_eq!((first.t1, first.t2), (2, 3));
+    for i in 0..2 {
+        match pd.next(Duration::from_secs(5)) {
+            Some(Event::Renewed(l)) => assert!(l.same_prefixes(&first), "{l:?}"),
+            other => panic!("renewal {i}: expected Renewed, got {other:?}"),
+        }
+    }
+    let took = t.elapsed();
+    assert!(
+        (Duration::from_millis(3500)..Duration::from_millis(6000)).contains(&took),
+        "two renewals at T1 = 2 s took {took:?}"
+    );
+}
+
+#[test]
+fn root_dhcpv6pd_kea_release_on_stop() {
+    let n = net("release");
+    let _kea = kea(&n, POOL_48, KEA_TIMERS);
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let p = pd.delegated(Duration::from_secs(15)).prefixes[0];
+    let evs = pd.stop();
+    assert!(evs.contains(&Event::Released), "{evs:?}");
+    // Kea writes a released lease with valid lifetime 0 (or in state expired-reclaimed).
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let rows = kea_rows(&n.dir, p.prefix);
+        let last = rows.last().cloned().unwrap_or_default();
+        if last.get("valid_lifetime").is_some_and(|v| v == "0")
+            || last.get("state").is_some_and(|s| s == "2")
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "Kea did not record the Release: {rows:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn root_dhcpv6pd_kea_rebind_to_a_second_server() {
+    let n = net("rebind");
+    let timers =
+        r#""renew-timer": 3, "rebind-timer": 5, "preferred-lifetime": 8, "valid-lifetime": 10"#;
+    let mut first_kea = kea(&n, POOL_48, timers);
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let first = pd.delegated(Duration::from_secs(15));
+    // The first server goes away; a second one (another DUID, its own data directory) takes
+    // over with a copy of the lease file, as a failover partner would have it.
+    first_kea.child().kill().unwrap();
+    first_kea.child().wait().unwrap();
+    let second = n.dir.join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::copy(n.dir.join("leases6.csv"), second.join("leases6.csv")).unwrap();
+    let _second_kea = kea_at(&n.isp, "eth0", &second, POOL_48, timers);
+    // T1: Renew to the first server goes unanswered; T2: Rebind, answered by the second.
+    let t = Instant::now();
+    match pd.next(Duration::from_secs(10)) {
+        Some(Event::Renewed(l)) => {
+            assert!(l.same_prefixes(&first), "same prefix kept: {l:?}");
+            assert_ne!(l.server_id, first.server_id, "answered by the second server");
+        }
+        other => panic!("expected Renewed after Rebind, got {other:?}"),
+    }
+    assert!(t.elapsed() >= Duration::from_secs(3), "at T2, not before: {:?}", t.elapsed());
+}
+
+#[test]
+fn root_dhcpv6pd_kea_no_prefix_avail_then_success_when_space_frees() {
+    // Two routers on one segment: the isp's eth0 and eth1 in a bridge, Kea on the bridge.
+    let n = net("noprefix");
+    let router2 = n.lab.netns("router2").unwrap();
+    n.lab.connect(&router2, "eth0", &n.isp, "eth1").unwrap();
+    for args in [
+        &["link", "add", "br0", "type", "bridge", "forward_delay", "0", "mcast_snooping", "0"][..],
+        &["link", "set", "eth0", "master", "br0"],
+        &["link", "set", "eth1", "master", "br0"],
+        &["link", "set", "br0", "up"],
+    ] {
+        let st = n.isp.command("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    }
+    n.isp.add_addr("br0", "fd00::1/64").unwrap();
+    // A pool of exactly one /48.
+    let pool = r#"{ "prefix": "2001:db8:300::", "prefix-len": 48, "delegated-len": 48 }"#;
+    let _kea = kea_at(&n.isp, "br0", &n.dir, pool, KEA_TIMERS);
+    let mut a = Pd::start(&n.router, client(&n, 48));
+    let p = a.delegated(Duration::from_secs(15)).prefixes[0];
+    assert_eq!(p.prefix, "2001:db8:300::".parse::<Ipv6Addr>().unwrap());
+    let mut c = client(&n, 48);
+    c.state_dir = Some(n.dir.join("state2"));
+    let mut b = Pd::start(&router2, c);
+    assert_eq!(b.next(Duration::from_secs(10)), Some(Event::NoPrefixAvail));
+    // The first router gives its prefix back; the second gets it on a later Solicit.
+    assert!(a.stop().contains(&Event::Released));
+    let lease = loop {
+        match b.next(Duration::from_secs(30)) {
+            Some(Event::Delegated(l)) => break l,
+            Some(Event::NoPrefixAvail) => continue,
+            other => panic!("expected Delegated, got {other:?}"),
+        }
+    };
+    assert_eq!(lease.prefixes[0].prefix, p.prefix);
+}
+
+/// The ISP's end: `ispemu` in-process in the isp namespace.
+struct Isp {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<(), ispemu::Error>>>,
+}
+
+impl Drop for Isp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The router's PPPoE WAN (`ppp0`).
+struct Wan {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<std::sync::Arc<pppoe::driver::Counters>, pppoe::driver::Error>>>,
+    events: mpsc::UnboundedReceiver<pppoe::Event>,
+}
+
+impl Drop for Wan {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The /64 number `subnet` of a delegated prefix, with interface id `host`.
+fn subnet_addr(prefix: Ipv6Addr, subnet: u16, host: u16) -> Ipv6Addr {
+    let mut s = prefix.segments();
+    s[3] = subnet;
+    s[7] = host;
+    Ipv6Addr::from(s)
+}
+
+#[test]
+fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after_redial() {
+    use netcfg::{Family, Route};
+    // lan (eth0) <-> (eth1) router (eth0) <-> (eth0) isp (up0) <-> (eth0) inet
+    let n = net("pppoe");
+    let lab = &n.lab;
+    let (lan, inet) = (lab.netns("lan").unwrap(), lab.netns("inet").unwrap());
+    lab.connect(&lan, "eth0", &n.router, "eth1").unwrap();
+    lab.connect(&n.isp, "up0", &inet, "eth0").unwrap();
+    n.isp.add_addr("up0", "2001:db8:ffff::1/64").unwrap();
+    inet.add_addr("eth0", "2001:db8:ffff::10/64").unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+
+    let socket = n.dir.join("ispemu.sock");
+    let text = format!(
+        "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\n",
+        socket.display()
+    );
+    let cfg = ispemu::Config::parse(&text).unwrap();
+    assert_eq!((cfg.pd_pool.to_string().as_str(), cfg.pd_length), ("2001:db8:1000::/36", 48));
+    let (stop, rx) = watch::channel(false);
+    let thread = n.isp.spawn(move |_| ispemu::run(cfg, rx)).unwrap();
+    let _isp = Isp { stop, thread: Some(thread) };
+
+    let creds =
+        pppoe::Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() };
+    let wcfg = pppoe::driver::client::Config::new("eth0", Some(creds));
+    let (tx, events) = mpsc::unbounded_channel();
+    let (stop, rx) = watch::channel(false);
+    let thread = n.router.spawn(move |_| pppoe::driver::client::run(wcfg, tx, rx)).unwrap();
+    let mut wan = Wan { stop, thread: Some(thread), events };
+
+    let mut c = Config::new("ppp0");
+    c.state_dir = Some(n.dir.join("state"));
+    let mut pd = Pd::start(&n.router, c);
+    let lease = pd.delegated(Duration::from_secs(20));
+    let link = match wan.events.try_recv() {
+        Ok(pppoe::Event::Up(l)) => l,
+        other => panic!("expected the PPPoE link up, got {other:?}"),
+    };
+    assert!(link.ipv6.is_some(), "IPv6CP opened");
+    let p = lease.prefixes[0];
+    assert_eq!(p.len, 48, "{lease:?}");
+    let pool: ipnet::Ipv6Net = "2001:db8:1000::/36".parse().unwrap();
+    assert!(pool.contains(&p.prefix), "from the pool: {lease:?}");
+    let duid = std::fs::read_to_string(n.dir.join("state/dhcpv6pd-ppp0.duid")).unwrap();
+    assert!(duid.starts_with("0004"), "DUID-UUID on a link without a MAC: {duid}");
+
+    // The router numbers its LAN from /64 number 1 of the prefix and forwards.
+    let (gw, host) = (subnet_addr(p.prefix, 1, 1), subnet_addr(p.prefix, 1, 0x10));
+    n.router.add_addr("eth1", &format!("{gw}/64")).unwrap();
+    n.router.netcfg(|nc| async move { nc.set_forwarding("all", Family::V6, true) }).unwrap();
+    let routes = n.router.command("ip").args(["-6", "route", "show", "default"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&routes.stdout).contains("dev ppp0"), "default via ppp0");
+    lan.add_addr("eth0", &format!("{host}/64")).unwrap();
+    lan.netcfg(move |nc| async move {
+        nc.add_route(&Route::via("::/0".parse().unwrap(), std::net::IpAddr::V6(gw))).await
+    })
+    .unwrap();
+    wait_dad(&lan, "eth0");
+    wait_dad(&n.router, "eth1");
+    let ping = || {
+        let out = lan
+            .command("ping")
+            .args(["-6", "-c", "3", "-W", "2", "2001:db8:ffff::10"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "LAN host {host} pings the internet: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    ping();
+    // The ISP drops the session (PADT); PPPoE redials, the client sees the new link-local
+    // address and Rebinds (RFC 8415 §18.2.12), and ispemu routes the prefix into the new
+    // session.
+    let ctl = |cmd: &str| {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    };
+    assert_eq!(ctl("padt all").trim(), "ok 1");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(pppoe::Event::Up(l)) = wan.events.try_recv() {
+            assert_ne!(l.session_id, link.session_id, "a new session");
+            break;
+        }
+        assert!(Instant::now() < until, "PPPoE did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match pd.next(Duration::from_secs(10)) {
+        Some(Event::Renewed(l)) => assert!(l.same_prefixes(&lease), "{l:?}"),
+        other => panic!("expected Renewed after Rebind, got {other:?}"),
+    }
+    ping();
+    drop(pd);
+}
