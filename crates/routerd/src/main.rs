@@ -1,6 +1,7 @@
-//! `routerd check --config FILE`: validates a configuration and exits.
+//! `routerd run --config FILE` runs the router; `routerd check --config FILE` validates a
+//! configuration and exits. Logs go to stdout, one line per event (`--log-json` for JSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,32 +21,80 @@ enum Cmd {
         #[arg(long, default_value = "/etc/routerd/routerd.toml")]
         config: PathBuf,
     },
+    /// Runs the router (SIGTERM or SIGINT stops it cleanly).
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/routerd/routerd.toml")]
+        config: PathBuf,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+}
+
+fn load(path: &Path) -> Result<routerd::config::Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+    routerd::config::load(&text, &dir).map_err(|e| format!("{}:{e}", path.display()))
 }
 
 fn main() -> ExitCode {
-    let Cmd::Check { config } = Cli::parse().cmd;
-    let text = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let dir = config.parent().map(PathBuf::from).unwrap_or_default();
-    match routerd::config::load(&text, &dir) {
-        Ok(c) => {
-            println!(
-                "{}: ok ({} LANs, WAN {:?} on {})",
-                config.display(),
-                c.lan.len(),
-                c.wan.mode,
-                c.wan.interface
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}:{e}", config.display());
-            ExitCode::FAILURE
+    match Cli::parse().cmd {
+        Cmd::Check { config } => match load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} LANs, WAN {:?} on {})",
+                    config.display(),
+                    c.lan.len(),
+                    c.wan.mode,
+                    c.wan.interface
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Run { config, log_json } => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            if log_json {
+                tracing_subscriber::fmt().json().with_env_filter(filter).init();
+            } else {
+                tracing_subscriber::fmt().with_env_filter(filter).init();
+            }
+            // Refused as a whole, before anything is applied.
+            let c = match load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let Ok(rt) =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+            else {
+                return ExitCode::FAILURE;
+            };
+            rt.block_on(async {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+                    }
+                    let _ = tx.send(true);
+                });
+                match routerd::run::run(c, rx).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
         }
     }
 }

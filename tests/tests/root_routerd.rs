@@ -1,0 +1,189 @@
+//! routerd end to end (the first slice): internet <-> ispemu <-> routerd <-> a LAN host.
+//! routerd runs as a process from a config file; the LAN host is a real DHCP client (busybox
+//! udhcpc), asks routerd's DNS with dig, and reaches the stand-in internet through PPPoE and
+//! NAT. Needs root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use netcfg::Route;
+use router_tests::{PeerEcho, lab, peer_seen};
+use tokio::sync::watch;
+
+/// The bin directory of this build (`target/debug`).
+fn bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().and_then(|d| d.parent()).unwrap().join(name);
+    assert!(p.exists(), "{} not built (make test builds it)", p.display());
+    p
+}
+
+fn dig(ns: &netlab::Netns, name: &str) -> String {
+    let out = ns
+        .command("dig")
+        .args(["@192.168.1.1", "+short", "+time=2", "+tries=2", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn root_routerd_lan_host_gets_lease_names_and_internet() {
+    let lab = lab("routerd");
+    let (lan, router, isp, inet) = (
+        lab.netns("lan").unwrap(),
+        lab.netns("r").unwrap(),
+        lab.netns("isp").unwrap(),
+        lab.netns("inet").unwrap(),
+    );
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    lab.connect(&isp, "up0", &inet, "eth0").unwrap();
+    isp.add_addr("up0", "203.0.113.1/24").unwrap();
+    inet.add_addr("eth0", "203.0.113.10/24").unwrap();
+    inet.add_addr("eth0", "203.0.113.53/24").unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("routerd-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The internet: a DNS server (dnsmasq) for the ISP's resolver address.
+    let mut upstream = inet.command("dnsmasq");
+    upstream
+        .args([
+            "-k",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=203.0.113.53",
+        ])
+        .args(["--address=/www.example.test/203.0.113.10", "--pid-file="])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _upstream = inet.spawn_process(&mut upstream).unwrap();
+
+    // The ISP: KPN profile.
+    let sock = dir.join("isp.sock");
+    let icfg = ispemu::Config::parse(&format!(
+        "interface = \"eth0\"\nvlan = 6\nusers = [{{ name = \"internet\", password = \"internet\" }}]\ncontrol_socket = \"{}\"\n",
+        sock.display()
+    ))
+    .unwrap();
+    let (isp_stop, isp_rx) = watch::channel(false);
+    let isp_thread = isp.spawn(move |_| ispemu::run(icfg, isp_rx)).unwrap();
+
+    // routerd from a config file.
+    let config = dir.join("routerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"state_dir = "{}"
+[wan]
+interface = "eth0"
+vlan = 6
+mode = "pppoe"
+[wan.pppoe]
+username = "internet"
+password = "internet"
+[[lan]]
+name = "lan"
+interface = "lan0"
+ipv4 = "192.168.1.1/24"
+dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
+[dns]
+hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
+"#,
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(bin("routerd"))
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
+    let mut cmd = router.command(bin("routerd"));
+    cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
+    let mut routerd = router.spawn_process(&mut cmd).unwrap();
+    let logs = || std::fs::read_to_string(dir.join("routerd.log")).unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(15);
+    while !logs().contains("wan up") {
+        assert!(Instant::now() < until, "routerd: no WAN within 15 s:\n{}", logs());
+        assert!(routerd.child().try_wait().unwrap().is_none(), "routerd exited:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The LAN host: a lease by DHCP (busybox udhcpc), configured by its script.
+    let script = dir.join("udhcpc.sh");
+    let got = dir.join("lease.env");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in bound|renew)\n  ip addr add $ip/$mask dev $interface\n  for r in $router; do ip route replace default via $r dev $interface; done\n  echo \"ip=$ip dns=$dns domain=$domain\" > {}\n;; esac\n",
+            got.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+    let st = lan
+        .command("busybox")
+        .args(["udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-x", "hostname:laptop", "-s"])
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "no lease; routerd log:\n{}", logs());
+    let lease = std::fs::read_to_string(&got).unwrap();
+    assert!(
+        lease.contains("ip=192.168.1.1")
+            && lease.contains("dns=192.168.1.1")
+            && lease.contains("domain=home.arpa"),
+        "{lease}"
+    );
+    let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
+
+    // Names: static, the lease's, and one forwarded to the ISP's resolver.
+    assert_eq!(dig(&lan, "printer.home.arpa"), "192.168.1.20");
+    let until = Instant::now() + Duration::from_secs(5);
+    while dig(&lan, "laptop.home.arpa") != ip {
+        assert!(Instant::now() < until, "laptop.home.arpa never resolved to {ip}:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        dig(&lan, "www.example.test"),
+        "203.0.113.10",
+        "forwarded to the upstream learned by IPCP"
+    );
+
+    // The internet, through PPPoE and NAT.
+    let server = PeerEcho::start(&inet, "203.0.113.10:8080".parse::<SocketAddr>().unwrap());
+    let seen = peer_seen(&lan, "203.0.113.10:8080".parse().unwrap(), Duration::from_secs(5));
+    assert!(
+        seen.as_deref().is_some_and(|s| s.starts_with("198.51.100.")),
+        "NATed to the PPP address: {seen:?}"
+    );
+    drop(server);
+
+    // SIGTERM: a clean stop (the ISP sees the session end).
+    let pid = routerd.child().id();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(8);
+    while routerd.child().try_wait().unwrap().is_none() {
+        assert!(Instant::now() < until, "routerd did not stop on SIGTERM:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = isp_stop.send(true);
+    let _ = isp_thread.join();
+    let _ = std::fs::remove_dir_all(&dir);
+}
