@@ -6,6 +6,8 @@
 
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod wan;
+
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use netlab::Lab;

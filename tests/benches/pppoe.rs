@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use fw::{Firewall, FwConfig, FwState, Lan};
 use netcfg::{Family, Route};
 use netlab::{Lab, Netns};
-use pppoe::Credentials;
 use pppoe::driver::client;
-use tokio::sync::{mpsc, watch};
+use router_tests::wan::{Isp, Wan, kpn_credentials};
 
 fn cpu_busy() -> f64 {
     let s = std::fs::read_to_string("/proc/stat").unwrap();
@@ -163,40 +162,17 @@ fn main() {
         let t = topo("benchp");
         let dir = std::env::temp_dir().join(format!("pppoe-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("isp.sock");
-        let text = format!(
-            "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\nmax_payload = 1492\n",
-            sock.display()
-        );
-        let cfg = ispemu::Config::parse(&text).unwrap();
-        let (isp_stop, isp_rx) = watch::channel(false);
-        let isp_thread = t.isp.spawn(move |_| ispemu::run(cfg, isp_rx)).unwrap();
-        while !sock.exists() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let (tx, mut events) = mpsc::unbounded_channel();
-        let (stop, rx) = watch::channel(false);
-        let ccfg = client::Config::new(
-            "eth0",
-            Some(Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() }),
-        );
+        let isp = Isp::start(&t.isp, &dir, "max_payload = 1492\n");
         let started = Instant::now();
-        let wan = t.router.spawn(move |_| client::run(ccfg, tx, rx)).unwrap();
-        let up = loop {
-            if let Ok(pppoe::Event::Up(_)) = events.try_recv() {
-                break started.elapsed();
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "no session");
-            std::thread::sleep(Duration::from_millis(1));
-        };
+        let mut wan = Wan::start(&t.router, client::Config::new("eth0", Some(kpn_credentials())));
+        wan.up(Duration::from_secs(15));
+        let up = started.elapsed();
         println!("PPPoE: start to IPCP up in {:.1} ms", up.as_secs_f64() * 1e3);
         nat(&t.router, "ppp0");
         println!("user-space PPPoE (ppp0 MTU 1492):");
         run_all("pppoe", &t, &mut ppp);
-        let _ = stop.send(true);
-        let counters = wan.join().unwrap().unwrap();
-        let _ = isp_stop.send(true);
-        let _ = isp_thread.join();
+        let counters = wan.stop();
+        drop(isp);
         println!("  client path counters: {counters:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -18,8 +18,7 @@ use fw::{Firewall, FwConfig, FwState, Lan};
 use netcfg::{Family, Route};
 use netlab::{Lab, Netns};
 use pppoe::driver::client;
-use pppoe::{Credentials, Event};
-use tokio::sync::{mpsc, watch};
+use router_tests::wan::{Isp, Wan, kpn_credentials};
 
 fn step(what: &str) {
     println!("\n==> {what}");
@@ -65,37 +64,15 @@ fn main() {
     step("ispemu: PPPoE access concentrator on VLAN 6, PAP internet/internet, 198.51.100.0/24");
     let dir = std::env::temp_dir().join(format!("routerd-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let sock = dir.join("ispemu.sock");
-    let cfg = ispemu::Config::parse(&format!(
-        "interface = \"eth0\"\nvlan = 6\nauth = \"pap\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\ncontrol_socket = \"{}\"\n",
-        sock.display()
-    ))
-    .unwrap();
-    let (isp_stop, isp_rx) = watch::channel(false);
-    let isp_thread = isp.spawn(move |_| ispemu::run(cfg, isp_rx)).unwrap();
-    while !sock.exists() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let isp_handle = Isp::start(&isp, &dir, "vlan = 6\nauth = \"pap\"\n");
 
     step("router: PPPoE client on eth0, VLAN 6, MTU 1500 (RFC 4638)");
-    let mut c = client::Config::new(
-        "eth0",
-        Some(Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() }),
-    );
+    let mut c = client::Config::new("eth0", Some(kpn_credentials()));
     c.vlan = Some(6);
     c.mtu = 1500;
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let (stop, rx) = watch::channel(false);
     let t0 = Instant::now();
-    let wan = router.spawn(move |_| client::run(c, tx, rx)).unwrap();
-    let link = loop {
-        match events.try_recv() {
-            Ok(Event::Up(l)) => break l,
-            Ok(Event::Down(r)) => println!("    down: {r:?}"),
-            Err(_) if t0.elapsed() > Duration::from_secs(15) => panic!("no PPPoE session"),
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
+    let mut wan = Wan::start(&router, c);
+    let link = wan.up(Duration::from_secs(15));
     let v4 = link.ipv4.clone().unwrap();
     println!(
         "    up in {:.0} ms: session {}, {} peer {}, DNS {:?}, MTU {}",
@@ -133,21 +110,12 @@ fn main() {
     println!("    ping 203.0.113.10 from the LAN: {}", if st.success() { "ok" } else { "FAILED" });
 
     step("the ISP's view");
-    {
-        use std::io::{BufRead, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-        s.write_all(b"sessions\n").unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(s).read_line(&mut line).unwrap();
-        print!("    ispemu ctl sessions: {line}");
-    }
+    print!("    ispemu ctl sessions: {}", isp_handle.ctl("sessions"));
 
     step("shutting down: the client closes its session (LCP Terminate, PADT)");
-    let _ = stop.send(true);
-    let counters = wan.join().unwrap().unwrap();
+    let counters = wan.stop();
     println!("    data path: {counters:?}");
-    let _ = isp_stop.send(true);
-    let _ = isp_thread.join();
+    drop(isp_handle);
     let _ = std::fs::remove_dir_all(&dir);
     println!("\ndone; the lab removes its namespaces now");
 }

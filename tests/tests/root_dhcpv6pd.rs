@@ -11,6 +11,7 @@ use dhcpv6pd::driver::{self, Config};
 use dhcpv6pd::{Event, Lease};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
 use router_tests::lab;
+use router_tests::wan::{Isp, Wan, kpn_credentials};
 use tokio::sync::{mpsc, watch};
 
 /// The requesting router running in a namespace.
@@ -335,37 +336,6 @@ fn root_dhcpv6pd_kea_no_prefix_avail_then_success_when_space_frees() {
     assert_eq!(lease.prefixes[0].prefix, p.prefix);
 }
 
-/// The ISP's end: `ispemu` in-process in the isp namespace.
-struct Isp {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), ispemu::Error>>>,
-}
-
-impl Drop for Isp {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The router's PPPoE WAN (`ppp0`).
-struct Wan {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<std::sync::Arc<pppoe::driver::Counters>, pppoe::driver::Error>>>,
-    events: mpsc::UnboundedReceiver<pppoe::Event>,
-}
-
-impl Drop for Wan {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// The /64 number `subnet` of a delegated prefix, with interface id `host`.
 fn subnet_addr(prefix: Ipv6Addr, subnet: u16, host: u16) -> Ipv6Addr {
     let mut s = prefix.segments();
@@ -391,24 +361,9 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
     })
     .unwrap();
 
-    let socket = n.dir.join("ispemu.sock");
-    let text = format!(
-        "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\n",
-        socket.display()
-    );
-    let cfg = ispemu::Config::parse(&text).unwrap();
-    assert_eq!((cfg.pd_pool.to_string().as_str(), cfg.pd_length), ("2001:db8:1000::/36", 48));
-    let (stop, rx) = watch::channel(false);
-    let thread = n.isp.spawn(move |_| ispemu::run(cfg, rx)).unwrap();
-    let _isp = Isp { stop, thread: Some(thread) };
-
-    let creds =
-        pppoe::Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() };
-    let wcfg = pppoe::driver::client::Config::new("eth0", Some(creds));
-    let (tx, events) = mpsc::unbounded_channel();
-    let (stop, rx) = watch::channel(false);
-    let thread = n.router.spawn(move |_| pppoe::driver::client::run(wcfg, tx, rx)).unwrap();
-    let mut wan = Wan { stop, thread: Some(thread), events };
+    let isp = Isp::start(&n.isp, &n.dir, "");
+    let wcfg = pppoe::driver::client::Config::new("eth0", Some(kpn_credentials()));
+    let mut wan = Wan::start(&n.router, wcfg);
 
     let mut c = Config::new("ppp0");
     c.state_dir = Some(n.dir.join("state"));
@@ -455,15 +410,7 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
     // The ISP drops the session (PADT); PPPoE redials, the client sees the new link-local
     // address and Rebinds (RFC 8415 §18.2.12), and ispemu routes the prefix into the new
     // session.
-    let ctl = |cmd: &str| {
-        use std::io::{BufRead, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(s).read_line(&mut line).unwrap();
-        line
-    };
-    assert_eq!(ctl("padt all").trim(), "ok 1");
+    assert_eq!(isp.ctl("padt all").trim(), "ok 1");
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(pppoe::Event::Up(l)) = wan.events.try_recv() {

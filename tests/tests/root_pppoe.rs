@@ -8,78 +8,11 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use netcfg::Route;
-use netlab::{Lab, Netns, NsThread};
-use pppoe::driver::client::{self, Config};
+use netlab::{Lab, Netns};
+use pppoe::driver::client::Config;
 use pppoe::{Credentials, DownReason, Event};
 use router_tests::lab;
-use tokio::sync::{mpsc, watch};
-
-struct Isp {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), ispemu::Error>>>,
-    socket: std::path::PathBuf,
-}
-
-impl Isp {
-    fn ctl(&self, cmd: &str) -> String {
-        use std::io::BufRead;
-        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
-        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(s).read_line(&mut line).unwrap();
-        line
-    }
-}
-
-impl Drop for Isp {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct Wan {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<std::sync::Arc<pppoe::driver::Counters>, pppoe::driver::Error>>>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
-
-impl Wan {
-    /// The next event within `timeout`.
-    fn next(&mut self, timeout: Duration) -> Option<Event> {
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            if let Ok(ev) = self.events.try_recv() {
-                return Some(ev);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    fn up(&mut self, timeout: Duration) -> pppoe::Link {
-        match self.next(timeout) {
-            Some(Event::Up(l)) => l,
-            other => panic!("expected Up within {timeout:?}, got {other:?}"),
-        }
-    }
-
-    fn stop(mut self) -> std::sync::Arc<pppoe::driver::Counters> {
-        let _ = self.stop.send(true);
-        self.thread.take().unwrap().join().unwrap().unwrap()
-    }
-}
-
-impl Drop for Wan {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use router_tests::wan::{Isp, Wan, bin, kpn_credentials};
 
 struct Net {
     _lab: Lab,
@@ -119,37 +52,16 @@ impl Drop for Net {
 }
 
 fn isp(n: &Net, extra: &str) -> Isp {
-    let socket = n.dir.join("ispemu.sock");
-    let text = format!(
-        "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\n{extra}",
-        socket.display()
-    );
-    let cfg = ispemu::Config::parse(&text).unwrap();
-    let (stop, rx) = watch::channel(false);
-    let thread = n.isp.spawn(move |_| ispemu::run(cfg, rx)).unwrap();
-    let until = Instant::now() + Duration::from_secs(5);
-    while !socket.exists() {
-        assert!(Instant::now() < until, "ispemu did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Isp { stop, thread: Some(thread), socket }
+    Isp::start(&n.isp, &n.dir, extra)
 }
 
 fn wan(n: &Net, cfg: Config) -> Wan {
-    let (tx, events) = mpsc::unbounded_channel();
-    let (stop, rx) = watch::channel(false);
-    let thread = n.router.spawn(move |_| client::run(cfg, tx, rx)).unwrap();
-    Wan { stop, thread: Some(thread), events }
+    Wan::start(&n.router, cfg)
 }
 
 fn kpn_client(password: &str) -> Config {
-    let mut c = Config::new(
-        "eth0",
-        Some(Credentials {
-            username: b"internet".to_vec(),
-            password: password.as_bytes().to_vec(),
-        }),
-    );
+    let creds = Credentials { password: password.as_bytes().to_vec(), ..kpn_credentials() };
+    let mut c = Config::new("eth0", Some(creds));
     c.vlan = Some(6);
     c.mtu = 1500;
     c
@@ -336,15 +248,6 @@ fn root_pppoe_forged_padt_is_ignored() {
     assert_eq!(w.next(Duration::from_secs(2)), None, "forged PADTs ignored");
     assert!(isp.ctl("sessions").contains(&format!("\"session_id\":{}", link.session_id)));
     transfer(&n, 1);
-}
-
-/// The bin directory of this build (`target/debug`), where `pppoe-dial` and `ispemu` are.
-fn bin(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let p = dir.join(name);
-    assert!(p.exists(), "{} not built (cargo test --workspace builds it)", p.display());
-    p
 }
 
 #[test]

@@ -10,16 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use netcfg::Route;
+use router_tests::wan::{Isp, bin};
 use router_tests::{PeerEcho, lab, peer_seen};
-use tokio::sync::watch;
-
-/// The bin directory of this build (`target/debug`).
-fn bin(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().and_then(|d| d.parent()).unwrap().join(name);
-    assert!(p.exists(), "{} not built (make test builds it)", p.display());
-    p
-}
 
 fn dig(ns: &netlab::Netns, name: &str) -> String {
     let out = ns
@@ -70,14 +62,7 @@ fn root_routerd_lan_host_gets_lease_names_and_internet() {
     let _upstream = inet.spawn_process(&mut upstream).unwrap();
 
     // The ISP: KPN profile.
-    let sock = dir.join("isp.sock");
-    let icfg = ispemu::Config::parse(&format!(
-        "interface = \"eth0\"\nvlan = 6\nusers = [{{ name = \"internet\", password = \"internet\" }}]\ncontrol_socket = \"{}\"\n",
-        sock.display()
-    ))
-    .unwrap();
-    let (isp_stop, isp_rx) = watch::channel(false);
-    let isp_thread = isp.spawn(move |_| ispemu::run(icfg, isp_rx)).unwrap();
+    let isp = Isp::start(&isp, &dir, "vlan = 6\n");
 
     // routerd from a config file.
     let config = dir.join("routerd.toml");
@@ -183,7 +168,6 @@ hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
         assert!(Instant::now() < until, "routerd did not stop on SIGTERM:\n{}", logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = isp_stop.send(true);
-    let _ = isp_thread.join();
+    drop(isp);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,132 @@
+//! The WAN side of the namespace tests: `ispemu` in the ISP's namespace and the router's
+//! PPPoE client, each on a namespace thread, with handles that stop them on drop.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netlab::{Netns, NsThread};
+use pppoe::driver::client;
+use pppoe::{Credentials, Event};
+use tokio::sync::{mpsc, watch};
+
+/// The KPN-style account every test ISP knows.
+pub fn kpn_credentials() -> Credentials {
+    Credentials { username: b"internet".to_vec(), password: b"internet".to_vec() }
+}
+
+/// `ispemu` running in a namespace.
+pub struct Isp {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<Result<(), ispemu::Error>>>,
+    /// Its control socket.
+    pub socket: PathBuf,
+}
+
+impl Isp {
+    /// Starts ispemu on `eth0` of `ns` with the account `internet`/`internet`, its control
+    /// socket in `dir`, and `extra` configuration lines; returns once it listens.
+    pub fn start(ns: &Netns, dir: &Path, extra: &str) -> Isp {
+        let socket = dir.join("ispemu.sock");
+        let text = format!(
+            "interface = \"eth0\"\ncontrol_socket = \"{}\"\nusers = [{{ name = \"internet\", password = \"internet\" }}]\n{extra}",
+            socket.display()
+        );
+        let cfg = ispemu::Config::parse(&text).expect("test ispemu config");
+        let (stop, rx) = watch::channel(false);
+        let thread = ns.spawn(move |_| ispemu::run(cfg, rx)).expect("ispemu thread");
+        let until = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() {
+            assert!(Instant::now() < until, "ispemu did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Isp { stop, thread: Some(thread), socket }
+    }
+
+    /// One `ispemu ctl` command and its answer.
+    pub fn ctl(&self, cmd: &str) -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).expect("control socket");
+        s.write_all(format!("{cmd}\n").as_bytes()).expect("ctl write");
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).expect("ctl read");
+        line
+    }
+}
+
+impl Drop for Isp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type WanResult = Result<Arc<pppoe::driver::Counters>, pppoe::driver::Error>;
+
+/// The router's PPPoE client running in a namespace.
+pub struct Wan {
+    stop: watch::Sender<bool>,
+    thread: Option<NsThread<WanResult>>,
+    /// What it reported.
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Wan {
+    /// Starts the client in `ns`.
+    pub fn start(ns: &Netns, cfg: client::Config) -> Wan {
+        let (tx, events) = mpsc::unbounded_channel();
+        let (stop, rx) = watch::channel(false);
+        let thread = ns.spawn(move |_| client::run(cfg, tx, rx)).expect("client thread");
+        Wan { stop, thread: Some(thread), events }
+    }
+
+    /// The next event within `timeout`.
+    pub fn next(&mut self, timeout: Duration) -> Option<Event> {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(ev) = self.events.try_recv() {
+                return Some(ev);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// Waits for `Up`; panics on anything else.
+    pub fn up(&mut self, timeout: Duration) -> pppoe::Link {
+        match self.next(timeout) {
+            Some(Event::Up(l)) => l,
+            other => panic!("expected Up within {timeout:?}, got {other:?}"),
+        }
+    }
+
+    /// Stops the client (Terminate-Request, PADT) and returns its data path counters.
+    pub fn stop(mut self) -> Arc<pppoe::driver::Counters> {
+        let _ = self.stop.send(true);
+        let t = self.thread.take().expect("running");
+        t.join().expect("client thread").expect("client")
+    }
+}
+
+impl Drop for Wan {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A binary of this workspace's build (`target/debug/NAME`), which `make test` builds.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let p = exe.parent().and_then(|d| d.parent()).expect("target dir").join(name);
+    assert!(
+        p.exists(),
+        "{} not built (make test builds it: cargo build --workspace --bins)",
+        p.display()
+    );
+    p
+}
