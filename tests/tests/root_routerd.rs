@@ -37,6 +37,13 @@ fn root_routerd_lan_host_gets_lease_names_and_internet() {
     isp.add_addr("up0", "203.0.113.1/24").unwrap();
     inet.add_addr("eth0", "203.0.113.10/24").unwrap();
     inet.add_addr("eth0", "203.0.113.53/24").unwrap();
+    isp.add_addr("up0", "2001:db8:ffff::1/64").unwrap();
+    inet.add_addr("eth0", "2001:db8:ffff::10/64").unwrap();
+    inet.netcfg(|nc| async move {
+        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap()))
+            .await
+    })
+    .unwrap();
     inet.netcfg(|nc| async move {
         nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
             .await
@@ -81,6 +88,7 @@ password = "internet"
 name = "lan"
 interface = "lan0"
 ipv4 = "192.168.1.1/24"
+subnet_id = 1
 dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
 [dns]
 hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
@@ -159,6 +167,47 @@ hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
         "NATed to the PPP address: {seen:?}"
     );
     drop(server);
+
+    // IPv6: the ISP delegated a /48; routerd numbered the LAN with its /64 number 1. (Router
+    // advertisements do not exist yet: the host takes an address in that /64 by hand.)
+    let until = Instant::now() + Duration::from_secs(15);
+    let gw = loop {
+        let addrs = router
+            .netcfg(|nc| async move {
+                let l = nc.link_by_name("lan0").await?;
+                nc.addresses(Some(&l)).await
+            })
+            .unwrap();
+        let pool: ipnet::Ipv6Net = "2001:db8:1000::/36".parse().unwrap();
+        if let Some(a) =
+            addrs.iter().find(|a| matches!(a.net, ipnet::IpNet::V6(n) if pool.contains(&n.addr())))
+        {
+            break a.net;
+        }
+        assert!(Instant::now() < until, "LAN not numbered from a delegated prefix:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let ipnet::IpNet::V6(gw6) = gw else { unreachable!() };
+    assert_eq!(gw6.prefix_len(), 64);
+    assert_eq!(gw6.addr().segments()[3] & 0xff, 1, "subnet id 1: {gw6}");
+    let host = std::net::Ipv6Addr::from(u128::from(gw6.network()) | 0x10);
+    lan.add_addr("eth0", &format!("{host}/64")).unwrap();
+    let gw_addr = gw6.addr();
+    lan.netcfg(move |nc| async move {
+        nc.add_route(&Route::via("::/0".parse().unwrap(), std::net::IpAddr::V6(gw_addr))).await
+    })
+    .unwrap();
+    let ping6 = lan
+        .command("ping")
+        .args(["-6", "-c", "2", "-W", "2", "2001:db8:ffff::10"])
+        .output()
+        .unwrap();
+    assert!(
+        ping6.status.success(),
+        "{host} reaches the internet over IPv6: {}\n{}",
+        String::from_utf8_lossy(&ping6.stdout),
+        logs()
+    );
 
     // SIGTERM: a clean stop (the ISP sees the session end).
     let pid = routerd.child().id();

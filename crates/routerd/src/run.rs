@@ -1,9 +1,12 @@
 //! `routerd run`: the services wired together. What runs so far: LAN addressing, the
-//! firewall (re-applied when the WAN's address changes), the DNS server (upstreams from the
-//! WAN), the DHCPv4 servers (their leases published in DNS), and the PPPoE WAN.
+//! firewall (re-applied when the WAN's address or the delegated prefix changes), the DNS
+//! server (upstreams from the WAN, reverse zone following the prefix), the DHCPv4 servers
+//! (their leases published in DNS), the PPPoE WAN, and the DHCPv6-PD client on `ppp0` whose
+//! prefix numbers each LAN's /64 by its `subnet_id`.
 //!
-//! Not yet: the DHCPv6-PD client and the IPv6 LAN side (RA, DHCPv6), WAN by DHCP or static
-//! address, the control socket, SIGHUP reload, restart of a failed service with back-off.
+//! Not yet: router advertisements and DHCPv6 on the LANs (so LAN hosts do not yet learn the
+//! IPv6 prefix by themselves), WAN by DHCP or static address, the control socket, SIGHUP
+//! reload, restart of a failed service with back-off.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -14,6 +17,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, Upstream, WanMode};
+
+/// What the firewall's ruleset depends on, re-applied whenever it changes.
+#[derive(Default)]
+struct WanState {
+    public_ipv4: Option<Ipv4Addr>,
+    delegated: Vec<ipnet::Ipv6Net>,
+}
 
 /// Why the router stopped.
 #[derive(Debug, thiserror::Error)]
@@ -93,11 +103,53 @@ fn fw_config(c: &Config) -> Result<fw::FwConfig, Error> {
     })
 }
 
-fn apply_fw(cfg: &fw::FwConfig, public: Option<Ipv4Addr>) -> Result<(), Error> {
-    let rs = fw::build(cfg, &fw::FwState { public_ipv4: public, delegated: Vec::new() })?;
+fn apply_fw(cfg: &fw::FwConfig, st: &WanState) -> Result<(), Error> {
+    let state = fw::FwState { public_ipv4: st.public_ipv4, delegated: st.delegated.clone() };
+    let rs = fw::build(cfg, &state)?;
     fw::Firewall::apply(&rs)?;
-    info!(rules = rs.rule_count(), public_ipv4 = ?public, "firewall applied");
+    info!(rules = rs.rule_count(), public_ipv4 = ?st.public_ipv4, delegated = ?st.delegated, "firewall applied");
     Ok(())
+}
+
+/// `<prefix>:<subnet_id>::1/64`, the router's address on a LAN numbered from a delegated
+/// prefix (config validation made sure the subnet id fits).
+fn lan_address(p: &dhcpv6pd::DelegatedPrefix, subnet_id: u16) -> Option<ipnet::Ipv6Net> {
+    let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
+    let net = base | (u128::from(subnet_id) << 64);
+    ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net | 1), 64).ok()
+}
+
+/// Numbers each LAN with a `subnet_id` from the delegated prefix (addresses with the
+/// prefix's lifetimes), and takes the previous prefix's addresses away.
+async fn number_lans(
+    nc: &Netcfg,
+    c: &Config,
+    old: &[dhcpv6pd::DelegatedPrefix],
+    new: &[dhcpv6pd::DelegatedPrefix],
+) {
+    for l in &c.lan {
+        let l = l.get_ref();
+        let Some(id) = l.subnet_id else { continue };
+        let Ok(link) = nc.link_by_name(&l.interface).await else { continue };
+        for p in old.iter().filter(|p| !new.iter().any(|n| n.prefix == p.prefix && n.len == p.len))
+        {
+            if let Some(a) = lan_address(p, id) {
+                let _ = nc.delete_address(&link, IpNet::V6(a)).await;
+            }
+        }
+        for p in new {
+            let Some(a) = lan_address(p, id) else { continue };
+            let lifetimes = netcfg::Lifetimes { preferred: p.preferred, valid: p.valid };
+            let opts =
+                AddrOptions { lifetimes: Some(lifetimes), nodad: true, noprefixroute: false };
+            match nc.add_address(&link, IpNet::V6(a), opts).await {
+                Ok(()) => {
+                    info!(lan = %l.name, address = %a, "lan numbered from the delegated prefix")
+                }
+                Err(e) => warn!(lan = %l.name, error = %e, "cannot number the lan"),
+            }
+        }
+    }
 }
 
 /// Runs the router until `shutdown` turns true.
@@ -111,7 +163,8 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     let nc = Netcfg::new()?;
     // Firewall first: safe defaults before any interface forwards anything.
     let fwc = fw_config(&c)?;
-    apply_fw(&fwc, None)?;
+    let mut wan_state = WanState::default();
+    apply_fw(&fwc, &wan_state)?;
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
 
@@ -252,12 +305,23 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     let wan_task =
         tokio::spawn(pppoe::driver::client::run(pppoe_config(&c), wan_tx, shutdown.clone()));
     let upstream_from_wan = c.dns.upstream == Upstream::Wan;
+    // The DHCPv6-PD client on ppp0: it waits for IPv6CP's link-local address itself, and
+    // Rebinds when the link comes back after a redial.
+    let (pd_tx, mut pd_rx) = mpsc::unbounded_channel();
+    let pd_task = c.wan.ipv6.enabled.then(|| {
+        let mut pc = dhcpv6pd::driver::Config::new("ppp0");
+        pc.state_dir = Some(c.state_dir.clone());
+        pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
+        tokio::spawn(dhcpv6pd::driver::run_client(pc, pd_tx, shutdown.clone()))
+    });
+    let mut held: Vec<dhcpv6pd::DelegatedPrefix> = Vec::new();
     loop {
         tokio::select! {
             ev = wan_rx.recv() => match ev {
                 Some(pppoe::Event::Up(link)) => {
                     let v4 = link.ipv4.clone();
-                    if let Err(e) = apply_fw(&fwc, v4.as_ref().map(|v| v.local)) {
+                    wan_state.public_ipv4 = v4.as_ref().map(|v| v.local);
+                    if let Err(e) = apply_fw(&fwc, &wan_state) {
                         error!(error = %e, "firewall not re-applied; the previous ruleset stays");
                     }
                     if let (true, Some(v4)) = (upstream_from_wan, &v4) {
@@ -267,11 +331,31 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
                 }
                 Some(pppoe::Event::Down(reason)) => {
                     warn!(?reason, "wan down");
-                    if let Err(e) = apply_fw(&fwc, None) {
+                    wan_state.public_ipv4 = None;
+                    if let Err(e) = apply_fw(&fwc, &wan_state) {
                         error!(error = %e, "firewall not re-applied");
                     }
                 }
                 None => break,
+            },
+            ev = pd_rx.recv(), if pd_task.is_some() => {
+                let new = match ev {
+                    Some(dhcpv6pd::Event::Delegated(l) | dhcpv6pd::Event::Renewed(l) | dhcpv6pd::Event::Changed { new: l, .. }) => l.prefixes,
+                    Some(dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released) => Vec::new(),
+                    Some(_) => continue,
+                    None => break,
+                };
+                info!(prefixes = ?new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(), "delegated prefix");
+                number_lans(&nc, &c, &held, &new).await;
+                let nets: Vec<ipnet::Ipv6Net> = new.iter().filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc())).collect();
+                if nets != wan_state.delegated {
+                    wan_state.delegated = nets.clone();
+                    if let Err(e) = apply_fw(&fwc, &wan_state) {
+                        error!(error = %e, "firewall not re-applied");
+                    }
+                    dns.set_prefix(nets.first().copied()).await;
+                }
+                held = new;
             },
             r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
         }
@@ -281,6 +365,9 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         Ok(Ok(Err(e))) => error!(error = %e, "wan"),
         Err(_) => warn!("wan did not stop within 5 s"),
         _ => {}
+    }
+    if let Some(t) = pd_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     for t in dhcp_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
