@@ -92,8 +92,11 @@ subnet_id = 1
 dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
 [dns]
 hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
+[control]
+socket = "{}"
 "#,
-            dir.join("state").display()
+            dir.join("state").display(),
+            dir.join("control.sock").display()
         ),
     )
     .unwrap();
@@ -208,6 +211,46 @@ hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
         String::from_utf8_lossy(&ping6.stdout),
         logs()
     );
+
+    // routerctl: status, leases, prefixes; --check follows the WAN.
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(bin("routerctl"))
+            .arg("--socket")
+            .arg(dir.join("control.sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, text) = ctl(&["status", "--check"]);
+    assert!(ok, "healthy while up: {text}");
+    assert!(text.contains("dhcp4/lan: running") && text.contains("state: up"), "{text}");
+    let (_, leases) = ctl(&["leases", "--json"]);
+    assert!(
+        leases.contains(&format!("\"address\":\"{ip}\""))
+            && leases.contains("\"hostname\":\"laptop\""),
+        "{leases}"
+    );
+    let (_, prefixes) = ctl(&["prefixes", "--json"]);
+    assert!(prefixes.contains("2001:db8:1") && prefixes.contains("/48"), "{prefixes}");
+    // The ISP drops the session and stays silent: not healthy; then it answers again and
+    // routerd redials by itself.
+    assert!(isp.ctl("padi off").starts_with("ok"));
+    assert!(isp.ctl("padt all").starts_with("ok"));
+    let until = Instant::now() + Duration::from_secs(5);
+    while ctl(&["status", "--check"]).0 {
+        assert!(Instant::now() < until, "still healthy after the PADT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(isp.ctl("padi on").starts_with("ok"));
+    let until = Instant::now() + Duration::from_secs(20);
+    while !ctl(&["status", "--check"]).0 {
+        assert!(Instant::now() < until, "not back up:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Back up without touching the LAN host: its NATed traffic flows again.
+    let ping = lan.command("ping").args(["-c", "2", "-W", "2", "203.0.113.10"]).output().unwrap();
+    assert!(ping.status.success(), "after the redial: {}", String::from_utf8_lossy(&ping.stdout));
 
     // SIGTERM: a clean stop (the ISP sees the session end).
     let pid = routerd.child().id();

@@ -17,6 +17,11 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, Upstream, WanMode};
+use crate::status::{LeaseStatus, Shared, Status};
+
+fn set(status: &Shared, f: impl FnOnce(&mut Status)) {
+    f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
+}
 
 /// What the firewall's ruleset depends on, re-applied whenever it changes.
 #[derive(Default)]
@@ -38,6 +43,9 @@ pub enum Error {
     /// The DNS server could not start.
     #[error(transparent)]
     Dns(#[from] dns::Error),
+    /// The control socket could not be opened.
+    #[error("control socket: {0}")]
+    Control(#[source] std::io::Error),
     /// Something the configuration asks for that this version cannot do yet.
     #[error("not implemented yet: {0}")]
     Unsupported(String),
@@ -161,10 +169,16 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         )));
     }
     let nc = Netcfg::new()?;
+    let status: Shared = std::sync::Arc::new(std::sync::Mutex::new(Status::default()));
+    let control =
+        crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
     let fwc = fw_config(&c)?;
     let mut wan_state = WanState::default();
     apply_fw(&fwc, &wan_state)?;
+    set(&status, |s| {
+        s.services.insert("firewall".into(), "running".into());
+    });
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
 
@@ -186,6 +200,15 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
             )
             .await?;
         }
+        let addrs: Vec<String> = l
+            .ipv4
+            .iter()
+            .map(ToString::to_string)
+            .chain(l.ula.iter().map(ToString::to_string))
+            .collect();
+        set(&status, |s| {
+            s.lans.insert(l.name.clone(), addrs);
+        });
         info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
     }
 
@@ -218,6 +241,9 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     }
     let (dns, dns_task) = dns::serve(dcfg).await?;
     info!(addrs = ?dns.local_addrs(), "dns serving");
+    set(&status, |s| {
+        s.services.insert("dns".into(), "running".into());
+    });
 
     // DHCPv4 on each LAN that has it; leases go to DNS.
     let (lease_tx, mut lease_rx) = mpsc::channel(1024);
@@ -259,6 +285,10 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         );
         let (tx, mut stop) = (lease_tx.clone(), shutdown.clone());
         let name = l.name.clone();
+        let st = status.clone();
+        set(&status, |s| {
+            s.services.insert(format!("dhcp4/{name}"), "running".into());
+        });
         dhcp_tasks.push(tokio::spawn(async move {
             let until = async move {
                 while !*stop.borrow() {
@@ -269,13 +299,23 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
             };
             if let Err(e) = dhcp_server::driver::run(dc, Some(tx), until).await {
                 error!(lan = %name, error = %e, "dhcp4 stopped");
+                set(&st, |s| {
+                    s.services.insert(format!("dhcp4/{name}"), format!("failed: {e}"));
+                });
             }
         }));
     }
     drop(lease_tx);
     let dns2 = dns.clone();
+    let st = status.clone();
+    let lan_nets: Vec<(String, ipnet::Ipv4Net)> = c
+        .lan
+        .iter()
+        .filter_map(|l| l.get_ref().ipv4.map(|n| (l.get_ref().name.clone(), n.trunc())))
+        .collect();
     let lease_task = tokio::spawn(async move {
         while let Some(ev) = lease_rx.recv().await {
+            track_lease(&st, &lan_nets, &ev);
             let update = match ev {
                 dhcp_server::Event::LeaseGranted(l) => {
                     let Some(hostname) = l.hostname.clone() else { continue };
@@ -312,6 +352,9 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         let mut pc = dhcpv6pd::driver::Config::new("ppp0");
         pc.state_dir = Some(c.state_dir.clone());
         pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
+        set(&status, |s| {
+            s.services.insert("dhcpv6pd".into(), "running".into());
+        });
         tokio::spawn(dhcpv6pd::driver::run_client(pc, pd_tx, shutdown.clone()))
     });
     let mut held: Vec<dhcpv6pd::DelegatedPrefix> = Vec::new();
@@ -320,6 +363,14 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
             ev = wan_rx.recv() => match ev {
                 Some(pppoe::Event::Up(link)) => {
                     let v4 = link.ipv4.clone();
+                    set(&status, |s| {
+                        s.wan.state = "up".into();
+                        s.wan.ipv4 = v4.as_ref().map(|v| v.local.to_string());
+                        s.wan.peer = v4.as_ref().map(|v| v.peer.to_string());
+                        s.wan.dns = v4.as_ref().map(|v| v.dns.iter().map(ToString::to_string).collect()).unwrap_or_default();
+                        s.wan.mtu = Some(link.mtu);
+                        s.wan.session_id = Some(link.session_id);
+                    });
                     wan_state.public_ipv4 = v4.as_ref().map(|v| v.local);
                     if let Err(e) = apply_fw(&fwc, &wan_state) {
                         error!(error = %e, "firewall not re-applied; the previous ruleset stays");
@@ -331,6 +382,9 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
                 }
                 Some(pppoe::Event::Down(reason)) => {
                     warn!(?reason, "wan down");
+                    set(&status, |s| {
+                        s.wan = crate::status::WanStatus { state: "down".into(), last_down: Some(format!("{reason:?}")), ..Default::default() };
+                    });
                     wan_state.public_ipv4 = None;
                     if let Err(e) = apply_fw(&fwc, &wan_state) {
                         error!(error = %e, "firewall not re-applied");
@@ -347,6 +401,15 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
                 };
                 info!(prefixes = ?new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(), "delegated prefix");
                 number_lans(&nc, &c, &held, &new).await;
+                set(&status, |s| {
+                    s.prefixes = new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect();
+                    for l in &c.lan {
+                        let l = l.get_ref();
+                        let mut addrs: Vec<String> = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string)).collect();
+                        addrs.extend(l.subnet_id.iter().flat_map(|id| new.iter().filter_map(move |p| lan_address(p, *id))).map(|a| a.to_string()));
+                        s.lans.insert(l.name.clone(), addrs);
+                    }
+                });
                 let nets: Vec<ipnet::Ipv6Net> = new.iter().filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc())).collect();
                 if nets != wan_state.delegated {
                     wan_state.delegated = nets.clone();
@@ -374,7 +437,37 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     }
     lease_task.abort();
     dns_task.abort();
+    control.abort();
+    let _ = std::fs::remove_file(&c.control.socket);
     Ok(())
+}
+
+/// Keeps `routerctl leases` current.
+fn track_lease(status: &Shared, lans: &[(String, ipnet::Ipv4Net)], ev: &dhcp_server::Event) {
+    set(status, |s| match ev {
+        dhcp_server::Event::LeaseGranted(l) => {
+            let lan = lans
+                .iter()
+                .find(|(_, n)| n.contains(&l.address))
+                .map_or_else(String::new, |(n, _)| n.clone());
+            let expires =
+                l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            s.leases.insert(
+                l.address.to_string(),
+                LeaseStatus {
+                    lan,
+                    address: l.address.to_string(),
+                    hostname: l.hostname.clone(),
+                    expires,
+                },
+            );
+        }
+        dhcp_server::Event::LeaseReleased(l)
+        | dhcp_server::Event::LeaseExpired(l)
+        | dhcp_server::Event::AddressDeclined(l) => {
+            s.leases.remove(&l.address.to_string());
+        }
+    });
 }
 
 fn client_id(l: &dhcp_server::Lease) -> Vec<u8> {

@@ -1,0 +1,100 @@
+//! `routerctl [--socket PATH] status|wan|leases|prefixes [--json] [--check]`: asks a running
+//! routerd. `status --check` exits non-zero unless the router is up (a container health
+//! check).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use serde_json::Value;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum What {
+    Status,
+    Wan,
+    Leases,
+    Prefixes,
+}
+
+#[derive(Parser)]
+#[command(about = "Ask a running routerd")]
+struct Cli {
+    /// What to show.
+    what: What,
+    /// routerd's control socket.
+    #[arg(long, default_value = "/run/routerd/control.sock")]
+    socket: PathBuf,
+    /// Print the JSON as routerd sent it.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 unless the router is up (with `status`).
+    #[arg(long)]
+    check: bool,
+}
+
+fn ask(socket: &PathBuf, cmd: &str) -> std::io::Result<Value> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.write_all(format!("{cmd}\n").as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
+}
+
+fn text(v: &Value, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Object(_) | Value::Array(_) => format!("{pad}{k}:\n{}", text(v, indent + 2)),
+                _ => format!("{pad}{k}: {}", scalar(v)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Array(a) if a.is_empty() => format!("{pad}(none)"),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| match v {
+                Value::Object(_) => format!("{pad}-\n{}", text(v, indent + 2)),
+                _ => format!("{pad}- {}", scalar(v)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => format!("{pad}{}", scalar(v)),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cmd = match cli.what {
+        What::Status => "status",
+        What::Wan => "wan",
+        What::Leases => "leases",
+        What::Prefixes => "prefixes",
+    };
+    let v = match ask(&cli.socket, cmd) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("routerctl: {}: {e}", cli.socket.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.json {
+        println!("{v}");
+    } else {
+        println!("{}", text(&v, 0));
+    }
+    if cli.check && v.get("healthy") != Some(&Value::Bool(true)) {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,105 @@
+//! What `routerctl` shows: the router's state, kept by `run` and served on the control
+//! socket, one JSON document per request line (`status`, `wan`, `leases`, `prefixes`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+
+/// The WAN as it is now.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WanStatus {
+    /// `dialing`, `up` or `down`.
+    pub state: String,
+    /// Why it last went down.
+    pub last_down: Option<String>,
+    /// The public IPv4 address.
+    pub ipv4: Option<String>,
+    /// The ISP's end.
+    pub peer: Option<String>,
+    /// DNS servers learned.
+    pub dns: Vec<String>,
+    /// The session's MTU.
+    pub mtu: Option<u16>,
+    /// PPPoE session id.
+    pub session_id: Option<u16>,
+}
+
+/// One DHCP lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseStatus {
+    /// The LAN.
+    pub lan: String,
+    /// The address.
+    pub address: String,
+    /// The client's host name.
+    pub hostname: Option<String>,
+    /// Seconds since the epoch when it ends.
+    pub expires: u64,
+}
+
+/// Everything `routerctl status` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Each service and its state (`running`, `failed: ...`).
+    pub services: BTreeMap<String, String>,
+    /// The WAN.
+    pub wan: WanStatus,
+    /// Delegated prefixes.
+    pub prefixes: Vec<String>,
+    /// LANs and their addresses.
+    pub lans: BTreeMap<String, Vec<String>>,
+    /// Current leases by address.
+    pub leases: BTreeMap<String, LeaseStatus>,
+}
+
+impl Status {
+    /// Up: the WAN carries IPv4 and no service failed (what a container health check asks).
+    pub fn healthy(&self) -> bool {
+        self.wan.state == "up" && self.services.values().all(|s| s == "running")
+    }
+}
+
+/// The shared state.
+pub type Shared = Arc<Mutex<Status>>;
+
+/// Serves the control socket at `path` until the task is aborted.
+pub fn serve(path: &Path, status: Shared) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    Ok(tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let status = status.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let answer = answer(line.trim(), &status);
+                    if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }))
+}
+
+fn answer(cmd: &str, status: &Shared) -> String {
+    let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let v = match cmd {
+        "status" => serde_json::json!({ "healthy": s.healthy(), "status": s }),
+        "wan" => serde_json::to_value(&s.wan).unwrap_or_default(),
+        "leases" => serde_json::to_value(s.leases.values().collect::<Vec<_>>()).unwrap_or_default(),
+        "prefixes" => serde_json::to_value(&s.prefixes).unwrap_or_default(),
+        other => {
+            serde_json::json!({ "error": format!("unknown command {other:?}: status, wan, leases, prefixes") })
+        }
+    };
+    v.to_string()
+}
