@@ -110,6 +110,7 @@ socket = "{}"
     let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
     let mut cmd = router.command(bin("routerd"));
     cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
+    let started = Instant::now();
     let mut routerd = router.spawn_process(&mut cmd).unwrap();
     let logs = || std::fs::read_to_string(dir.join("routerd.log")).unwrap_or_default();
     let until = Instant::now() + Duration::from_secs(15);
@@ -118,6 +119,14 @@ socket = "{}"
         assert!(routerd.child().try_wait().unwrap().is_none(), "routerd exited:\n{}", logs());
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    let wan_up = started.elapsed();
+    let until = Instant::now() + Duration::from_secs(15);
+    while !logs().contains("lan numbered from the delegated prefix") {
+        assert!(Instant::now() < until, "routerd: no delegated prefix within 15 s:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lan_ready = started.elapsed();
 
     // The LAN host: a lease by DHCP (busybox udhcpc), configured by its script.
     let script = dir.join("udhcpc.sh");
@@ -190,6 +199,11 @@ socket = "{}"
         assert!(Instant::now() < until, "LAN not numbered from a delegated prefix:\n{}", logs());
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Figures for the record (printed with --nocapture): start to LAN ready, and memory.
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", routerd.child().id()))
+        .unwrap_or_default();
+    let rss = rss.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: ?").to_string();
+    println!("routerd: WAN up {wan_up:?} and LAN numbered {lan_ready:?} after start; {rss}");
     let ipnet::IpNet::V6(gw6) = gw else { unreachable!() };
     assert_eq!(gw6.prefix_len(), 64);
     assert_eq!(gw6.addr().segments()[3] & 0xff, 1, "subnet id 1: {gw6}");
