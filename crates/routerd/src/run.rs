@@ -174,179 +174,25 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
     let fwc = fw_config(&c)?;
-    let mut wan_state = WanState::default();
-    apply_fw(&fwc, &wan_state)?;
+    apply_fw(&fwc, &WanState::default())?;
     set(&status, |s| {
         s.services.insert("firewall".into(), "running".into());
     });
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
+    let listen = setup_lans(&nc, &c, &status).await?;
+    let (dns, dns_task) = start_dns(&c, listen, &status).await?;
+    let (dhcp_tasks, lease_task) = start_dhcp(&c, &status, &dns, &shutdown);
 
-    // LAN addressing.
-    let mut listen = vec![SocketAddr::from(([127, 0, 0, 1], 53))];
-    for l in &c.lan {
-        let l = l.get_ref();
-        let link = nc.link_by_name(&l.interface).await?;
-        nc.set_up(&link).await?;
-        if let Some(v4) = l.ipv4 {
-            nc.add_address(&link, IpNet::V4(v4), AddrOptions::default()).await?;
-            listen.push(SocketAddr::new(IpAddr::V4(v4.addr()), 53));
-        }
-        if let Some(ula) = l.ula {
-            nc.add_address(
-                &link,
-                IpNet::V6(ula),
-                AddrOptions { nodad: true, ..AddrOptions::default() },
-            )
-            .await?;
-        }
-        let addrs: Vec<String> = l
-            .ipv4
-            .iter()
-            .map(ToString::to_string)
-            .chain(l.ula.iter().map(ToString::to_string))
-            .collect();
-        set(&status, |s| {
-            s.lans.insert(l.name.clone(), addrs);
-        });
-        info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
-    }
-
-    // DNS.
-    let upstreams = match &c.dns.upstream {
-        Upstream::Wan => Vec::new(),
-        Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
-    };
-    let dcfg = dns::DnsConfig {
-        listen,
-        domain: c.dns.domain.clone(),
-        hosts: c
-            .dns
-            .hosts
-            .iter()
-            .map(|h| dns::StaticHost {
-                name: h.name.clone(),
-                ipv4: h.ipv4.into_iter().collect(),
-                ipv6: h.ipv6.into_iter().collect(),
-            })
-            .collect(),
-        lan_v4: c.lan.iter().filter_map(|l| l.get_ref().ipv4.map(|n| n.trunc())).collect(),
-        lan_v6: c.lan.iter().filter_map(|l| l.get_ref().ula.map(|n| n.trunc())).collect(),
-        upstreams,
-        state_dir: c.state_dir.clone(),
-        ..dns::DnsConfig::default()
-    };
-    if !c.dns.tsig_keys.is_empty() {
-        warn!("dns.tsig_keys: RFC 2136 updates are not wired into routerd yet; keys ignored");
-    }
-    let (dns, dns_task) = dns::serve(dcfg).await?;
-    info!(addrs = ?dns.local_addrs(), "dns serving");
-    set(&status, |s| {
-        s.services.insert("dns".into(), "running".into());
-    });
-
-    // DHCPv4 on each LAN that has it; leases go to DNS.
-    let (lease_tx, mut lease_rx) = mpsc::channel(1024);
-    let mut dhcp_tasks = Vec::new();
-    for l in &c.lan {
-        let l = l.get_ref();
-        let (Some(net), Some(d)) = (l.ipv4, &l.dhcp4) else { continue };
-        let Some((first, last)) = d
-            .pool
-            .split_once('-')
-            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
-        else {
-            continue; // validated already
-        };
-        let mut sc = dhcp_server::ServerConfig::new(
-            net.addr(),
-            net.trunc(),
-            dhcp_server::PoolRange { first, last },
-        );
-        sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
-        sc.domain_name = Some(c.dns.domain.clone());
-        sc.domain_search = vec![c.dns.domain.clone()];
-        sc.protected_names = c.dns.hosts.iter().map(|h| h.name.clone()).collect();
-        for r in &l.reservations {
-            let mac: Vec<u8> =
-                r.mac.split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
-            if let Ok(mac) = <[u8; 6]>::try_from(mac.as_slice()) {
-                sc.reservations.push(dhcp_server::Reservation {
-                    client: dhcp_server::ClientKey::Hw(dhcp_server::HwAddr::ethernet(mac)),
-                    address: r.ipv4,
-                    hostname: r.hostname.clone(),
-                });
-            }
-        }
-        let dc = dhcp_server::driver::DriverConfig::new(
-            &l.interface,
-            c.state_dir.join(format!("dhcp4-{}", l.name)),
-            sc,
-        );
-        let (tx, mut stop) = (lease_tx.clone(), shutdown.clone());
-        let name = l.name.clone();
-        let st = status.clone();
-        set(&status, |s| {
-            s.services.insert(format!("dhcp4/{name}"), "running".into());
-        });
-        dhcp_tasks.push(tokio::spawn(async move {
-            let until = async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            };
-            if let Err(e) = dhcp_server::driver::run(dc, Some(tx), until).await {
-                error!(lan = %name, error = %e, "dhcp4 stopped");
-                set(&st, |s| {
-                    s.services.insert(format!("dhcp4/{name}"), format!("failed: {e}"));
-                });
-            }
-        }));
-    }
-    drop(lease_tx);
-    let dns2 = dns.clone();
-    let st = status.clone();
-    let lan_nets: Vec<(String, ipnet::Ipv4Net)> = c
-        .lan
-        .iter()
-        .filter_map(|l| l.get_ref().ipv4.map(|n| (l.get_ref().name.clone(), n.trunc())))
-        .collect();
-    let lease_task = tokio::spawn(async move {
-        while let Some(ev) = lease_rx.recv().await {
-            track_lease(&st, &lan_nets, &ev);
-            let update = match ev {
-                dhcp_server::Event::LeaseGranted(l) => {
-                    let Some(hostname) = l.hostname.clone() else { continue };
-                    dns::LeaseUpdate::Granted {
-                        hostname,
-                        v4: Some(l.address),
-                        v6: Vec::new(),
-                        client_id: client_id(&l),
-                    }
-                }
-                dhcp_server::Event::LeaseReleased(l) => {
-                    dns::LeaseUpdate::Released { client_id: client_id(&l) }
-                }
-                dhcp_server::Event::LeaseExpired(l) => {
-                    dns::LeaseUpdate::Expired { client_id: client_id(&l) }
-                }
-                _ => continue,
-            };
-            if let Err(e) = dns2.lease(update).await {
-                info!(conflict = %e, "lease name not published");
-            }
-        }
-    });
-
-    // The PPPoE WAN: on Up, the firewall learns the public address and DNS its upstreams.
+    // The PPPoE WAN, and the DHCPv6-PD client on ppp0 (it waits for IPv6CP's link-local
+    // address itself, and Rebinds when the link comes back after a redial).
     let (wan_tx, mut wan_rx) = mpsc::unbounded_channel();
     let wan_task =
         tokio::spawn(pppoe::driver::client::run(pppoe_config(&c), wan_tx, shutdown.clone()));
-    let upstream_from_wan = c.dns.upstream == Upstream::Wan;
-    // The DHCPv6-PD client on ppp0: it waits for IPv6CP's link-local address itself, and
-    // Rebinds when the link comes back after a redial.
+    set(&status, |s| {
+        s.services.insert("wan".into(), "running".into());
+        s.wan.state = "dialing".into();
+    });
     let (pd_tx, mut pd_rx) = mpsc::unbounded_channel();
     let pd_task = c.wan.ipv6.enabled.then(|| {
         let mut pc = dhcpv6pd::driver::Config::new("ppp0");
@@ -357,70 +203,19 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         });
         tokio::spawn(dhcpv6pd::driver::run_client(pc, pd_tx, shutdown.clone()))
     });
-    let mut held: Vec<dhcpv6pd::DelegatedPrefix> = Vec::new();
+
+    let mut r = Router { c: &c, nc, fwc, status, dns, wan: WanState::default(), held: Vec::new() };
     loop {
         tokio::select! {
             ev = wan_rx.recv() => match ev {
-                Some(pppoe::Event::Up(link)) => {
-                    let v4 = link.ipv4.clone();
-                    set(&status, |s| {
-                        s.wan.state = "up".into();
-                        s.wan.ipv4 = v4.as_ref().map(|v| v.local.to_string());
-                        s.wan.peer = v4.as_ref().map(|v| v.peer.to_string());
-                        s.wan.dns = v4.as_ref().map(|v| v.dns.iter().map(ToString::to_string).collect()).unwrap_or_default();
-                        s.wan.mtu = Some(link.mtu);
-                        s.wan.session_id = Some(link.session_id);
-                    });
-                    wan_state.public_ipv4 = v4.as_ref().map(|v| v.local);
-                    if let Err(e) = apply_fw(&fwc, &wan_state) {
-                        error!(error = %e, "firewall not re-applied; the previous ruleset stays");
-                    }
-                    if let (true, Some(v4)) = (upstream_from_wan, &v4) {
-                        dns.set_upstreams(v4.dns.iter().map(|a| SocketAddr::new(IpAddr::V4(*a), 53)).collect());
-                    }
-                    info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
-                }
-                Some(pppoe::Event::Down(reason)) => {
-                    warn!(?reason, "wan down");
-                    set(&status, |s| {
-                        s.wan = crate::status::WanStatus { state: "down".into(), last_down: Some(format!("{reason:?}")), ..Default::default() };
-                    });
-                    wan_state.public_ipv4 = None;
-                    if let Err(e) = apply_fw(&fwc, &wan_state) {
-                        error!(error = %e, "firewall not re-applied");
-                    }
-                }
+                Some(ev) => r.on_wan(ev),
                 None => break,
             },
-            ev = pd_rx.recv(), if pd_task.is_some() => {
-                let new = match ev {
-                    Some(dhcpv6pd::Event::Delegated(l) | dhcpv6pd::Event::Renewed(l) | dhcpv6pd::Event::Changed { new: l, .. }) => l.prefixes,
-                    Some(dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released) => Vec::new(),
-                    Some(_) => continue,
-                    None => break,
-                };
-                info!(prefixes = ?new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(), "delegated prefix");
-                number_lans(&nc, &c, &held, &new).await;
-                set(&status, |s| {
-                    s.prefixes = new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect();
-                    for l in &c.lan {
-                        let l = l.get_ref();
-                        let mut addrs: Vec<String> = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string)).collect();
-                        addrs.extend(l.subnet_id.iter().flat_map(|id| new.iter().filter_map(move |p| lan_address(p, *id))).map(|a| a.to_string()));
-                        s.lans.insert(l.name.clone(), addrs);
-                    }
-                });
-                let nets: Vec<ipnet::Ipv6Net> = new.iter().filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc())).collect();
-                if nets != wan_state.delegated {
-                    wan_state.delegated = nets.clone();
-                    if let Err(e) = apply_fw(&fwc, &wan_state) {
-                        error!(error = %e, "firewall not re-applied");
-                    }
-                    dns.set_prefix(nets.first().copied()).await;
-                }
-                held = new;
+            ev = pd_rx.recv(), if pd_task.is_some() => match ev {
+                Some(ev) => r.on_pd(ev).await,
+                None => break,
             },
-            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+            res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
         }
     }
     info!("shutting down");
@@ -440,6 +235,266 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     control.abort();
     let _ = std::fs::remove_file(&c.control.socket);
     Ok(())
+}
+
+/// Brings each LAN up with its addresses; returns where DNS listens (loopback and each LAN).
+async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<Vec<SocketAddr>, Error> {
+    let mut listen = vec![SocketAddr::from(([127, 0, 0, 1], 53))];
+    for l in &c.lan {
+        let l = l.get_ref();
+        let link = nc.link_by_name(&l.interface).await?;
+        nc.set_up(&link).await?;
+        if let Some(v4) = l.ipv4 {
+            nc.add_address(&link, IpNet::V4(v4), AddrOptions::default()).await?;
+            listen.push(SocketAddr::new(IpAddr::V4(v4.addr()), 53));
+        }
+        if let Some(ula) = l.ula {
+            let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
+            nc.add_address(&link, IpNet::V6(ula), opts).await?;
+        }
+        let addrs = lan_addresses(l, &[]);
+        set(status, |s| {
+            s.lans.insert(l.name.clone(), addrs);
+        });
+        info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
+    }
+    Ok(listen)
+}
+
+/// A LAN's addresses as `routerctl` shows them: its own, and one per delegated prefix.
+fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<String> {
+    let own = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string));
+    let numbered = l
+        .subnet_id
+        .iter()
+        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
+        .map(|a| a.to_string());
+    own.chain(numbered).collect()
+}
+
+async fn start_dns(
+    c: &Config,
+    listen: Vec<SocketAddr>,
+    status: &Shared,
+) -> Result<(dns::DnsHandle, tokio::task::JoinHandle<()>), Error> {
+    let upstreams = match &c.dns.upstream {
+        Upstream::Wan => Vec::new(),
+        Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
+    };
+    let hosts = c.dns.hosts.iter().map(|h| dns::StaticHost {
+        name: h.name.clone(),
+        ipv4: h.ipv4.into_iter().collect(),
+        ipv6: h.ipv6.into_iter().collect(),
+    });
+    let dcfg = dns::DnsConfig {
+        listen,
+        domain: c.dns.domain.clone(),
+        hosts: hosts.collect(),
+        lan_v4: c.lan.iter().filter_map(|l| l.get_ref().ipv4.map(|n| n.trunc())).collect(),
+        lan_v6: c.lan.iter().filter_map(|l| l.get_ref().ula.map(|n| n.trunc())).collect(),
+        upstreams,
+        state_dir: c.state_dir.clone(),
+        ..dns::DnsConfig::default()
+    };
+    if !c.dns.tsig_keys.is_empty() {
+        warn!("dns.tsig_keys: RFC 2136 updates are not wired into routerd yet; keys ignored");
+    }
+    let (dns, task) = dns::serve(dcfg).await?;
+    info!(addrs = ?dns.local_addrs(), "dns serving");
+    set(status, |s| {
+        s.services.insert("dns".into(), "running".into());
+    });
+    Ok((dns, task))
+}
+
+/// The DHCPv4 server of one LAN, from its configuration (validated already).
+fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerConfig> {
+    let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
+    let (a, b) = d.pool.split_once('-')?;
+    let pool =
+        dhcp_server::PoolRange { first: a.trim().parse().ok()?, last: b.trim().parse().ok()? };
+    let mut sc = dhcp_server::ServerConfig::new(net.addr(), net.trunc(), pool);
+    sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
+    sc.domain_name = Some(c.dns.domain.clone());
+    sc.domain_search = vec![c.dns.domain.clone()];
+    sc.protected_names = c.dns.hosts.iter().map(|h| h.name.clone()).collect();
+    for r in &l.reservations {
+        let mac: Vec<u8> =
+            r.mac.split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
+        if let Ok(mac) = <[u8; 6]>::try_from(mac.as_slice()) {
+            sc.reservations.push(dhcp_server::Reservation {
+                client: dhcp_server::ClientKey::Hw(dhcp_server::HwAddr::ethernet(mac)),
+                address: r.ipv4,
+                hostname: r.hostname.clone(),
+            });
+        }
+    }
+    Some(sc)
+}
+
+/// Starts DHCPv4 on each LAN that has it, and the task that publishes its leases in DNS.
+fn start_dhcp(
+    c: &Config,
+    status: &Shared,
+    dns: &dns::DnsHandle,
+    shutdown: &watch::Receiver<bool>,
+) -> (Vec<tokio::task::JoinHandle<()>>, tokio::task::JoinHandle<()>) {
+    let (lease_tx, mut lease_rx) = mpsc::channel(1024);
+    let mut tasks = Vec::new();
+    for l in &c.lan {
+        let l = l.get_ref();
+        let Some(sc) = dhcp_config(c, l) else { continue };
+        let dir = c.state_dir.join(format!("dhcp4-{}", l.name));
+        let dc = dhcp_server::driver::DriverConfig::new(&l.interface, dir, sc);
+        let (tx, mut stop, st, name) =
+            (lease_tx.clone(), shutdown.clone(), status.clone(), l.name.clone());
+        set(status, |s| {
+            s.services.insert(format!("dhcp4/{name}"), "running".into());
+        });
+        tasks.push(tokio::spawn(async move {
+            let until = async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            if let Err(e) = dhcp_server::driver::run(dc, Some(tx), until).await {
+                error!(lan = %name, error = %e, "dhcp4 stopped");
+                set(&st, |s| {
+                    s.services.insert(format!("dhcp4/{name}"), format!("failed: {e}"));
+                });
+            }
+        }));
+    }
+    let (dns, st) = (dns.clone(), status.clone());
+    let lan_nets: Vec<(String, ipnet::Ipv4Net)> = c
+        .lan
+        .iter()
+        .filter_map(|l| l.get_ref().ipv4.map(|n| (l.get_ref().name.clone(), n.trunc())))
+        .collect();
+    let leases = tokio::spawn(async move {
+        while let Some(ev) = lease_rx.recv().await {
+            track_lease(&st, &lan_nets, &ev);
+            let Some(update) = lease_update(ev) else { continue };
+            if let Err(e) = dns.lease(update).await {
+                info!(conflict = %e, "lease name not published");
+            }
+        }
+    });
+    (tasks, leases)
+}
+
+/// What a DHCP event means for the local zone.
+fn lease_update(ev: dhcp_server::Event) -> Option<dns::LeaseUpdate> {
+    Some(match ev {
+        dhcp_server::Event::LeaseGranted(l) => dns::LeaseUpdate::Granted {
+            hostname: l.hostname.clone()?,
+            v4: Some(l.address),
+            v6: Vec::new(),
+            client_id: client_id(&l),
+        },
+        dhcp_server::Event::LeaseReleased(l) => {
+            dns::LeaseUpdate::Released { client_id: client_id(&l) }
+        }
+        dhcp_server::Event::LeaseExpired(l) => {
+            dns::LeaseUpdate::Expired { client_id: client_id(&l) }
+        }
+        dhcp_server::Event::AddressDeclined(_) => return None,
+    })
+}
+
+/// The state the WAN's events change, and what follows each change.
+struct Router<'a> {
+    c: &'a Config,
+    nc: Netcfg,
+    fwc: fw::FwConfig,
+    status: Shared,
+    dns: dns::DnsHandle,
+    wan: WanState,
+    held: Vec<dhcpv6pd::DelegatedPrefix>,
+}
+
+impl Router<'_> {
+    fn reapply(&self) {
+        if let Err(e) = apply_fw(&self.fwc, &self.wan) {
+            error!(error = %e, "firewall not re-applied; the previous ruleset stays");
+        }
+    }
+
+    /// WAN up: the firewall learns the public address and DNS its upstreams. Down: both go.
+    fn on_wan(&mut self, ev: pppoe::Event) {
+        match ev {
+            pppoe::Event::Up(link) => {
+                let v4 = link.ipv4.clone();
+                set(&self.status, |s| {
+                    s.wan = crate::status::WanStatus {
+                        state: "up".into(),
+                        last_down: s.wan.last_down.take(),
+                        ipv4: v4.as_ref().map(|v| v.local.to_string()),
+                        peer: v4.as_ref().map(|v| v.peer.to_string()),
+                        dns: v4
+                            .iter()
+                            .flat_map(|v| v.dns.iter().map(ToString::to_string))
+                            .collect(),
+                        mtu: Some(link.mtu),
+                        session_id: Some(link.session_id),
+                    };
+                });
+                self.wan.public_ipv4 = v4.as_ref().map(|v| v.local);
+                self.reapply();
+                if let (Upstream::Wan, Some(v4)) = (&self.c.dns.upstream, &v4) {
+                    let servers = v4.dns.iter().map(|a| SocketAddr::new(IpAddr::V4(*a), 53));
+                    self.dns.set_upstreams(servers.collect());
+                }
+                info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+            }
+            pppoe::Event::Down(reason) => {
+                warn!(?reason, "wan down");
+                set(&self.status, |s| {
+                    let last_down = Some(format!("{reason:?}"));
+                    s.wan = crate::status::WanStatus {
+                        state: "down".into(),
+                        last_down,
+                        ..Default::default()
+                    };
+                });
+                self.wan.public_ipv4 = None;
+                self.reapply();
+            }
+        }
+    }
+
+    /// A new, renewed or lost delegation: renumber the LANs; on a different prefix, re-apply
+    /// the firewall and move the reverse zone.
+    async fn on_pd(&mut self, ev: dhcpv6pd::Event) {
+        let new = match ev {
+            dhcpv6pd::Event::Delegated(l)
+            | dhcpv6pd::Event::Renewed(l)
+            | dhcpv6pd::Event::Changed { new: l, .. } => l.prefixes,
+            dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released => Vec::new(),
+            _ => return,
+        };
+        let shown: Vec<String> = new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect();
+        info!(prefixes = ?shown, "delegated prefix");
+        number_lans(&self.nc, self.c, &self.held, &new).await;
+        set(&self.status, |s| {
+            s.prefixes = shown;
+            for l in &self.c.lan {
+                s.lans.insert(l.get_ref().name.clone(), lan_addresses(l.get_ref(), &new));
+            }
+        });
+        let nets: Vec<ipnet::Ipv6Net> = new
+            .iter()
+            .filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc()))
+            .collect();
+        if nets != self.wan.delegated {
+            self.wan.delegated = nets;
+            self.reapply();
+            self.dns.set_prefix(self.wan.delegated.first().copied()).await;
+        }
+        self.held = new;
+    }
 }
 
 /// Keeps `routerctl leases` current.
