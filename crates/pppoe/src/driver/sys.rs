@@ -73,6 +73,9 @@ impl PacketSocket {
         let big = 4 * 1024 * 1024i32;
         let _ = setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &big);
         let _ = setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &big);
+        // Frames go straight to the driver, not through the interface's queueing discipline
+        // (PACKET_QDISC_BYPASS): what a PPPoE session needs, and one layer less per packet.
+        let _ = setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1i32);
         Ok(PacketSocket { fd, ifindex })
     }
 
