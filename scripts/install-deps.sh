@@ -9,7 +9,7 @@ PACKAGES=(
   # the namespace tests and the firewall's read-back
   iproute2 nftables iputils-ping
   # traffic and captures in tests and benchmarks
-  iperf3 tcpdump
+  iperf3 tcpdump ethtool
   # DNS tests and benchmark (crates/dns): dig/nsupdate, kdig, dnsperf, the peers
   bind9-dnsutils knot-dnsutils dnsperf unbound dnsmasq-base
   # DHCPv4 server tests and bench: real clients, perfdhcp (kea-admin) and Kea to compare with
