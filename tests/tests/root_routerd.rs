@@ -180,8 +180,7 @@ socket = "{}"
     );
     drop(server);
 
-    // IPv6: the ISP delegated a /48; routerd numbered the LAN with its /64 number 1. (Router
-    // advertisements do not exist yet: the host takes an address in that /64 by hand.)
+    // IPv6: the ISP delegated a /48; routerd numbered the LAN with its /64 number 1.
     let until = Instant::now() + Duration::from_secs(15);
     let gw = loop {
         let addrs = router
@@ -207,13 +206,39 @@ socket = "{}"
     let ipnet::IpNet::V6(gw6) = gw else { unreachable!() };
     assert_eq!(gw6.prefix_len(), 64);
     assert_eq!(gw6.addr().segments()[3] & 0xff, 1, "subnet id 1: {gw6}");
-    let host = std::net::Ipv6Addr::from(u128::from(gw6.network()) | 0x10);
-    lan.add_addr("eth0", &format!("{host}/64")).unwrap();
-    let gw_addr = gw6.addr();
-    lan.netcfg(move |nc| async move {
-        nc.add_route(&Route::via("::/0".parse().unwrap(), std::net::IpAddr::V6(gw_addr))).await
-    })
-    .unwrap();
+    // The LAN host numbers itself by SLAAC from routerd's router advertisement (the kernel's
+    // own SLAAC) and takes its default route from it.
+    let net64 = gw6.trunc();
+    let until = Instant::now() + Duration::from_secs(15);
+    let host = loop {
+        let addrs = lan
+            .netcfg(|nc| async move {
+                let l = nc.link_by_name("eth0").await?;
+                nc.addresses(Some(&l)).await
+            })
+            .unwrap();
+        let slaac = addrs.iter().find_map(|a| match a.net {
+            ipnet::IpNet::V6(n) if net64.contains(&n.addr()) && !a.tentative => Some(n.addr()),
+            _ => None,
+        });
+        if let Some(a) = slaac {
+            break a;
+        }
+        assert!(
+            Instant::now() < until,
+            "no SLAAC address in {net64} on the LAN host: {addrs:?}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let routes = lan.netcfg(|nc| async move { nc.routes(true).await }).unwrap();
+    assert!(
+        routes.iter().any(|r| r.dst.prefix_len() == 0
+            && r.gateway.is_some_and(
+                |g| matches!(g, std::net::IpAddr::V6(v) if v.segments()[0] == 0xfe80)
+            )),
+        "default route from the RA: {routes:?}"
+    );
     let ping6 = lan
         .command("ping")
         .args(["-6", "-c", "2", "-W", "2", "2001:db8:ffff::10"])

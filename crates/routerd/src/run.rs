@@ -4,9 +4,12 @@
 //! (their leases published in DNS), the PPPoE WAN, and the DHCPv6-PD client on `ppp0` whose
 //! prefix numbers each LAN's /64 by its `subnet_id`.
 //!
-//! Not yet: router advertisements and DHCPv6 on the LANs (so LAN hosts do not yet learn the
-//! IPv6 prefix by themselves), WAN by DHCP or static address, the control socket, SIGHUP
-//! reload, restart of a failed service with back-off.
+//! Router advertisements on each LAN announce its /64s (ULA and delegated), with RDNSS and
+//! DNSSL, and a router lifetime of 0 while there is no IPv6 uplink; a replaced prefix is
+//! deprecated (RFC 9096).
+//!
+//! Not yet: DHCPv6 on the LANs (the M/O flags follow the config, but hosts get addresses by
+//! SLAAC only), WAN by DHCP or static address, SIGHUP reload, restarting a failed service.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -183,6 +186,7 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     let listen = setup_lans(&nc, &c, &status).await?;
     let (dns, dns_task) = start_dns(&c, listen, &status).await?;
     let (dhcp_tasks, lease_task) = start_dhcp(&c, &status, &dns, &shutdown);
+    let (ra, ra_tasks) = start_ra(&c, &status, &shutdown);
 
     // The PPPoE WAN, and the DHCPv6-PD client on ppp0 (it waits for IPv6CP's link-local
     // address itself, and Rebinds when the link comes back after a redial).
@@ -204,7 +208,8 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
         tokio::spawn(dhcpv6pd::driver::run_client(pc, pd_tx, shutdown.clone()))
     });
 
-    let mut r = Router { c: &c, nc, fwc, status, dns, wan: WanState::default(), held: Vec::new() };
+    let mut r =
+        Router { c: &c, nc, fwc, status, dns, ra, wan: WanState::default(), held: Vec::new() };
     loop {
         tokio::select! {
             ev = wan_rx.recv() => match ev {
@@ -227,7 +232,7 @@ pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), E
     if let Some(t) = pd_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    for t in dhcp_tasks {
+    for t in dhcp_tasks.into_iter().chain(ra_tasks) {
         let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
     }
     lease_task.abort();
@@ -305,6 +310,74 @@ async fn start_dns(
         s.services.insert("dns".into(), "running".into());
     });
     Ok((dns, task))
+}
+
+/// The prefixes a LAN announces: its ULA /64 (forever) and one /64 per delegated prefix.
+fn lan_prefixes(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
+    let ula = l.ula.map(|u| ra::PrefixInfo {
+        prefix: u.network(),
+        len: 64,
+        preferred: None,
+        valid: None,
+    });
+    let from_pd = l.subnet_id.iter().flat_map(|id| {
+        delegated.iter().filter_map(move |p| {
+            let a = lan_address(p, *id)?;
+            let secs = |s: u32| Some(Duration::from_secs(u64::from(s)));
+            Some(ra::PrefixInfo {
+                prefix: a.network(),
+                len: 64,
+                preferred: secs(p.preferred),
+                valid: secs(p.valid),
+            })
+        })
+    });
+    ula.into_iter().chain(from_pd).collect()
+}
+
+/// A LAN's name and the commands to its router advertisements.
+type RaChannel = (String, mpsc::UnboundedSender<ra::driver::Command>);
+
+/// Router advertisements on each LAN with IPv6 (a ULA or a subnet id); returns the channels
+/// that carry prefix and uplink changes to them.
+fn start_ra(
+    c: &Config,
+    status: &Shared,
+    shutdown: &watch::Receiver<bool>,
+) -> (Vec<RaChannel>, Vec<tokio::task::JoinHandle<()>>) {
+    let (mut chans, mut tasks) = (Vec::new(), Vec::new());
+    for l in &c.lan {
+        let l = l.get_ref();
+        if l.ula.is_none() && l.subnet_id.is_none() {
+            continue;
+        }
+        let mut rc = ra::driver::Config::new(&l.interface);
+        rc.advertiser.dhcpv6 = match l.dhcp6.as_ref().map(|d| d.mode) {
+            Some(config::Dhcp6Mode::Stateful) => ra::Dhcpv6Mode::Stateful,
+            Some(config::Dhcp6Mode::Stateless) => ra::Dhcpv6Mode::Stateless,
+            Some(config::Dhcp6Mode::Off) | None => ra::Dhcpv6Mode::Off,
+        };
+        // DNS listens on the ULA address; without one, hosts learn DNS by DHCPv4.
+        rc.advertiser.rdnss = l.ula.map(|u| u.addr()).into_iter().collect();
+        rc.advertiser.dnssl = vec![c.dns.domain.clone()];
+        rc.prefixes = lan_prefixes(l, &[]);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (name, st) = (l.name.clone(), status.clone());
+        set(status, |s| {
+            s.services.insert(format!("ra/{name}"), "running".into());
+        });
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = ra::driver::run(rc, rx, stop).await {
+                error!(lan = %name, error = %e, "router advertisements stopped");
+                set(&st, |s| {
+                    s.services.insert(format!("ra/{name}"), format!("failed: {e}"));
+                });
+            }
+        }));
+        chans.push((l.name.clone(), tx));
+    }
+    (chans, tasks)
 }
 
 /// The DHCPv4 server of one LAN, from its configuration (validated already).
@@ -411,6 +484,8 @@ struct Router<'a> {
     fwc: fw::FwConfig,
     status: Shared,
     dns: dns::DnsHandle,
+    /// Each LAN's router advertisements.
+    ra: Vec<RaChannel>,
     wan: WanState,
     held: Vec<dhcpv6pd::DelegatedPrefix>,
 }
@@ -461,6 +536,10 @@ impl Router<'_> {
                 });
                 self.wan.public_ipv4 = None;
                 self.reapply();
+                // No IPv6 uplink until the prefix is confirmed again (RFC 4861 §6.2.5).
+                for (_, tx) in &self.ra {
+                    let _ = tx.send(ra::driver::Command::SetUplink(false));
+                }
             }
         }
     }
@@ -484,6 +563,12 @@ impl Router<'_> {
                 s.lans.insert(l.get_ref().name.clone(), lan_addresses(l.get_ref(), &new));
             }
         });
+        for (name, tx) in &self.ra {
+            if let Some(l) = self.c.lan.iter().map(|l| l.get_ref()).find(|l| &l.name == name) {
+                let _ = tx.send(ra::driver::Command::SetPrefixes(lan_prefixes(l, &new)));
+                let _ = tx.send(ra::driver::Command::SetUplink(!new.is_empty()));
+            }
+        }
         let nets: Vec<ipnet::Ipv6Net> = new
             .iter()
             .filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc()))
