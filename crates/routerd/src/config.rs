@@ -500,7 +500,8 @@ fn valid_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn parse_pool(s: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
+/// `first-last`, e.g. `192.168.1.100-192.168.1.249`, first not after last.
+pub fn parse_pool(s: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
     let (a, b) = s.split_once('-')?;
     let (a, b): (Ipv4Addr, Ipv4Addr) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
     (u32::from(a) <= u32::from(b)).then_some((a, b))
