@@ -383,9 +383,8 @@ fn start_ra(
 /// The DHCPv4 server of one LAN, from its configuration (validated already).
 fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerConfig> {
     let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
-    let (a, b) = d.pool.split_once('-')?;
-    let pool =
-        dhcp_server::PoolRange { first: a.trim().parse().ok()?, last: b.trim().parse().ok()? };
+    let (first, last) = config::parse_pool(&d.pool)?;
+    let pool = dhcp_server::PoolRange { first, last };
     let mut sc = dhcp_server::ServerConfig::new(net.addr(), net.trunc(), pool);
     sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
     sc.domain_name = Some(c.dns.domain.clone());
