@@ -427,3 +427,74 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
     ping();
     drop(pd);
 }
+
+#[test]
+fn root_dhcpv6pd_kea_pool_change_emits_changed() {
+    let n = net("poolchg");
+    let timers =
+        r#""renew-timer": 2, "rebind-timer": 3, "preferred-lifetime": 4, "valid-lifetime": 6"#;
+    let mut first_kea = kea(&n, POOL_48, timers);
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    let first = pd.delegated(Duration::from_secs(15));
+    // The ISP renumbers: the server comes back (same DUID, same data directory) with another
+    // pool and without the old binding.
+    first_kea.child().kill().unwrap();
+    first_kea.child().wait().unwrap();
+    let _ = std::fs::remove_file(n.dir.join("leases6.csv"));
+    let new_pool = r#"{ "prefix": "2001:db8:200::", "prefix-len": 40, "delegated-len": 48 }"#;
+    let _kea = kea(&n, new_pool, timers);
+    let pool: ipnet::Ipv6Net = "2001:db8:200::/40".parse().unwrap();
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    loop {
+        match pd.next(Duration::from_millis(500)) {
+            Some(Event::Changed { old, new }) => {
+                assert!(old.same_prefixes(&first), "old is what we held: {old:?}");
+                assert!(new.prefixes.iter().all(|p| pool.contains(&p.prefix)), "{new:?}");
+                assert!(!new.prefixes.is_empty());
+                break;
+            }
+            Some(ev) => seen.push(ev),
+            None => {}
+        }
+        assert!(Instant::now() < until, "no Changed after the renumbering; saw {seen:?}");
+    }
+}
+
+#[test]
+fn root_dhcpv6pd_default_route_from_the_isps_router_advertisement() {
+    use netcfg::Family;
+    let n = net("isp-ra");
+    // The router forwards (so the kernel would ignore RAs unless accept_ra is 2).
+    n.router.netcfg(|nc| async move { nc.set_forwarding("all", Family::V6, true) }).unwrap();
+    let _kea = kea(&n, POOL_48, KEA_TIMERS);
+    let mut pd = Pd::start(&n.router, client(&n, 48));
+    pd.delegated(Duration::from_secs(15));
+    // The ISP advertises itself as a default router on the WAN link.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop, stop_rx) = watch::channel(false);
+    let mut rc = ra::driver::Config::new("eth0");
+    rc.uplink = true;
+    let isp_ra = n
+        .isp
+        .spawn(move |_| async move {
+            let _keep = tx;
+            ra::driver::run(rc, rx, stop_rx).await
+        })
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let routes = n.router.netcfg(|nc| async move { nc.routes(true).await }).unwrap();
+        let default = routes.iter().find(|r| r.dst.prefix_len() == 0);
+        if let Some(d) = default {
+            let via = d.gateway.expect("via the ISP's link-local");
+            assert!(matches!(via, std::net::IpAddr::V6(v) if v.segments()[0] == 0xfe80), "{d:?}");
+            assert_eq!(d.proto, netcfg::RouteProto::Ra);
+            break;
+        }
+        assert!(Instant::now() < until, "no default route from the ISP's RA: {routes:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = stop.send(true);
+    let _ = isp_ra.join();
+}

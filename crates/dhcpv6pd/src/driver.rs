@@ -71,6 +71,10 @@ pub struct Config {
     pub rapid_commit: bool,
     /// How long shutdown waits for the Reply to Release before giving up.
     pub release_wait: Duration,
+    /// Learn the router's own default route from the ISP's router advertisements on this
+    /// interface (`accept_ra = 2`: also while forwarding). On `ppp0` the PPPoE driver
+    /// installs `::/0 dev ppp0` as well, for ISPs that send no RA there.
+    pub accept_ra: bool,
 }
 
 impl Config {
@@ -84,6 +88,7 @@ impl Config {
             prefix_len_hint: 48,
             rapid_commit: true,
             release_wait: Duration::from_secs(3),
+            accept_ra: true,
         }
     }
 }
@@ -307,6 +312,12 @@ pub async fn run_client(
         r = wait_link_local(&nc, &cfg.interface) => r?,
         _ = shutdown.wait_for(|s| *s) => return Ok(()),
     };
+    // The interface exists now (a PPP link may only just have come up).
+    if cfg.accept_ra {
+        if let Err(e) = nc.set_accept_ra(&cfg.interface, 2) {
+            warn!(interface = %cfg.interface, error = %e, "dhcpv6pd: cannot accept the ISP's RA");
+        }
+    }
     let mut current_ll = Some(ll);
     let state = load_state(cfg.state_dir.as_deref(), &cfg.interface, mac)?;
     let sock = udp_socket(&cfg.interface, index, CLIENT_PORT)?;
