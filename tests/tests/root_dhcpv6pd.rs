@@ -225,6 +225,18 @@ fn root_dhcpv6pd_kea_delegates_56_when_configured() {
 }
 
 #[test]
+fn root_dhcpv6pd_kea_delegates_60_when_configured() {
+    let n = net("pd60");
+    let pool = r#"{ "prefix": "2001:db8:300::", "prefix-len": 56, "delegated-len": 60 }"#;
+    let _kea = kea(&n, pool, KEA_TIMERS);
+    let mut pd = Pd::start(&n.router, client(&n, 60));
+    let p = pd.delegated(Duration::from_secs(15)).prefixes[0];
+    assert_eq!(p.len, 60);
+    let pool: ipnet::Ipv6Net = "2001:db8:300::/56".parse().unwrap();
+    assert!(pool.contains(&p.prefix), "{p:?}");
+}
+
+#[test]
 fn root_dhcpv6pd_kea_renew_at_t1() {
     let n = net("renew");
     let timers =
