@@ -72,6 +72,30 @@ fn root_routerd_lan_host_gets_lease_names_and_internet() {
     let isp = Isp::start(&isp, &dir, "vlan = 6\n");
 
     // routerd from a config file.
+    // The LAN host's MAC: a reservation (for the port forward) and its SLAAC interface
+    // identifier (for the pinhole).
+    let mac: [u8; 6] =
+        lan.netcfg(|nc| async move { Ok(nc.link_by_name("eth0").await?.mac.unwrap()) }).unwrap();
+    let mac_text = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+    let eui64 = u128::from_be_bytes([
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        mac[0] ^ 0x02,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]);
+    let suffix = std::net::Ipv6Addr::from(eui64);
     let config = dir.join("routerd.toml");
     std::fs::write(
         &config,
@@ -90,8 +114,20 @@ interface = "lan0"
 ipv4 = "192.168.1.1/24"
 subnet_id = 1
 dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
+reservations = [{{ mac = "{mac_text}", ipv4 = "192.168.1.10" }}]
 [dns]
 hosts = [{{ name = "printer", ipv4 = "192.168.1.20" }}]
+[[firewall.port_forward]]
+name = "web"
+proto = "tcp"
+port = 8080
+to = "192.168.1.10:80"
+[[firewall.pinhole]]
+name = "ssh"
+lan = "lan"
+host_suffix = "{suffix}"
+proto = "tcp"
+port = 22
 [control]
 socket = "{}"
 "#,
@@ -251,6 +287,25 @@ socket = "{}"
         logs()
     );
 
+    // From the internet: the port forward reaches the LAN host (the source kept), and the
+    // pinhole reaches its SLAAC address on port 22, nothing else.
+    assert_eq!(ip, "192.168.1.10", "the reservation");
+    let public = seen.clone().unwrap();
+    let web = PeerEcho::start(&lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
+    let fwd = peer_seen(&inet, format!("{public}:8080").parse().unwrap(), Duration::from_secs(5));
+    assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "port forward");
+    drop(web);
+    let (ssh, telnet) = (
+        PeerEcho::start(&lan, "[::]:22".parse::<SocketAddr>().unwrap()),
+        PeerEcho::start(&lan, "[::]:23".parse::<SocketAddr>().unwrap()),
+    );
+    assert_eq!(host.segments()[4..], suffix.segments()[4..], "SLAAC from the MAC");
+    let pin = peer_seen(&inet, SocketAddr::new(host.into(), 22), Duration::from_secs(5));
+    assert_eq!(pin.as_deref(), Some("2001:db8:ffff::10"), "pinhole");
+    let blocked = peer_seen(&inet, SocketAddr::new(host.into(), 23), Duration::from_millis(700));
+    assert_eq!(blocked, None, "no pinhole for port 23");
+    drop((ssh, telnet));
+
     // routerctl: status, leases, prefixes; --check follows the WAN.
     let ctl = |args: &[&str]| {
         let out = std::process::Command::new(bin("routerctl"))
@@ -300,5 +355,39 @@ socket = "{}"
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(isp);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn root_routerd_bad_config_is_refused_whole_and_applies_nothing() {
+    let lab = lab("badcfg");
+    let (lan, router) = (lab.netns("lan").unwrap(), lab.netns("r").unwrap());
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    let dir = std::env::temp_dir().join(format!("routerd-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("routerd.toml");
+    // Everything valid but the pool, on line 12: nothing may be applied.
+    std::fs::write(
+        &config,
+        "[wan]\ninterface = \"eth0\"\nmode = \"pppoe\"\n[wan.pppoe]\nusername = \"u\"\npassword = \"p\"\n\
+         [[lan]]\nname = \"lan\"\ninterface = \"lan0\"\nipv4 = \"192.168.1.1/24\"\n\
+         [lan.dhcp4]\npool = \"192.168.9.100-192.168.9.199\"\n",
+    )
+    .unwrap();
+    let out =
+        router.command(bin("routerd")).arg("run").arg("--config").arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("line 12") && text.contains("lan[0].dhcp4.pool"), "{text}");
+    let tables = router.command("nft").args(["list", "tables"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&tables.stdout).trim().is_empty(), "no firewall applied");
+    let addrs = router
+        .netcfg(|nc| async move {
+            let l = nc.link_by_name("lan0").await?;
+            nc.addresses(Some(&l)).await
+        })
+        .unwrap();
+    assert!(addrs.iter().all(|a| !a.net.addr().is_ipv4()), "no LAN address applied: {addrs:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

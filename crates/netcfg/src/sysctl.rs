@@ -48,7 +48,8 @@ fn path(family: Family, ifname: &str, key: &str) -> Result<PathBuf, Error> {
 }
 
 impl Netcfg {
-    /// Writes `net.ipv{4,6}.conf.IFNAME.KEY`. `ifname` may also be `all` or `default`.
+    /// Writes `net.ipv{4,6}.conf.IFNAME.KEY` unless it already holds `value`. `ifname` may also
+    /// be `all` or `default`.
     pub fn set_sysctl(
         &self,
         family: Family,
@@ -57,6 +58,11 @@ impl Netcfg {
         value: &str,
     ) -> Result<(), Error> {
         let p = path(family, ifname, key)?;
+        // Nothing to write when it already holds the value: a container's /proc/sys is
+        // read-only, and its runtime sets the sysctls a daemon needs beforehand.
+        if std::fs::read_to_string(&p).is_ok_and(|v| v.trim() == value) {
+            return Ok(());
+        }
         std::fs::write(&p, value).map_err(|source| Error::Io {
             op: Op::SetSysctl,
             target: p.display().to_string(),

@@ -441,32 +441,53 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The line of `key`'s own `name =` inside the table entry at `span`: the components after
-/// the entry's index (`lan[0].dhcp4.pool` looks for `dhcp4`, then `pool`), or the last one.
+/// the entry's index, each searched after the one before (`lan[0].dhcp4.pool` finds `dhcp4`
+/// (an inline table, or a `[lan.dhcp4]` sub-table), then `pool` in it), or the last one.
 fn key_line(text: &str, span: &std::ops::Range<usize>, key: &str) -> Option<usize> {
     let parts: Vec<&str> = key.split('.').collect();
-    let cands: Vec<&str> = match parts.iter().position(|p| p.contains('[')) {
-        Some(i) => parts.get(i + 1..)?.to_vec(),
-        None => parts.last().copied().into_iter().collect(),
+    let (table, cands): (String, Vec<&str>) = match parts.iter().position(|p| p.contains('[')) {
+        Some(i) => {
+            let mut t: Vec<&str> = parts.get(..=i)?.to_vec();
+            if let Some(last) = t.last_mut() {
+                *last = last.split('[').next().unwrap_or(last);
+            }
+            (t.join("."), parts.get(i + 1..)?.to_vec())
+        }
+        None => (String::new(), parts.last().copied().into_iter().collect()),
     };
     // An array-of-tables entry's span is its `[[header]]`: its keys follow, up to the next
-    // header.
+    // header that is not one of its own sub-tables (`[lan.dhcp4]`).
     let mut end = span.end;
     if text.get(span.clone()).is_some_and(|t| t.starts_with('[')) {
+        let own = format!("[{table}.");
         let from = span.end.min(text.len());
-        end = text.get(from..).and_then(|t| t.find("\n[")).map_or(text.len(), |i| from + i);
+        let rest = text.get(from..).unwrap_or("");
+        end = rest
+            .match_indices("\n[")
+            .find(|(i, _)| !rest.get(i + 1..).is_some_and(|h| h.starts_with(&own)))
+            .map_or(text.len(), |(i, _)| from + i);
     }
     let region = text.get(span.start..end)?;
+    let (mut from, mut found) = (0, None);
     for cand in cands {
         let cand = cand.split('[').next().unwrap_or(cand);
         let mut offset = 0;
         for line in region.split_inclusive('\n') {
-            if assigns(line, cand) {
-                return Some(line_of(text, span.start + offset));
+            if offset >= from && (assigns(line, cand) || opens(line, cand)) {
+                found = Some(line_of(text, span.start + offset));
+                from = offset;
+                break;
             }
             offset += line.len();
         }
     }
-    None
+    found
+}
+
+/// Whether `line` is the header of a sub-table named `key` (`[lan.dhcp4]`).
+fn opens(line: &str, key: &str) -> bool {
+    let t = line.trim();
+    t.starts_with('[') && t.trim_end_matches(']').ends_with(&format!(".{key}"))
 }
 
 /// Whether `line` assigns `key` (`key =`, `{ key =`, `, key =`), comments aside.
