@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need.
-.PHONY: deps build test demo fmt clippy
+.PHONY: deps build test demo demo-down demo-netns fmt clippy
 
 CARGO ?= cargo
 
@@ -14,10 +14,20 @@ test: deps
 	$(CARGO) build --workspace --locked --bins  # binaries the namespace tests spawn (ispemu, pppoe-dial)
 	$(CARGO) test --workspace --locked
 
-# What runs today: a KPN-style line in network namespaces (ispemu on VLAN 6, our PPPoE
-# client, our nftables NAT) and a LAN host reaching the stand-in internet through it.
-# The container demo (compose/) replaces it when routerd exists.
+# The container demo (compose/demo): ispemu as the ISP (PPPoE on VLAN 6), routerd, and a
+# busybox LAN client, in FROM-scratch images built from the release binaries (no registry).
+# Brings it up, waits for the router's health check and shows what works; `make demo-down`
+# stops it and removes its containers, networks and volume.
 demo: deps
+	$(CARGO) build --release --locked -p routerd -p ispemu --bins
+	compose/build-images.sh demo
+	compose/demo.sh up
+
+demo-down:
+	compose/demo.sh down
+
+# The earlier demo without containers: the same line in network namespaces, no routerd.
+demo-netns: deps
 	$(CARGO) run --locked -p router-tests --example demo
 
 fmt:

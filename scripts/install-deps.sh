@@ -16,6 +16,9 @@ PACKAGES=(
   isc-dhcp-client busybox kea-admin kea-dhcp4-server
   # DHCPv6-PD client tests (crates/dhcpv6pd): Kea as the delegating router
   kea-dhcp6-server
+  # the container demo (make demo) and its test (root_compose): Docker, compose v1, strip
+  # (busybox-static is not installed: compose/build-images.sh unpacks it with apt-get download)
+  docker.io docker-compose binutils
 )
 
 missing=()

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make demo` / `make demo-down`: brings the demo deployment (compose/demo) up, waits for the
+# router to be healthy and shows what works; or takes it down.
+#
+#   compose/demo.sh up | down | status
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+export TAG="${TAG:-demo}"
+DC=(docker-compose -p routerd-demo -f "$HERE/demo/docker-compose.yml")
+
+case "${1:-up}" in
+up)
+  start=$(date +%s.%N)
+  "${DC[@]}" up -d
+  echo "demo: waiting for the router to be healthy (routerctl status --check)..."
+  for _ in $(seq 1 120); do
+    st=$(docker inspect -f '{{.State.Health.Status}}' "$("${DC[@]}" ps -q router)" 2>/dev/null || true)
+    [ "$st" = healthy ] && break
+    sleep 0.5
+  done
+  if [ "$st" != healthy ]; then
+    echo "demo: the router is not healthy ($st); its log:" >&2
+    "${DC[@]}" logs --tail 50 router >&2
+    exit 1
+  fi
+  # The client's lease (udhcpc retries every 2 s).
+  for _ in $(seq 1 60); do
+    "${DC[@]}" exec -T client test -s /tmp/lease && break
+    sleep 0.5
+  done
+  up=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  echo
+  echo "== routerctl status (in the router container)"
+  "${DC[@]}" exec -T router routerctl status
+  echo
+  echo "== the client's DHCP lease and address (IPv4 only: router advertisements do not exist yet)"
+  "${DC[@]}" exec -T client cat /tmp/lease
+  "${DC[@]}" exec -T client ip -4 addr show dev eth0
+  echo
+  echo "== from the client: a name through the router, a ping and a web page on the stand-in internet"
+  "${DC[@]}" exec -T client nslookup -type=a www.example.test 192.168.1.1
+  "${DC[@]}" exec -T client ping -c 3 203.0.113.10
+  "${DC[@]}" exec -T client wget -q -O - http://www.example.test/
+  echo
+  echo "demo: up in ${up}s. Look inside:"
+  echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml logs -f"
+  echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec router routerctl leases"
+  echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec client sh"
+  echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec isp ispemu ctl sessions"
+  echo "Stop it: make demo-down"
+  ;;
+down)
+  "${DC[@]}" down -v --remove-orphans
+  ;;
+status)
+  "${DC[@]}" ps
+  ;;
+*)
+  echo "usage: $0 up|down|status" >&2
+  exit 2
+  ;;
+esac
