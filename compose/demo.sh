@@ -34,9 +34,10 @@ up)
   echo "== routerctl status (in the router container)"
   "${DC[@]}" exec -T router routerctl status
   echo
-  echo "== the client's DHCP lease and address (IPv4 only: router advertisements do not exist yet)"
+  echo "== the client's DHCP lease, and its addresses: IPv4 by DHCP, IPv6 by SLAAC from the"
+  echo "   router's advertisement of the LAN's /64 of the delegated prefix"
   "${DC[@]}" exec -T client cat /tmp/lease
-  "${DC[@]}" exec -T client ip -4 addr show dev eth0
+  "${DC[@]}" exec -T client ip addr show dev eth0
   echo
   echo "== from the client: a name through the router, a ping and a web page on the stand-in internet"
   "${DC[@]}" exec -T client nslookup -type=a www.example.test 192.168.1.1
