@@ -346,6 +346,42 @@ socket = "{}"
     let ping = lan.command("ping").args(["-c", "2", "-W", "2", "203.0.113.10"]).output().unwrap();
     assert!(ping.status.success(), "after the redial: {}", String::from_utf8_lossy(&ping.stdout));
 
+    // SIGKILL, then a restart on the same state: the ISP's stale session is cleared by a
+    // PADT, the same prefix is asked for and given, and the lease is still there.
+    let prefixes_before = ctl(&["prefixes", "--json"]).1;
+    let killed = routerd.child().id();
+    unsafe { libc::kill(killed as i32, libc::SIGKILL) };
+    let _ = routerd.child().wait();
+    let stale = isp.ctl("sessions");
+    assert_eq!(stale.matches("session_id").count(), 1, "the ISP still holds the session: {stale}");
+    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
+    let mut cmd = router.command(bin("routerd"));
+    cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
+    routerd = router.spawn_process(&mut cmd).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while !(logs().contains("lan numbered from the delegated prefix")
+        && ctl(&["status", "--check"]).0)
+    {
+        assert!(Instant::now() < until, "not back after the restart:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(logs().contains("PADT for the session left by the previous run"), "{}", logs());
+    let sessions = isp.ctl("sessions");
+    assert_eq!(sessions.matches("session_id").count(), 1, "stale session gone: {sessions}");
+    assert_ne!(sessions, stale);
+    assert_eq!(ctl(&["prefixes", "--json"]).1, prefixes_before, "the same prefix again");
+    let st = lan
+        .command("busybox")
+        .args(["udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-x", "hostname:laptop", "-s"])
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "no lease after the restart:\n{}", logs());
+    assert!(std::fs::read_to_string(&got).unwrap().starts_with(&format!("ip={ip} ")));
+    assert_eq!(dig(&lan, "laptop.home.arpa"), ip, "the name is back with the lease");
+
     // SIGTERM: a clean stop (the ISP sees the session end).
     let pid = routerd.child().id();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
