@@ -26,6 +26,11 @@ pub struct Answer {
 impl Answer {
     /// Reads an upstream response received at `now`.
     pub fn new(bytes: &[u8], now: Instant) -> Result<Answer, wire::Error> {
+        // Only a response is an answer: a query (QR clear) echoed by a broken or hostile
+        // upstream must never be cached and served to clients (found by fuzzing).
+        if wire::be16(bytes, 2).is_ok_and(|f| f & wire::FLAG_QR == 0) {
+            return Err(wire::Error::NotAResponse);
+        }
         let layout = Layout::parse(bytes)?;
         Ok(Answer { bytes: bytes.into(), layout, stored: now })
     }

@@ -41,6 +41,9 @@ pub enum Error {
     /// The question's name is compressed (legal in theory, sent by nobody: FORMERR).
     #[error("compressed name in the question")]
     CompressedQuestion,
+    /// A message taken as an upstream's answer is not a response (QR clear).
+    #[error("not a response")]
+    NotAResponse,
 }
 
 /// Response codes the fast path writes (RFC 1035 §4.1.1, RFC 6895).
