@@ -26,8 +26,6 @@ use crate::{
 
 /// How long to wait for the interface and its link-local address.
 const LINK_WAIT: Duration = Duration::from_secs(30);
-/// How often the interface is looked at while waiting.
-const LINK_POLL: Duration = Duration::from_millis(100);
 
 /// Errors of the driver.
 #[derive(Debug, thiserror::Error)]
@@ -187,31 +185,16 @@ fn load_state(dir: Option<&Path>, ifname: &str, mac: Option<[u8; 6]>) -> Result<
     Ok(State { duid, last_prefix })
 }
 
-/// Waits until `ifname` exists and has a link-local address that is not tentative; returns
-/// its index, MAC and that address.
+/// The interface's index, MAC and usable link-local address, waited for up to [`LINK_WAIT`].
 async fn wait_link_local(
     nc: &Netcfg,
     ifname: &str,
 ) -> Result<(u32, Option<[u8; 6]>, Ipv6Addr), Error> {
-    let until = Instant::now() + LINK_WAIT;
-    while Instant::now() < until {
-        if let Ok(link) = nc.link_by_name(ifname).await {
-            let addrs = nc.addresses(Some(&link)).await.unwrap_or_default();
-            let ll = addrs.iter().find_map(|a| match a.net.addr() {
-                std::net::IpAddr::V6(v6)
-                    if v6.is_unicast_link_local() && !a.tentative && !a.dad_failed =>
-                {
-                    Some(v6)
-                }
-                _ => None,
-            });
-            if let Some(ll) = ll {
-                return Ok((link.index, link.mac, ll));
-            }
-        }
-        tokio::time::sleep(LINK_POLL).await;
-    }
-    Err(Error::NoLinkLocal(ifname.into()))
+    let (link, ll) = nc
+        .wait_link_local(ifname, LINK_WAIT)
+        .await
+        .ok_or_else(|| Error::NoLinkLocal(ifname.into()))?;
+    Ok((link.index, link.mac, ll))
 }
 
 /// A UDP socket on `[::]:port` bound to the interface, non-blocking, in tokio.

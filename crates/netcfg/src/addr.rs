@@ -168,3 +168,36 @@ impl Netcfg {
             .collect())
     }
 }
+
+impl Netcfg {
+    /// Waits (polling every 100 ms, at most `timeout`) until `ifname` exists and has a usable
+    /// IPv6 link-local address (DAD finished and passed): what DHCPv6 and router
+    /// advertisements are sent from. `None` if that did not happen in time.
+    pub async fn wait_link_local(
+        &self,
+        ifname: &str,
+        timeout: std::time::Duration,
+    ) -> Option<(Link, std::net::Ipv6Addr)> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(link) = self.link_by_name(ifname).await {
+                let addrs = self.addresses(Some(&link)).await.unwrap_or_default();
+                let ll = addrs.iter().find_map(|a| match a.net.addr() {
+                    IpAddr::V6(v6)
+                        if v6.is_unicast_link_local() && !a.tentative && !a.dad_failed =>
+                    {
+                        Some(v6)
+                    }
+                    _ => None,
+                });
+                if let Some(ll) = ll {
+                    return Some((link, ll));
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
