@@ -28,6 +28,12 @@ pub const MAGIC: [u8; 4] = [0x63, 0x82, 0x53, 0x63];
 /// zero-padded after End up to it.
 pub const MIN_REPLY_LEN: usize = 300;
 
+/// BOOTP `op` of a client message (RFC 951).
+pub const BOOTREQUEST: u8 = 1;
+
+/// BOOTP `op` of a server message (RFC 951).
+pub const BOOTREPLY: u8 = 2;
+
 /// Why a datagram was not accepted. Small and `Copy`; carries the offending value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -38,6 +44,9 @@ pub enum Error {
     /// `op` is not BOOTREQUEST (1).
     #[error("op {0} is not BOOTREQUEST")]
     NotRequest(u8),
+    /// `op` is not BOOTREPLY (2) where a reply was expected (the client side).
+    #[error("op {0} is not BOOTREPLY")]
+    NotReply(u8),
     /// The magic cookie is wrong.
     #[error("bad magic cookie")]
     BadMagic,
@@ -71,20 +80,29 @@ pub struct Request {
 
 /// Parses a datagram sent to the server port.
 pub fn parse(bytes: &[u8]) -> Result<Request, Error> {
+    let msg = decode_checked(bytes, BOOTREQUEST)?;
+    let kind = msg.opts().msg_type().ok_or(Error::NoMessageType)?;
+    Ok(Request { msg, kind })
+}
+
+/// The checked decode both ends use (the server here, `dhcp4-client` for replies): the
+/// header, `op` (which must be `op`), `hlen`, the magic cookie and every option length are
+/// checked, then dhcproto decodes. The message type is not required here.
+pub fn decode_checked(bytes: &[u8], op: u8) -> Result<Message, Error> {
     let (header, rest) = bytes.split_at_checked(HEADER_LEN).ok_or(Error::Truncated(bytes.len()))?;
     let (magic, options) = rest.split_at_checked(4).ok_or(Error::Truncated(bytes.len()))?;
-    match (header.first(), header.get(2)) {
-        (Some(1), Some(&hlen)) if hlen <= 16 => {}
-        (Some(1), Some(&hlen)) => return Err(Error::BadHlen(hlen)),
-        (op, _) => return Err(Error::NotRequest(op.copied().unwrap_or(0))),
+    let got = header.first().copied().unwrap_or(0);
+    match header.get(2) {
+        _ if got != op && op == BOOTREQUEST => return Err(Error::NotRequest(got)),
+        _ if got != op => return Err(Error::NotReply(got)),
+        Some(&hlen) if hlen > 16 => return Err(Error::BadHlen(hlen)),
+        _ => {}
     }
     if magic != MAGIC {
         return Err(Error::BadMagic);
     }
     check_options(options, HEADER_LEN + 4)?;
-    let msg = Message::decode(&mut Decoder::new(bytes)).map_err(|_| Error::Decode)?;
-    let kind = msg.opts().msg_type().ok_or(Error::NoMessageType)?;
-    Ok(Request { msg, kind })
+    Message::decode(&mut Decoder::new(bytes)).map_err(|_| Error::Decode)
 }
 
 /// Walks the option TLVs as dhcproto will (adjacent same-code options concatenated) and
