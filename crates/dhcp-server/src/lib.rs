@@ -64,6 +64,7 @@ pub mod fuzzing;
 pub mod names;
 pub mod store;
 pub mod v4;
+pub mod v6;
 pub mod wire;
 
 #[cfg(test)]
@@ -72,9 +73,11 @@ mod tests;
 use std::net::SocketAddrV4;
 
 pub use config::{PoolRange, Reservation, ServerConfig};
-pub use store::{LeaseLog, LeaseRecord, RecordState};
+pub use store::{IaKind, LeaseLog, LeaseLog6, LeaseRecord, LeaseRecord6, RecordState};
 pub use v4::server::{Commit, Event, Lease, Meta, Server, Stats};
 pub use v4::table::{ClientKey, HwAddr};
+pub use v6::config::{Config6Error, PdPool, Server6Config};
+pub use v6::server::{Commit6, Event6, Lease6, Meta6, Server6, Stats6, Transmit6};
 
 /// UDP port servers and relay agents listen on (RFC 2131 §4.1).
 pub const SERVER_PORT: u16 = 67;

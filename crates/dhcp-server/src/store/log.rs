@@ -1,17 +1,13 @@
-//! [`LeaseLog`]: the lease log file in a state directory, loaded, appended, synced, compacted.
+//! [`Log`]: a lease log file in a state directory, loaded, appended, synced, compacted.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use super::{LeaseRecord, next_frame};
-
-/// The file's first bytes.
-const MAGIC: &[u8; 8] = b"RDHCP4L1";
+use super::{Record, next_frame_of};
 
 /// Compact when the file holds more than `2 × live + COMPACT_SLACK` records.
 const COMPACT_SLACK: u64 = 4096;
@@ -21,50 +17,50 @@ const COMPACT_SLACK: u64 = 4096;
 pub struct LoadReport {
     /// Valid records read.
     pub records: u64,
-    /// Distinct addresses (live records after last-wins).
+    /// Distinct keys: addresses (v4) or leases (v6), live records after last-wins.
     pub live: usize,
     /// Bytes cut off the end: a torn or corrupt record and everything after it.
     pub torn_bytes: u64,
 }
 
-/// The durable lease log of one server (`leases4.log` in its state directory).
+/// The durable lease log of one server (`R::FILE` in its state directory).
 #[derive(Debug)]
-pub struct LeaseLog {
+pub struct Log<R: Record> {
     dir: PathBuf,
     file: File,
     /// File length after the last complete append.
     len: u64,
     /// Records in the file.
     in_file: u64,
-    /// The last record per address.
-    live: HashMap<Ipv4Addr, LeaseRecord>,
+    /// The last record per key.
+    live: HashMap<R::Key, R>,
     buf: Vec<u8>,
 }
 
-impl LeaseLog {
+impl<R: Record> Log<R> {
     /// File name inside the state directory.
-    pub const FILE: &'static str = "leases4.log";
+    pub const FILE: &'static str = R::FILE;
 
     /// Opens (or creates) the log in `dir` and loads it. A torn last record is cut off.
     pub fn open(dir: &Path) -> io::Result<(Self, LoadReport)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(Self::FILE);
         let data = match std::fs::read(&path) {
-            Ok(d) if d.starts_with(MAGIC) => d,
-            Ok(d) if !d.is_empty() && !MAGIC.starts_with(&d) => {
+            Ok(d) if d.starts_with(R::MAGIC) => d,
+            Ok(d) if !d.is_empty() && !R::MAGIC.starts_with(&d) => {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "not a lease log"));
             }
             // Missing, empty, or a header torn at creation: start a new log.
-            Ok(_) | Err(_) => write_new(dir, &path, &[])?,
+            Ok(_) | Err(_) => write_new(dir, &path, R::MAGIC, &[])?,
         };
-        let (live, report, good) = load(&data);
+        let (live, report, good) = load::<R>(&data);
         let file = OpenOptions::new().append(true).open(&path)?;
         if report.torn_bytes > 0 {
             warn!("lease log {}: cut {} torn bytes off the end", path.display(), report.torn_bytes);
             file.set_len(good as u64)?;
             file.sync_all()?;
         }
-        let log = LeaseLog {
+        let log = Log {
             dir: dir.to_owned(),
             file,
             len: good as u64,
@@ -75,8 +71,8 @@ impl LeaseLog {
         Ok((log, report))
     }
 
-    /// The last record of every address.
-    pub fn leases(&self) -> impl Iterator<Item = &LeaseRecord> {
+    /// The last record of every key.
+    pub fn leases(&self) -> impl Iterator<Item = &R> {
         self.live.values()
     }
 
@@ -87,15 +83,15 @@ impl LeaseLog {
 
     /// Writes records to the end of the file in one `write`, without syncing. On error the
     /// file is cut back to its last complete record.
-    pub fn append<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a LeaseRecord>,
-    ) -> io::Result<()> {
+    pub fn append<'a>(&mut self, records: impl IntoIterator<Item = &'a R>) -> io::Result<()>
+    where
+        R: 'a,
+    {
         self.buf.clear();
         let mut n = 0;
         for r in records {
-            r.encode(&mut self.buf);
-            self.live.insert(r.address, r.clone());
+            r.encode_frame(&mut self.buf);
+            self.live.insert(r.key(), r.clone());
             n += 1;
         }
         if let Err(e) = self.file.write_all(&self.buf) {
@@ -113,10 +109,10 @@ impl LeaseLog {
     }
 
     /// Appends, syncs, and compacts if the file has grown far past the live leases.
-    pub fn commit<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a LeaseRecord>,
-    ) -> io::Result<()> {
+    pub fn commit<'a>(&mut self, records: impl IntoIterator<Item = &'a R>) -> io::Result<()>
+    where
+        R: 'a,
+    {
         self.append(records)?;
         self.sync()?;
         if self.should_compact() {
@@ -135,26 +131,26 @@ impl LeaseLog {
     pub fn compact(&mut self) -> io::Result<()> {
         let mut data = Vec::with_capacity(self.live.len() * 48);
         for r in self.live.values() {
-            r.encode(&mut data);
+            r.encode_frame(&mut data);
         }
         let path = self.dir.join(Self::FILE);
-        write_new(&self.dir, &path, &data)?;
+        write_new(&self.dir, &path, R::MAGIC, &data)?;
         self.file = OpenOptions::new().append(true).open(&path)?;
-        self.len = (MAGIC.len() + data.len()) as u64;
+        self.len = (R::MAGIC.len() + data.len()) as u64;
         self.in_file = self.live.len() as u64;
         Ok(())
     }
 }
 
 /// Reads every frame; returns the live map, the report and the length of the good prefix.
-fn load(data: &[u8]) -> (HashMap<Ipv4Addr, LeaseRecord>, LoadReport, usize) {
+fn load<R: Record>(data: &[u8]) -> (HashMap<R::Key, R>, LoadReport, usize) {
     let mut live = HashMap::new();
     let mut report = LoadReport::default();
-    let mut rest = data.get(MAGIC.len()..).unwrap_or_default();
+    let mut rest = data.get(R::MAGIC.len()..).unwrap_or_default();
     loop {
-        match next_frame(rest) {
+        match next_frame_of::<R>(rest) {
             Ok(Some((record, tail))) => {
-                live.insert(record.address, record);
+                live.insert(record.key(), record);
                 report.records += 1;
                 rest = tail;
             }
@@ -170,14 +166,14 @@ fn load(data: &[u8]) -> (HashMap<Ipv4Addr, LeaseRecord>, LoadReport, usize) {
     (live, report, good)
 }
 
-/// Writes `MAGIC + body` to a temporary file, syncs it, renames it to `path`, syncs `dir`.
-fn write_new(dir: &Path, path: &Path, body: &[u8]) -> io::Result<Vec<u8>> {
+/// Writes `magic + body` to a temporary file, syncs it, renames it to `path`, syncs `dir`.
+fn write_new(dir: &Path, path: &Path, magic: &[u8; 8], body: &[u8]) -> io::Result<Vec<u8>> {
     let tmp = path.with_extension("log.new");
     let mut f = File::create(&tmp)?;
-    f.write_all(MAGIC)?;
+    f.write_all(magic)?;
     f.write_all(body)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()?;
-    Ok(MAGIC.to_vec())
+    Ok(magic.to_vec())
 }

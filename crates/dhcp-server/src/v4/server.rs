@@ -96,19 +96,20 @@ enum Held {
     Event(Event),
 }
 
-/// Maps the caller's `Instant`s to Unix seconds (lease times are persisted).
+/// Maps the caller's `Instant`s to Unix seconds (lease times are persisted). Shared with
+/// the DHCPv6 machine.
 #[derive(Debug, Clone, Copy)]
-struct Clock {
-    at: Instant,
-    unix: u64,
+pub(crate) struct Clock {
+    pub(crate) at: Instant,
+    pub(crate) unix: u64,
 }
 
 impl Clock {
-    fn unix(&self, now: Instant) -> u64 {
+    pub(crate) fn unix(&self, now: Instant) -> u64 {
         self.unix + now.saturating_duration_since(self.at).as_secs()
     }
 
-    fn instant(&self, unix: u64) -> Instant {
+    pub(crate) fn instant(&self, unix: u64) -> Instant {
         self.at + Duration::from_secs(unix.saturating_sub(self.unix))
     }
 }

@@ -23,7 +23,7 @@
 mod options;
 
 use dhcproto::v6::{
-    DhcpOption, DhcpOptions, IAPD, MessageType, OptionCode, Status, StatusCode, UnknownOption,
+    DhcpOption, DhcpOptions, IANA, IAPD, MessageType, OptionCode, Status, StatusCode, UnknownOption,
 };
 use dhcproto::{Encodable, Encoder};
 
@@ -177,6 +177,23 @@ impl Repr {
             DhcpOption::IAPD(ia) => Some(ia),
             _ => None,
         })
+    }
+
+    /// All IA_NA options (option 3), in wire order.
+    pub fn ia_nas(&self) -> impl Iterator<Item = &IANA> {
+        self.opts.iter().filter_map(|o| match o {
+            DhcpOption::IANA(ia) => Some(ia),
+            _ => None,
+        })
+    }
+
+    /// The body of an option kept opaque (not decoded by `dhcproto`), such as the Client FQDN
+    /// (39, RFC 4704) or an unknown option.
+    pub fn opaque(&self, code: OptionCode) -> Option<&[u8]> {
+        match self.get(code) {
+            Some(DhcpOption::Unknown(u)) => Some(u.data()),
+            _ => None,
+        }
     }
 
     /// A 32-bit option such as SOL_MAX_RT (82) or INF_MAX_RT (83), RFC 8415 §21.24/§21.25.

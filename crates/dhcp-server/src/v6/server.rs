@@ -1,0 +1,777 @@
+//! The DHCPv6 server machine for one LAN (RFC 8415 §18.3). Owns no socket, clock, file or task.
+//!
+//! Call order, as for DHCPv4: `handle_input` / `handle_timeout` / `set_prefixes`, then drain
+//! `poll_commit` (write every record to the lease store and make it durable), call
+//! `handle_committed` with the last sequence number made durable, then drain
+//! `poll_transmit` and `poll_event`, and ask `poll_timeout`. A Reply that grants or extends
+//! a lease (and its [`Event6::LeaseGranted`]) is held back until its records were committed.
+
+use std::collections::VecDeque;
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::{Duration, Instant, SystemTime};
+
+use dhcproto::v6::Status;
+use dhcproto::v6::{
+    DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, MessageType, OptionCode,
+};
+use dhcpv6pd::wire::{Repr, domain_list_option, status_option};
+use ipnet::Ipv6Net;
+use tracing::{debug, warn};
+
+use super::config::{Config6Error, PdPool, Server6Config, validate_prefixes};
+use super::table::{Binding, BindingKey, Table, iid_of, leases_of};
+use crate::names;
+use crate::store::{IaKind, LeaseRecord6, RecordState};
+use crate::v4::server::Clock;
+
+/// Client FQDN (RFC 4704), kept opaque by the wire layer.
+const OPTION_CLIENT_FQDN: u16 = 39;
+
+/// Where a datagram came from; the answer goes back there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta6 {
+    /// Source address and port (a client on 546).
+    pub src: SocketAddrV6,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit6 {
+    /// Destination: the request's source.
+    pub dst: SocketAddrV6,
+    /// UDP payload.
+    pub payload: Vec<u8>,
+}
+
+/// A snapshot of one IA's lease, carried by events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease6 {
+    /// IA_NA (addresses) or IA_PD (prefixes).
+    pub kind: IaKind,
+    /// The client's DUID.
+    pub duid: Vec<u8>,
+    /// The IAID.
+    pub iaid: u32,
+    /// Addresses (length 128) or prefixes.
+    pub addresses: Vec<(Ipv6Addr, u8)>,
+    /// The sanitised host name from the Client FQDN option (39), first label.
+    pub hostname: Option<String>,
+    /// When the valid lifetime ends (or ended), wall-clock.
+    pub expires: SystemTime,
+}
+
+/// What the server tells the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event6 {
+    /// An IA was granted or extended; its records are durable.
+    LeaseGranted(Lease6),
+    /// The client released the IA (RFC 8415 §18.3.7).
+    LeaseReleased(Lease6),
+    /// The valid lifetime ran out without a renewal.
+    LeaseExpired(Lease6),
+    /// The client declined the addresses (RFC 8415 §18.3.8): their interface id is out of
+    /// use for `decline_hold`.
+    AddressDeclined(Lease6),
+}
+
+/// A lease record the caller must make durable, then confirm with
+/// [`Server6::handle_committed`]`(seq)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit6 {
+    /// Sequence number, increasing by one from 1.
+    pub seq: u64,
+    /// The record.
+    pub record: LeaseRecord6,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats6 {
+    /// Datagrams given to `handle_input`.
+    pub received: u64,
+    /// Datagrams that failed to parse, and relay messages (dropped).
+    pub malformed: u64,
+    /// Well-formed messages discarded (RFC 8415 §16 identifier checks, wrong type).
+    pub dropped: u64,
+    /// Advertises sent.
+    pub advertises: u64,
+    /// Replies sent (all kinds).
+    pub replies: u64,
+    /// IAs granted or extended (committed).
+    pub granted: u64,
+    /// IAs answered NoAddrsAvail.
+    pub no_addrs: u64,
+    /// IAs answered NoPrefixAvail.
+    pub no_prefixes: u64,
+    /// IAs answered NoBinding.
+    pub no_binding: u64,
+    /// Addresses or prefixes returned with lifetimes 0 (renumbering, not on link).
+    pub invalidated: u64,
+    /// IAs released.
+    pub releases: u64,
+    /// IAs declined.
+    pub declines: u64,
+    /// Confirms answered NotOnLink.
+    pub not_on_link: u64,
+    /// Information-requests answered.
+    pub info_requests: u64,
+}
+
+/// Output waiting for a commit.
+#[derive(Debug, Clone)]
+enum Held {
+    Transmit(Transmit6),
+    Event(Event6),
+}
+
+/// How the IAs of a message are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Advertise: say what would be leased, commit nothing (§18.3.1).
+    Offer,
+    /// Request, or Solicit with Rapid Commit: lease (§18.3.2).
+    Commit,
+    /// Renew: extend, or NoBinding (§18.3.4).
+    Renew,
+    /// Rebind: extend, take the client back, or invalidate (§18.3.5).
+    Rebind,
+}
+
+/// One IA of a client message.
+struct IaIn<'a> {
+    kind: IaKind,
+    iaid: u32,
+    opts: &'a DhcpOptions,
+}
+
+impl IaIn<'_> {
+    /// The addresses (length 128) or prefixes the client put in the IA, zeros left out.
+    fn presented(&self) -> Vec<(Ipv6Addr, u8)> {
+        self.opts
+            .iter()
+            .filter_map(|o| match o {
+                DhcpOption::IAAddr(a) if !a.addr.is_unspecified() => Some((a.addr, 128)),
+                DhcpOption::IAPrefix(p) if !p.prefix_ip.is_unspecified() => {
+                    Some((p.prefix_ip, p.prefix_len))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The DHCPv6 server machine for one LAN.
+#[derive(Debug, Clone)]
+pub struct Server6 {
+    cfg: Server6Config,
+    clock: Clock,
+    table: Table,
+    next_seq: u64,
+    durable: u64,
+    commits: VecDeque<Commit6>,
+    held: VecDeque<(u64, Held)>,
+    transmits: VecDeque<Transmit6>,
+    events: VecDeque<Event6>,
+    stats: Stats6,
+}
+
+impl Server6 {
+    /// A server with an empty binding table. `unix_now` is the wall-clock time (Unix
+    /// seconds) at `now`; lease ends are kept and persisted as wall-clock time.
+    pub fn new(cfg: Server6Config, now: Instant, unix_now: u64) -> Result<Self, Config6Error> {
+        cfg.validate()?;
+        Ok(Server6 {
+            cfg,
+            clock: Clock { at: now, unix: unix_now },
+            table: Table::default(),
+            next_seq: 1,
+            durable: 0,
+            commits: VecDeque::new(),
+            held: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats6::default(),
+        })
+    }
+
+    /// Loads the records of a lease store (any order). Bound leases still valid at `now`
+    /// become bindings again, moved to the configured prefixes as [`Self::set_prefixes`]
+    /// would; declined interface ids stay out of use until their hold ends.
+    pub fn restore<'a>(
+        &mut self,
+        now: Instant,
+        records: impl IntoIterator<Item = &'a LeaseRecord6>,
+    ) {
+        let t = self.clock.unix(now);
+        let mut live: Vec<&LeaseRecord6> = records.into_iter().filter(|r| r.expires > t).collect();
+        live.sort_by_key(|r| (r.kind, r.duid.clone(), r.iaid, r.address));
+        for r in live {
+            match r.state {
+                RecordState::Declined if r.kind == IaKind::Na => {
+                    self.table.decline(iid_of(r.address), r.expires);
+                }
+                RecordState::Bound => self.restore_one(r),
+                _ => {}
+            }
+        }
+        self.table.renumber(&self.cfg.prefixes, self.cfg.pd_pool);
+    }
+
+    fn restore_one(&mut self, r: &LeaseRecord6) {
+        let key = BindingKey { kind: r.kind, duid: r.duid.clone(), iaid: r.iaid };
+        if let Some(b) = self.table.get(&key) {
+            // A second address of the same IA (another on-link prefix).
+            let mut b = b.clone();
+            if !b.leases.contains(&(r.address, r.prefix_len)) {
+                b.leases.push((r.address, r.prefix_len));
+            }
+            b.until = b.until.max(r.expires);
+            self.table.set(key, b);
+            return;
+        }
+        let slot = match r.kind {
+            IaKind::Na => Some(iid_of(r.address)).filter(|&i| self.table.iid_free_for(i, &key)),
+            IaKind::Pd => self.cfg.pd_pool.and_then(|p| p.index(r.address, r.prefix_len)),
+        };
+        let b = Binding {
+            slot: slot.unwrap_or(super::table::NO_SLOT),
+            leases: vec![(r.address, r.prefix_len)],
+            retired: Vec::new(),
+            hostname: r.hostname.clone(),
+            until: r.expires,
+        };
+        self.table.set(key, b);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Server6Config {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats6 {
+        self.stats
+    }
+
+    /// The binding table, for inspection.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Renumbering: the on-link prefixes and the PD pool change (a new delegated prefix).
+    /// Every binding moves to the new prefixes, keeping its interface id (or pool index); the
+    /// old addresses and prefixes go out in the client's next Reply to Renew, Rebind or
+    /// Request with lifetimes 0, beside the new ones (RFC 8415 §18.3.4: "the server ...
+    /// includes the addresses ... with lifetimes of 0"). Nothing is committed until then.
+    pub fn set_prefixes(
+        &mut self,
+        _now: Instant,
+        prefixes: Vec<Ipv6Net>,
+        pd_pool: Option<PdPool>,
+    ) -> Result<(), Config6Error> {
+        validate_prefixes(&prefixes, pd_pool)?;
+        self.table.renumber(&prefixes, pd_pool);
+        self.cfg.prefixes = prefixes;
+        self.cfg.pd_pool = pd_pool;
+        Ok(())
+    }
+
+    /// The next record to make durable.
+    pub fn poll_commit(&mut self) -> Option<Commit6> {
+        self.commits.pop_front()
+    }
+
+    /// Every commit up to and including `seq` is durable: release what waited for them.
+    pub fn handle_committed(&mut self, seq: u64) {
+        self.durable = self.durable.max(seq);
+        while let Some((s, _)) = self.held.front() {
+            if *s > self.durable {
+                break;
+            }
+            match self.held.pop_front() {
+                Some((_, Held::Transmit(t))) => self.transmits.push_back(t),
+                Some((_, Held::Event(e))) => self.events.push_back(e),
+                None => break,
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit6> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event6> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next: the earliest lease or decline end.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.table.next_deadline().map(|t| self.clock.instant(t))
+    }
+
+    /// Time passed: bindings past their valid lifetime are reclaimed
+    /// ([`Event6::LeaseExpired`]); declined interface ids come back. Expiry is not logged:
+    /// loading derives it from the lease end.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.clock.unix(now);
+        while let Some((key, b)) = self.table.pop_expired(t) {
+            debug!("dhcp6: {:?} IAID {} of {:02x?} expired", key.kind, key.iaid, key.duid);
+            self.events.push_back(Event6::LeaseExpired(snapshot(&key, &b)));
+        }
+        self.table.release_declined(t);
+    }
+
+    /// A datagram that arrived on port 547 (multicast or unicast).
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8], meta: &Meta6) {
+        self.stats.received += 1;
+        let msg = match Repr::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.malformed += 1;
+                debug!("dhcp6: dropping malformed message from {}: {e}", meta.src);
+                return;
+            }
+        };
+        if !self.acceptable(&msg) {
+            self.stats.dropped += 1;
+            debug!("dhcp6: discarding {:?} from {} (§16)", msg.msg_type, meta.src);
+            return;
+        }
+        let t = self.clock.unix(now);
+        let first = self.next_seq;
+        let reply = match msg.msg_type {
+            MessageType::Solicit => self.solicit(t, &msg),
+            MessageType::Request => Some(self.leases(t, &msg, Mode::Commit, MessageType::Reply)),
+            MessageType::Renew => Some(self.leases(t, &msg, Mode::Renew, MessageType::Reply)),
+            MessageType::Rebind => Some(self.leases(t, &msg, Mode::Rebind, MessageType::Reply)),
+            MessageType::Release => Some(self.release(t, &msg)),
+            MessageType::Decline => Some(self.decline(t, &msg)),
+            MessageType::Confirm => self.confirm(&msg),
+            MessageType::InformationRequest => Some(self.information(&msg)),
+            _ => None,
+        };
+        let after = (self.next_seq > first).then(|| self.next_seq - 1);
+        match reply {
+            Some(m) => self.send(meta.src, &m, after),
+            None => self.stats.dropped += 1,
+        }
+    }
+
+    /// RFC 8415 §16: Client and Server Identifier checks per message type.
+    fn acceptable(&self, msg: &Repr) -> bool {
+        let ours = msg.server_id() == Some(self.cfg.duid.as_slice());
+        let client = msg.client_id().is_some();
+        match msg.msg_type {
+            // §16.2, §16.5, §16.7: "MUST discard any ... that ... includes a Server
+            // Identifier option" / "does not include a Client Identifier option".
+            MessageType::Solicit | MessageType::Rebind | MessageType::Confirm => {
+                client && msg.server_id().is_none()
+            }
+            // §16.4, §16.6, §16.8, §16.9: "the contents of the Server Identifier option do
+            // not match the server's identifier".
+            MessageType::Request
+            | MessageType::Renew
+            | MessageType::Release
+            | MessageType::Decline => client && ours,
+            // §16.12: no IA options, and no one else's Server Identifier.
+            MessageType::InformationRequest => {
+                (ours || msg.server_id().is_none())
+                    && !msg.has(OptionCode::IANA)
+                    && !msg.has(OptionCode::IAPD)
+                    && !msg.has(OptionCode::IATA)
+            }
+            _ => false,
+        }
+    }
+
+    /// §18.3.1: Advertise, or a committed Reply with Rapid Commit when both sides want it.
+    fn solicit(&mut self, t: u64, msg: &Repr) -> Option<Repr> {
+        if self.cfg.rapid_commit && msg.has(OptionCode::RapidCommit) {
+            let mut m = self.leases(t, msg, Mode::Commit, MessageType::Reply);
+            m.push(DhcpOption::RapidCommit);
+            return Some(m);
+        }
+        Some(self.leases(t, msg, Mode::Offer, MessageType::Advertise))
+    }
+
+    /// Answers every IA_NA and IA_PD of `msg`, in order.
+    fn leases(&mut self, t: u64, msg: &Repr, mode: Mode, kind: MessageType) -> Repr {
+        let duid = msg.client_id().unwrap_or_default().to_vec();
+        let hostname = client_fqdn(msg);
+        let mut m = self.base(kind, msg);
+        for ia in ias(msg) {
+            let key = BindingKey { kind: ia.kind, duid: duid.clone(), iaid: ia.iaid };
+            let opt = self.answer_ia(t, &key, &ia, mode, hostname.as_ref());
+            m.push(opt);
+        }
+        m
+    }
+
+    /// One IA of the answer (§18.3.1, §18.3.2, §18.3.4, §18.3.5, §18.3.9).
+    fn answer_ia(
+        &mut self,
+        t: u64,
+        key: &BindingKey,
+        ia: &IaIn<'_>,
+        mode: Mode,
+        hostname: Option<&String>,
+    ) -> DhcpOption {
+        let presented = ia.presented();
+        let bound = self.table.get(key).is_some();
+        match mode {
+            // §18.3.4: "If the server cannot find a client entry for the IA, the server
+            // returns the IA containing no addresses with a Status Code option set to
+            // NoBinding".
+            Mode::Renew if !bound => return self.no_binding(ia),
+            // §18.3.5: without a binding, addresses that are appropriate for the link may be
+            // given back (this server may have lost its table); others get lifetimes 0.
+            Mode::Rebind if !bound && !self.adopt(t, key, &presented) => {
+                if presented.is_empty() {
+                    return self.no_binding(ia);
+                }
+                self.stats.invalidated += presented.len() as u64;
+                return self.ia(ia.kind, ia.iaid, &[], &presented, None);
+            }
+            _ => {}
+        }
+        let Some((slot, leases)) = self.candidate(key) else {
+            let (status, text) = match ia.kind {
+                IaKind::Na => (Status::NoAddrsAvail, "no addresses available"),
+                IaKind::Pd => (Status::NoPrefixAvail, "no prefixes available"),
+            };
+            match ia.kind {
+                IaKind::Na => self.stats.no_addrs += 1,
+                IaKind::Pd => self.stats.no_prefixes += 1,
+            }
+            warn!(
+                "dhcp6: {:?} pool full, nothing for IAID {} of {:02x?}",
+                ia.kind, ia.iaid, key.duid
+            );
+            let retired = self.take_retired(t, key, mode);
+            let st = Some(status_option(status, text));
+            return self.ia(ia.kind, ia.iaid, &[], &retired, st);
+        };
+        if mode == Mode::Offer {
+            return self.ia(ia.kind, ia.iaid, &leases, &[], None);
+        }
+        let mut retired = self.take_retired(t, key, mode);
+        // §18.3.4: addresses the client holds that are not appropriate for the link (not
+        // ours, or not on link any more) go back with lifetimes 0.
+        for p in presented {
+            if !leases.contains(&p) && !retired.contains(&p) {
+                retired.push(p);
+            }
+        }
+        self.stats.invalidated += retired.len() as u64;
+        self.grant(t, key, slot, &leases, hostname);
+        self.ia(ia.kind, ia.iaid, &leases, &retired, None)
+    }
+
+    /// The slot and leases `key` has or would get; `None` when the pool is full.
+    fn candidate(&self, key: &BindingKey) -> Option<(u64, Vec<(Ipv6Addr, u8)>)> {
+        let (base, size) = match key.kind {
+            IaKind::Na => {
+                let (a, b) = self.cfg.iid_range;
+                (a, (b - a).saturating_add(1))
+            }
+            IaKind::Pd => (0, self.cfg.pd_pool.map_or(0, |p| p.size())),
+        };
+        let slot = self.table.slot_for(key, base, size)?;
+        let leases = leases_of(key.kind, slot, &self.cfg.prefixes, self.cfg.pd_pool);
+        (!leases.is_empty()).then_some((slot, leases))
+    }
+
+    /// §18.3.5 without a binding: takes the presented addresses/prefix back if they are ours
+    /// to give and free. Creates the binding (committed by the caller through `grant`).
+    fn adopt(&mut self, t: u64, key: &BindingKey, presented: &[(Ipv6Addr, u8)]) -> bool {
+        let slot = match (key.kind, presented.first()) {
+            (IaKind::Na, Some(&(a, _))) => {
+                let iid = iid_of(a);
+                let (lo, hi) = self.cfg.iid_range;
+                let ok = (lo..=hi).contains(&iid)
+                    && presented.iter().all(|&(p, _)| self.on_link(p) && iid_of(p) == iid)
+                    && self.table.iid_free_for(iid, key);
+                ok.then_some(iid)
+            }
+            (IaKind::Pd, Some(&(p, l))) => {
+                let idx = self.cfg.pd_pool.and_then(|pool| pool.index(p, l));
+                idx.filter(|&i| self.table.slot_for(key, i, 1) == Some(i))
+            }
+            _ => None,
+        };
+        let Some(slot) = slot else { return false };
+        let leases = leases_of(key.kind, slot, &self.cfg.prefixes, self.cfg.pd_pool);
+        let b = Binding { slot, leases, retired: Vec::new(), hostname: None, until: t };
+        self.table.set(key.clone(), b);
+        true
+    }
+
+    /// Whether `a` is in one of the on-link prefixes.
+    fn on_link(&self, a: Ipv6Addr) -> bool {
+        self.cfg.prefixes.iter().any(|p| p.contains(&a))
+    }
+
+    /// The binding's retired leases, committed as released; empty for an Advertise.
+    fn take_retired(&mut self, t: u64, key: &BindingKey, mode: Mode) -> Vec<(Ipv6Addr, u8)> {
+        if mode == Mode::Offer {
+            return Vec::new();
+        }
+        let Some(mut b) = self.table.get(key).cloned() else {
+            return Vec::new();
+        };
+        let retired = std::mem::take(&mut b.retired);
+        for &(a, l) in &retired {
+            self.commit(key, a, l, RecordState::Released, t, None);
+        }
+        self.table.set(key.clone(), b);
+        retired
+    }
+
+    /// Binds `leases` to `key` until the valid lifetime ends, commits them, and holds the
+    /// Reply and the event until they are durable.
+    fn grant(
+        &mut self,
+        t: u64,
+        key: &BindingKey,
+        slot: u64,
+        leases: &[(Ipv6Addr, u8)],
+        hostname: Option<&String>,
+    ) {
+        let old = self.table.get(key).cloned();
+        let hostname = hostname.cloned().or_else(|| old.as_ref().and_then(|b| b.hostname.clone()));
+        let until = t + u64::from(self.cfg.valid);
+        let retired = old.map(|b| b.retired).unwrap_or_default();
+        let b = Binding { slot, leases: leases.to_vec(), retired, hostname, until };
+        let mut seq = 0;
+        for &(a, l) in leases {
+            seq = self.commit(key, a, l, RecordState::Bound, until, b.hostname.clone());
+        }
+        let lease = snapshot(key, &b);
+        self.table.set(key.clone(), b);
+        self.stats.granted += 1;
+        self.held.push_back((seq, Held::Event(Event6::LeaseGranted(lease))));
+    }
+
+    /// An IA_NA or IA_PD: `leases` with the configured lifetimes and T1/T2, `zero` with
+    /// lifetimes 0, and a status.
+    fn ia(
+        &self,
+        kind: IaKind,
+        iaid: u32,
+        leases: &[(Ipv6Addr, u8)],
+        zero: &[(Ipv6Addr, u8)],
+        status: Option<DhcpOption>,
+    ) -> DhcpOption {
+        let (t1, t2) = if leases.is_empty() { (0, 0) } else { (self.cfg.t1, self.cfg.t2) };
+        let (pref, valid) = (self.cfg.preferred, self.cfg.valid);
+        let live = leases.iter().map(|&(a, l)| lease_option(kind, a, l, pref, valid));
+        let dead = zero.iter().map(|&(a, l)| lease_option(kind, a, l, 0, 0));
+        let opts: DhcpOptions = live.chain(dead).chain(status).collect();
+        match kind {
+            IaKind::Na => DhcpOption::IANA(IANA { id: iaid, t1, t2, opts }),
+            IaKind::Pd => DhcpOption::IAPD(IAPD { id: iaid, t1, t2, opts }),
+        }
+    }
+
+    fn no_binding(&mut self, ia: &IaIn<'_>) -> DhcpOption {
+        self.stats.no_binding += 1;
+        let st = Some(status_option(Status::NoBinding, "no binding"));
+        self.ia(ia.kind, ia.iaid, &[], &[], st)
+    }
+
+    /// §18.3.7: frees each IA's binding; NoBinding for IAs without one; Success.
+    fn release(&mut self, t: u64, msg: &Repr) -> Repr {
+        let duid = msg.client_id().unwrap_or_default().to_vec();
+        let mut m = self.base(MessageType::Reply, msg);
+        for ia in ias(msg) {
+            let key = BindingKey { kind: ia.kind, duid: duid.clone(), iaid: ia.iaid };
+            let Some(b) = self.table.remove(&key) else {
+                m.push(self.no_binding(&ia));
+                continue;
+            };
+            for &(a, l) in &b.leases {
+                self.commit(&key, a, l, RecordState::Released, t, None);
+            }
+            self.stats.releases += 1;
+            let mut lease = snapshot(&key, &b);
+            lease.expires = SystemTime::UNIX_EPOCH + Duration::from_secs(t);
+            self.events.push_back(Event6::LeaseReleased(lease));
+        }
+        m.push(status_option(Status::Success, "released"));
+        m
+    }
+
+    /// §18.3.8: the client found the addresses in use: their interface id is parked for
+    /// `decline_hold`, the binding ends. NoBinding for IAs without one; Success.
+    fn decline(&mut self, t: u64, msg: &Repr) -> Repr {
+        let duid = msg.client_id().unwrap_or_default().to_vec();
+        let mut m = self.base(MessageType::Reply, msg);
+        for ia in ias(msg).into_iter().filter(|ia| ia.kind == IaKind::Na) {
+            let key = BindingKey { kind: ia.kind, duid: duid.clone(), iaid: ia.iaid };
+            let declined = ia.presented();
+            let mine =
+                self.table.get(&key).filter(|b| declined.iter().any(|d| b.leases.contains(d)));
+            let Some(b) = mine.cloned() else {
+                m.push(self.no_binding(&ia));
+                continue;
+            };
+            self.table.remove(&key);
+            let until = t + u64::from(self.cfg.decline_hold);
+            self.table.decline(b.slot, until);
+            for &(a, l) in &b.leases {
+                self.commit(&key, a, l, RecordState::Declined, until, None);
+            }
+            warn!("dhcp6: {:02x?} declined {:?}: in use by an unknown host", duid, b.leases);
+            self.stats.declines += 1;
+            self.events.push_back(Event6::AddressDeclined(snapshot(&key, &b)));
+        }
+        m.push(status_option(Status::Success, "declined"));
+        m
+    }
+
+    /// §18.3.3: Success if every address is on link, NotOnLink otherwise; no answer to a
+    /// Confirm without addresses ("the server MUST NOT send a reply").
+    fn confirm(&mut self, msg: &Repr) -> Option<Repr> {
+        let addrs: Vec<Ipv6Addr> = ias(msg)
+            .iter()
+            .filter(|ia| ia.kind == IaKind::Na)
+            .flat_map(IaIn::presented)
+            .map(|(a, _)| a)
+            .collect();
+        if addrs.is_empty() {
+            return None;
+        }
+        let mut m = self.base(MessageType::Reply, msg);
+        if addrs.iter().all(|&a| self.on_link(a)) {
+            m.push(status_option(Status::Success, "all addresses on link"));
+        } else {
+            self.stats.not_on_link += 1;
+            m.push(status_option(Status::NotOnLink, "not on link"));
+        }
+        Some(m)
+    }
+
+    /// §18.3.6: configuration only, with the Information Refresh Time (§21.23).
+    fn information(&mut self, msg: &Repr) -> Repr {
+        self.stats.info_requests += 1;
+        let mut m = self.base(MessageType::Reply, msg);
+        if let Some(irt) = self.cfg.info_refresh {
+            m.push(DhcpOption::InformationRefreshTime(irt));
+        }
+        m
+    }
+
+    /// Server and Client Identifier, DNS servers and domain search list.
+    fn base(&self, kind: MessageType, req: &Repr) -> Repr {
+        let mut m = Repr::new(kind, req.xid);
+        m.push(DhcpOption::ServerId(self.cfg.duid.clone()));
+        if let Some(cid) = req.client_id() {
+            m.push(DhcpOption::ClientId(cid.to_vec()));
+        }
+        if !self.cfg.dns_servers.is_empty() {
+            m.push(DhcpOption::DomainNameServers(self.cfg.dns_servers.clone()));
+        }
+        if !self.cfg.domains.is_empty() {
+            m.push(domain_list_option(&self.cfg.domains));
+        }
+        m
+    }
+
+    /// Queues a record for the store; returns its sequence number.
+    fn commit(
+        &mut self,
+        key: &BindingKey,
+        address: Ipv6Addr,
+        prefix_len: u8,
+        state: RecordState,
+        expires: u64,
+        hostname: Option<String>,
+    ) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = LeaseRecord6 {
+            state,
+            kind: key.kind,
+            address,
+            prefix_len,
+            iaid: key.iaid,
+            expires,
+            duid: key.duid.clone(),
+            hostname,
+        };
+        self.commits.push_back(Commit6 { seq, record });
+        seq
+    }
+
+    /// Encodes `m` to `dst`, held behind commit `after` (the last one the message queued).
+    fn send(&mut self, dst: SocketAddrV6, m: &Repr, after: Option<u64>) {
+        let payload = match m.to_vec() {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("dhcp6: cannot encode a {:?}: {e}", m.msg_type);
+                return;
+            }
+        };
+        match m.msg_type {
+            MessageType::Advertise => self.stats.advertises += 1,
+            _ => self.stats.replies += 1,
+        }
+        let tx = Transmit6 { dst, payload };
+        match after {
+            Some(seq) if seq > self.durable => self.held.push_back((seq, Held::Transmit(tx))),
+            _ => self.transmits.push_back(tx),
+        }
+    }
+}
+
+/// The IA_NA and IA_PD options of `msg`, in wire order.
+fn ias(msg: &Repr) -> Vec<IaIn<'_>> {
+    msg.opts
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IANA(ia) => Some(IaIn { kind: IaKind::Na, iaid: ia.id, opts: &ia.opts }),
+            DhcpOption::IAPD(ia) => Some(IaIn { kind: IaKind::Pd, iaid: ia.id, opts: &ia.opts }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An IA Address (IA_NA) or IA Prefix (IA_PD) option.
+fn lease_option(kind: IaKind, a: Ipv6Addr, len: u8, preferred: u32, valid: u32) -> DhcpOption {
+    match kind {
+        IaKind::Na => DhcpOption::IAAddr(IAAddr {
+            addr: a,
+            preferred_life: preferred,
+            valid_life: valid,
+            opts: DhcpOptions::new(),
+        }),
+        IaKind::Pd => DhcpOption::IAPrefix(IAPrefix {
+            preferred_lifetime: preferred,
+            valid_lifetime: valid,
+            prefix_len: len,
+            prefix_ip: a,
+            opts: DhcpOptions::new(),
+        }),
+    }
+}
+
+/// The first label of the Client FQDN (RFC 4704 §4: flags, then the name in DNS wire format).
+fn client_fqdn(msg: &Repr) -> Option<String> {
+    let data = msg.opaque(OptionCode::from(OPTION_CLIENT_FQDN))?;
+    let (&len, rest) = data.get(1..)?.split_first()?;
+    let label = rest.get(..usize::from(len))?;
+    names::sanitize(label)
+}
+
+fn snapshot(key: &BindingKey, b: &Binding) -> Lease6 {
+    Lease6 {
+        kind: key.kind,
+        duid: key.duid.clone(),
+        iaid: key.iaid,
+        addresses: b.leases.clone(),
+        hostname: b.hostname.clone(),
+        expires: SystemTime::UNIX_EPOCH + Duration::from_secs(b.until),
+    }
+}
