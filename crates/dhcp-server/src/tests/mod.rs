@@ -2,6 +2,7 @@
 
 mod corpus;
 mod server;
+mod server6;
 mod store;
 mod wire;
 

@@ -194,7 +194,8 @@ impl Server6 {
         })
     }
 
-    /// Loads the records of a lease store (any order). Bound leases still valid at `now`
+    /// Loads the records of a lease store (in log order, or last-wins already, as
+    /// [`crate::LeaseLog6::leases`] gives them). Bound leases still valid at `now`
     /// become bindings again, moved to the configured prefixes as [`Self::set_prefixes`]
     /// would; declined interface ids stay out of use until their hold ends.
     pub fn restore<'a>(
@@ -203,7 +204,12 @@ impl Server6 {
         records: impl IntoIterator<Item = &'a LeaseRecord6>,
     ) {
         let t = self.clock.unix(now);
-        let mut live: Vec<&LeaseRecord6> = records.into_iter().filter(|r| r.expires > t).collect();
+        // The last record per address or prefix wins, as in the log.
+        let mut last = std::collections::HashMap::new();
+        for r in records {
+            last.insert((r.address, r.prefix_len), r);
+        }
+        let mut live: Vec<&LeaseRecord6> = last.into_values().filter(|r| r.expires > t).collect();
         live.sort_by_key(|r| (r.kind, r.duid.clone(), r.iaid, r.address));
         for r in live {
             match r.state {
