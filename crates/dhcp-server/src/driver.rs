@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, ServerConfig};
-use crate::store::{LeaseLog, LeaseRecord};
+use crate::store::{LeaseLog, Log, Record};
 use crate::{Event, Meta, SERVER_PORT, Server};
 
 /// Datagrams read per wake-up before commits are handed to the writer.
@@ -64,9 +64,9 @@ pub enum Error {
 
 /// The writer thread's progress: the highest sequence number made durable, or a failure.
 #[derive(Debug, Clone, Default)]
-struct Durable {
-    seq: u64,
-    failed: Option<String>,
+pub(crate) struct Durable {
+    pub(crate) seq: u64,
+    pub(crate) failed: Option<String>,
 }
 
 /// Runs the server until `shutdown` resolves or the store fails. Events go to `events`
@@ -87,7 +87,7 @@ pub async fn run(
         cfg.state_dir.display()
     );
     let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
-    let (to_writer, mut durable) = spawn_writer(log);
+    let (to_writer, mut durable) = spawn_writer(log, "dhcp4");
     tokio::pin!(shutdown);
     let mut buf = vec![0u8; 1500];
     loop {
@@ -120,11 +120,11 @@ pub async fn run(
     }
 }
 
-fn far_future() -> tokio::time::Instant {
+pub(crate) fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -167,11 +167,19 @@ async fn flush(
 }
 
 /// The writer thread: group commit. Returns the record queue and the durable watermark.
-fn spawn_writer(mut log: LeaseLog) -> (mpsc::Sender<(u64, LeaseRecord)>, watch::Receiver<Durable>) {
-    let (tx, rx) = mpsc::channel::<(u64, LeaseRecord)>();
+/// Shared by the DHCPv4 and DHCPv6 drivers (`name` names the thread and the log lines).
+pub(crate) fn spawn_writer<R>(
+    mut log: Log<R>,
+    name: &'static str,
+) -> (mpsc::Sender<(u64, R)>, watch::Receiver<Durable>)
+where
+    R: Record + Send + 'static,
+    R::Key: Send,
+{
+    let (tx, rx) = mpsc::channel::<(u64, R)>();
     let (done_tx, done_rx) = watch::channel(Durable::default());
     std::thread::Builder::new()
-        .name("dhcp4-leases".into())
+        .name(format!("{name}-leases"))
         .spawn(move || {
             let mut batch = Vec::new();
             while let Ok(first) = rx.recv() {
@@ -180,7 +188,7 @@ fn spawn_writer(mut log: LeaseLog) -> (mpsc::Sender<(u64, LeaseRecord)>, watch::
                 batch.extend(rx.try_iter());
                 let seq = batch.last().map_or(0, |(s, _)| *s);
                 if let Err(e) = log.commit(batch.iter().map(|(_, r)| r)) {
-                    error!("dhcp4: lease store failed, no more ACKs: {e}");
+                    error!("{name}: lease store failed, no more leases granted: {e}");
                     let _ = done_tx.send(Durable { seq: 0, failed: Some(e.to_string()) });
                     return;
                 }
@@ -190,7 +198,7 @@ fn spawn_writer(mut log: LeaseLog) -> (mpsc::Sender<(u64, LeaseRecord)>, watch::
             }
         })
         .map(|_| ())
-        .unwrap_or_else(|e| error!("dhcp4: cannot start the lease writer: {e}"));
+        .unwrap_or_else(|e| error!("{name}: cannot start the lease writer: {e}"));
     (tx, done_rx)
 }
 

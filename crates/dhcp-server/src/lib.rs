@@ -59,6 +59,8 @@
 pub mod config;
 #[cfg(feature = "driver")]
 pub mod driver;
+#[cfg(feature = "driver")]
+pub mod driver6;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod names;
