@@ -318,7 +318,13 @@ socket = "{}"
     };
     let (ok, text) = ctl(&["status", "--check"]);
     assert!(ok, "healthy while up: {text}");
-    assert!(text.contains("dhcp4/lan: running") && text.contains("state: up"), "{text}");
+    assert!(text.contains("state: up"), "{text}");
+    let (_, json) = ctl(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for svc in ["firewall", "dns", "addressing", "dhcp4/lan", "ra/lan", "wan", "dhcpv6pd"] {
+        assert_eq!(v["status"]["services"][svc]["state"], "running", "{svc}: {json}");
+    }
+    assert!(v["status"]["ready_after_ms"].as_u64().is_some(), "{json}");
     let (_, leases) = ctl(&["leases", "--json"]);
     assert!(
         leases.contains(&format!("\"address\":\"{ip}\""))
@@ -359,8 +365,7 @@ socket = "{}"
     cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
     routerd = router.spawn_process(&mut cmd).unwrap();
     let until = Instant::now() + Duration::from_secs(20);
-    while !(logs().contains("lan numbered from the delegated prefix")
-        && ctl(&["status", "--check"]).0)
+    while !(logs().contains("router ready") && ctl(&["status", "--check"]).0)
     {
         assert!(Instant::now() < until, "not back after the restart:\n{}", logs());
         std::thread::sleep(Duration::from_millis(200));

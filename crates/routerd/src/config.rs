@@ -48,7 +48,7 @@ pub enum WanMode {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `all`, `ingress` or `gateway`.
@@ -78,7 +78,7 @@ fn default_state_dir() -> PathBuf {
 }
 
 /// `[wan]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wan {
     /// The interface facing the ISP.
@@ -98,7 +98,7 @@ pub struct Wan {
 }
 
 /// `[wan.pppoe]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pppoe {
     /// The user name.
@@ -129,7 +129,7 @@ fn default_echo_failures() -> u32 {
 }
 
 /// `[wan.ipv6]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WanIpv6 {
     /// Ask for a delegated prefix.
@@ -154,7 +154,7 @@ fn default_pd_length() -> Spanned<u8> {
 }
 
 /// `[wan.static]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WanStatic {
     /// Address and prefix.
@@ -164,7 +164,7 @@ pub struct WanStatic {
 }
 
 /// One `[[lan]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lan {
     /// Its name (zone), unique.
@@ -187,7 +187,7 @@ pub struct Lan {
 }
 
 /// `dhcp4 = { pool = "a-b", lease_time = "12h" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dhcp4 {
     /// `first-last`.
@@ -214,7 +214,7 @@ pub enum Dhcp6Mode {
 }
 
 /// `dhcp6 = { mode = "stateful" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dhcp6 {
     /// The mode.
@@ -222,7 +222,7 @@ pub struct Dhcp6 {
 }
 
 /// A reservation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reservation {
     /// `52:54:00:12:34:56`.
@@ -234,7 +234,7 @@ pub struct Reservation {
 }
 
 /// `[dns]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dns {
     /// The local domain.
@@ -295,7 +295,7 @@ impl<'de> Deserialize<'de> for Upstream {
 }
 
 /// A static DNS name.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// The name (in the local domain).
@@ -307,7 +307,7 @@ pub struct Host {
 }
 
 /// A TSIG key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TsigKey {
     /// Its name.
@@ -319,7 +319,7 @@ pub struct TsigKey {
 }
 
 /// `[firewall]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Firewall {
     /// Port forwards.
@@ -343,7 +343,7 @@ pub enum Proto {
 }
 
 /// `[[firewall.port_forward]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortForward {
     /// Its name.
@@ -357,7 +357,7 @@ pub struct PortForward {
 }
 
 /// `[[firewall.pinhole]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pinhole {
     /// Its name.
@@ -373,7 +373,7 @@ pub struct Pinhole {
 }
 
 /// `[control]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Control {
     /// The Unix socket.
@@ -418,13 +418,22 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 /// Parses a whole configuration file and validates it. `dir` resolves relative secret
 /// file paths (the config file's directory).
 pub fn load(text: &str, dir: &Path) -> Result<Config, ConfigError> {
-    let cfg: Config = toml::from_str(text).map_err(|e| {
+    let mut cfg: Config = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(0, |s| line_of(text, s.start));
         // toml names the key in its message; keep it, without the source excerpt.
         let message = e.message().to_string();
         ConfigError { line, key: key_from_toml(&message), message }
     })?;
     Validator { text, dir, errors: Vec::new() }.run(&cfg)?;
+    // Secret files named relative to the configuration file, as the validator read them.
+    for k in &mut cfg.dns.tsig_keys {
+        let k = k.get_mut();
+        k.secret_file = dir.join(&k.secret_file);
+    }
+    if let Some(p) = cfg.wan.pppoe.as_mut() {
+        let p = p.get_mut();
+        p.password_file = p.password_file.as_ref().map(|f| dir.join(f));
+    }
     Ok(cfg)
 }
 
@@ -811,13 +820,13 @@ impl Validator<'_> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../examples/routerd.toml");
 
     /// The DESIGN.md example, its TSIG secret in a temp dir.
-    fn example() -> (String, PathBuf) {
+    pub(crate) fn example() -> (String, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "routerd-cfg-{}-{:?}",
             std::process::id(),

@@ -6,6 +6,10 @@
 //! `routerd check --config FILE`. The supervisor, the bus between the services and
 //! `routerctl` are the next steps (see the routerd issue).
 
+pub mod bus;
 pub mod config;
+pub mod reload;
 pub mod run;
 pub mod status;
+pub mod supervisor;
+pub mod wiring;

@@ -21,7 +21,8 @@ enum Cmd {
         #[arg(long, default_value = "/etc/routerd/routerd.toml")]
         config: PathBuf,
     },
-    /// Runs the router (SIGTERM or SIGINT stops it cleanly).
+    /// Runs the router (SIGTERM or SIGINT stops it cleanly; SIGHUP reloads the
+    /// configuration file, applied by difference or refused as a whole).
     Run {
         /// The configuration file.
         #[arg(long, default_value = "/etc/routerd/routerd.toml")]
@@ -78,16 +79,25 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
                 let (tx, rx) = tokio::sync::watch::channel(false);
+                let (reload_tx, reload_rx) = tokio::sync::mpsc::unbounded_channel();
+                let (mut term, mut hup) =
+                    (signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok());
                 tokio::spawn(async move {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+                    loop {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => break,
+                            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => break,
+                            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                                tracing::info!(config = %config.display(), "SIGHUP: reloading the configuration");
+                                let _ = reload_tx.send(load(&config));
+                            }
+                        }
                     }
                     let _ = tx.send(true);
                 });
-                match routerd::run::run(c, rx).await {
+                match routerd::run::run(c, rx, reload_rx).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");

@@ -1,36 +1,40 @@
-//! `routerd run`: the services wired together. What runs so far: LAN addressing, the
-//! firewall (re-applied when the WAN's address or the delegated prefix changes), the DNS
-//! server (upstreams from the WAN, reverse zone following the prefix), the DHCPv4 servers
-//! (their leases published in DNS), the PPPoE WAN, and the DHCPv6-PD client on `ppp0` whose
-//! prefix numbers each LAN's /64 by its `subnet_id`.
+//! `routerd run`: the services, supervised, wired by the [`Bus`].
 //!
-//! Router advertisements on each LAN announce its /64s (ULA and delegated), with RDNSS and
-//! DNSSL, and a router lifetime of 0 while there is no IPv6 uplink; a replaced prefix is
-//! deprecated (RFC 9096).
+//! Start order (each depends on those before it): the firewall (safe defaults before any
+//! interface forwards), forwarding, LAN addressing, DNS, the DHCPv4 servers, router
+//! advertisements, the WAN (PPPoE) and the DHCPv6-PD client on `ppp0`. Each is a
+//! [`Supervisor`] service: restarted with back-off when it fails, restarted on purpose when a
+//! reload changes its part of the configuration, its state in `routerctl status`.
+//!
+//! Who follows what on the bus: the firewall re-applies its ruleset when the configuration,
+//! the public IPv4 address or the delegated prefix changes; `addressing` numbers each LAN's
+//! /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the state
+//! directory (so a restarted router still knows what its LAN hosts hold, RFC 9096), moves
+//! DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router advertisements
+//! announce its /64s and deprecate a replaced prefix; DHCP leases are published in DNS.
 //!
 //! Not yet: DHCPv6 on the LANs (the M/O flags follow the config, but hosts get addresses by
-//! SLAAC only), WAN by DHCP or static address, SIGHUP reload, restarting a failed service.
+//! SLAAC only), WAN by DHCP or static address.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use dhcpv6pd::DelegatedPrefix;
 use ipnet::IpNet;
 use netcfg::{AddrOptions, Family, Netcfg};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::config::{self, Config, Upstream, WanMode};
-use crate::status::{LeaseStatus, Shared, Status};
+use crate::bus::{self, Bus, Delegation, WanLink};
+use crate::config::{Config, Upstream, WanMode};
+use crate::status::{LeaseStatus, Shared, Status, WanStatus};
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self, lan_address, lan_addresses};
 
 fn set(status: &Shared, f: impl FnOnce(&mut Status)) {
     f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
-}
-
-/// What the firewall's ruleset depends on, re-applied whenever it changes.
-#[derive(Default)]
-struct WanState {
-    public_ipv4: Option<Ipv4Addr>,
-    delegated: Vec<ipnet::Ipv6Net>,
 }
 
 /// Why the router stopped.
@@ -43,101 +47,231 @@ pub enum Error {
     /// The firewall could not be applied.
     #[error(transparent)]
     Fw(#[from] fw::Error),
-    /// The DNS server could not start.
-    #[error(transparent)]
-    Dns(#[from] dns::Error),
     /// The control socket could not be opened.
     #[error("control socket: {0}")]
     Control(#[source] std::io::Error),
+    /// The state directory cannot be used.
+    #[error("state directory {0}: {1}")]
+    StateDir(std::path::PathBuf, #[source] std::io::Error),
     /// Something the configuration asks for that this version cannot do yet.
     #[error("not implemented yet: {0}")]
     Unsupported(String),
 }
 
-fn fw_config(c: &Config) -> Result<fw::FwConfig, Error> {
-    let proto = |p: config::Proto| match p {
-        config::Proto::Tcp => fw::Proto::Tcp,
-        config::Proto::Udp => fw::Proto::Udp,
-        config::Proto::Both => fw::Proto::Both,
-    };
-    Ok(fw::FwConfig {
-        table: "routerd".into(),
-        wan: match c.wan.mode {
-            WanMode::Pppoe => "ppp0".into(),
-            _ => c.wan.interface.clone(),
-        },
-        clamp_mss: c.wan.mode == WanMode::Pppoe,
-        lans: c
-            .lan
-            .iter()
-            .map(|l| {
-                let l = l.get_ref();
-                fw::Lan {
-                    name: l.name.clone(),
-                    interface: l.interface.clone(),
-                    ipv4: l.ipv4.map(|n| n.trunc()),
-                }
-            })
-            .collect(),
-        port_forwards: c
-            .firewall
-            .port_forward
-            .iter()
-            .map(|p| {
-                let p = p.get_ref();
-                fw::PortForward {
-                    name: p.name.clone(),
-                    proto: proto(p.proto),
-                    port: p.port,
-                    to: *p.to.ip(),
-                    to_port: p.to.port(),
-                }
-            })
-            .collect(),
-        pinholes: c
-            .firewall
-            .pinhole
-            .iter()
-            .map(|p| {
-                let p = p.get_ref();
-                fw::Pinhole {
-                    name: p.name.clone(),
-                    lan: p.lan.clone(),
-                    host_suffix: p.host_suffix,
-                    suffix_len: 64,
-                    proto: proto(p.proto),
-                    port: p.port,
-                }
-            })
-            .collect(),
-        open: Vec::new(),
-    })
-}
-
-fn apply_fw(cfg: &fw::FwConfig, st: &WanState) -> Result<(), Error> {
-    let state = fw::FwState { public_ipv4: st.public_ipv4, delegated: st.delegated.clone() };
-    let rs = fw::build(cfg, &state)?;
+fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
+    let rs = fw::build(cfg, state)?;
     fw::Firewall::apply(&rs)?;
-    info!(rules = rs.rule_count(), public_ipv4 = ?st.public_ipv4, delegated = ?st.delegated, "firewall applied");
+    info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, delegated = ?state.delegated, "firewall applied");
     Ok(())
 }
 
-/// `<prefix>:<subnet_id>::1/64`, the router's address on a LAN numbered from a delegated
-/// prefix (config validation made sure the subnet id fits).
-fn lan_address(p: &dhcpv6pd::DelegatedPrefix, subnet_id: u16) -> Option<ipnet::Ipv6Net> {
-    let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
-    let net = base | (u128::from(subnet_id) << 64);
-    ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net | 1), 64).ok()
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut Stop) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs the router until `shutdown` turns true. Each configuration that arrives on
+/// `reload` (SIGHUP) is applied by difference, or refused as a whole.
+pub async fn run(
+    c: Config,
+    mut shutdown: watch::Receiver<bool>,
+    mut reload: mpsc::UnboundedReceiver<Result<Config, String>>,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    if c.wan.mode != WanMode::Pppoe {
+        return Err(Error::Unsupported(format!(
+            "wan.mode = {:?} (only pppoe runs so far)",
+            c.wan.mode
+        )));
+    }
+    std::fs::create_dir_all(&c.state_dir).map_err(|e| Error::StateDir(c.state_dir.clone(), e))?;
+    let nc = Netcfg::new()?;
+    let status: Shared = Arc::new(std::sync::Mutex::new(Status::default()));
+    let control =
+        crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
+    let remembered = bus::load_delegation(&c.state_dir);
+    if !remembered.is_empty() {
+        info!(prefixes = ?shown(&remembered), "remembered delegation (kept until the ISP confirms or replaces it)");
+    }
+    let bus = Arc::new(Bus::new(c.clone(), remembered.clone()));
+    // Firewall first: safe defaults before any interface forwards anything.
+    let initial = fw::FwState { public_ipv4: None, delegated: bus.delegation.borrow().nets() };
+    apply_fw(&wiring::fw_config(&c), &initial)?;
+    nc.set_forwarding("all", Family::V4, true)?;
+    nc.set_forwarding("all", Family::V6, true)?;
+    setup_lans(&nc, &c, &status).await?;
+
+    let mut sup = Supervisor::new(status.clone(), shutdown.clone());
+    spawn_firewall(&mut sup, &bus);
+    let (dns_tx, dns_rx) = watch::channel(None);
+    spawn_dns(&mut sup, &bus, dns_tx);
+    spawn_addressing(&mut sup, &bus, &status, dns_rx.clone(), remembered, started);
+    let (lease_tx, lease_rx) = mpsc::channel(1024);
+    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), status.clone(), dns_rx));
+    for l in &c.lan {
+        let l = l.get_ref();
+        if l.dhcp4.is_some() && l.ipv4.is_some() {
+            spawn_dhcp4(&mut sup, &bus, &l.name, lease_tx.clone());
+        }
+        if l.ula.is_some() || l.subnet_id.is_some() {
+            spawn_ra(&mut sup, &bus, &l.name);
+        }
+    }
+    drop(lease_tx);
+    spawn_wan(&mut sup, &bus, &status);
+    if c.wan.ipv6.enabled {
+        spawn_pd(&mut sup, &bus);
+    }
+
+    loop {
+        tokio::select! {
+            res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
+            Some(new) = reload.recv() => apply_reload(&bus, &sup, &status, new),
+        }
+    }
+    info!("shutting down");
+    sup.join(Duration::from_secs(8)).await;
+    leases.abort();
+    control.abort();
+    let _ = std::fs::remove_file(&c.control.socket);
+    Ok(())
+}
+
+/// SIGHUP: a valid configuration is applied by difference; anything else leaves the running
+/// one in force, and says why.
+fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config, String>) {
+    let outcome = new.and_then(|new| {
+        let old = bus.config.borrow().clone();
+        let plan = crate::reload::plan(&old, &new)?;
+        check_services(bus, &new)?;
+        bus.config.send_replace(Arc::new(new));
+        for s in &plan.restart {
+            sup.restart(s);
+        }
+        bus.emit(bus::Event::ConfigReloaded);
+        Ok(plan)
+    });
+    let line = match outcome {
+        Ok(plan) => {
+            info!(changed = ?plan.changed, restarted = ?plan.restart, "configuration reloaded");
+            format!("applied: changed {:?}, restarted {:?}", plan.changed, plan.restart)
+        }
+        Err(e) => {
+            error!(error = %e, "reload refused; the running configuration stays");
+            format!("refused: {e}")
+        }
+    };
+    set(status, |s| s.reload = Some(line));
+}
+
+/// Builds every service's configuration from `new` the way the services will, so a reload
+/// that one of them would refuse is refused before anything changes.
+fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
+    let state = fw::FwState {
+        public_ipv4: bus.wan.borrow().ipv4,
+        delegated: bus.delegation.borrow().nets(),
+    };
+    fw::build(&wiring::fw_config(new), &state).map_err(|e| format!("firewall: {e}"))?;
+    wiring::dns_config(new).map_err(|e| format!("dns: {e}"))?;
+    for l in &new.lan {
+        let l = l.get_ref();
+        if let Some(sc) = wiring::dhcp_config(new, l) {
+            dhcp_server::Server::new(sc, Instant::now(), 0)
+                .map_err(|e| format!("lan[{}].dhcp4: {e}", l.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings each LAN up with its addresses.
+async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Error> {
+    for l in &c.lan {
+        let l = l.get_ref();
+        let link = nc.link_by_name(&l.interface).await?;
+        nc.set_up(&link).await?;
+        if let Some(v4) = l.ipv4 {
+            nc.add_address(&link, IpNet::V4(v4), AddrOptions::default()).await?;
+        }
+        if let Some(ula) = l.ula {
+            let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
+            nc.add_address(&link, IpNet::V6(ula), opts).await?;
+        }
+        let addrs = lan_addresses(l, &[]);
+        set(status, |s| {
+            s.lans.insert(l.name.clone(), addrs);
+        });
+        info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
+    }
+    Ok(())
+}
+
+/// The firewall follows the configuration, the public address and the delegation; a
+/// ruleset the kernel refuses leaves the previous one in force.
+fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("firewall", move |mut stop: Stop| {
+        let (mut cfg, mut wan, mut del) =
+            (bus.config.subscribe(), bus.wan.subscribe(), bus.delegation.subscribe());
+        async move {
+            let mut last: Option<(fw::FwConfig, fw::FwState)> = None;
+            loop {
+                let fwc = wiring::fw_config(&cfg.borrow_and_update());
+                let state = fw::FwState {
+                    public_ipv4: wan.borrow_and_update().ipv4,
+                    delegated: del.borrow_and_update().nets(),
+                };
+                let now = Some((fwc, state));
+                if last != now {
+                    if let Some((fwc, state)) = &now {
+                        match apply_fw(fwc, state) {
+                            Ok(()) => last = now,
+                            Err(e) => {
+                                error!(error = %e, "firewall not re-applied; the previous ruleset stays")
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    r = cfg.changed() => if r.is_err() { break },
+                    r = wan.changed() => if r.is_err() { break },
+                    r = del.changed() => if r.is_err() { break },
+                    () = stopped(&mut stop) => break,
+                }
+            }
+            Ok::<(), String>(())
+        }
+    });
+}
+
+/// The DNS server; its handle is published for the services that feed it.
+fn spawn_dns(sup: &mut Supervisor, bus: &Arc<Bus>, handle: watch::Sender<Option<dns::DnsHandle>>) {
+    let (bus, handle) = (bus.clone(), Arc::new(handle));
+    sup.spawn("dns", move |mut stop: Stop| {
+        let (bus, handle) = (bus.clone(), handle.clone());
+        async move {
+            let dcfg = wiring::dns_config(&bus.config.borrow())?;
+            let (h, mut task) = dns::serve(dcfg).await.map_err(|e| e.to_string())?;
+            info!(addrs = ?h.local_addrs(), "dns serving");
+            handle.send_replace(Some(h));
+            let r = tokio::select! {
+                r = &mut task => Err(format!("dns server ended: {r:?}")),
+                () = stopped(&mut stop) => Ok(()),
+            };
+            handle.send_replace(None);
+            task.abort();
+            let _ = task.await;
+            r
+        }
+    });
+}
+
+fn shown(p: &[DelegatedPrefix]) -> Vec<String> {
+    p.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect()
 }
 
 /// Numbers each LAN with a `subnet_id` from the delegated prefix (addresses with the
 /// prefix's lifetimes), and takes the previous prefix's addresses away.
-async fn number_lans(
-    nc: &Netcfg,
-    c: &Config,
-    old: &[dhcpv6pd::DelegatedPrefix],
-    new: &[dhcpv6pd::DelegatedPrefix],
-) {
+async fn number_lans(nc: &Netcfg, c: &Config, old: &[DelegatedPrefix], new: &[DelegatedPrefix]) {
     for l in &c.lan {
         let l = l.get_ref();
         let Some(id) = l.subnet_id else { continue };
@@ -163,438 +297,166 @@ async fn number_lans(
     }
 }
 
-/// Runs the router until `shutdown` turns true.
-pub async fn run(c: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
-    if c.wan.mode != WanMode::Pppoe {
-        return Err(Error::Unsupported(format!(
-            "wan.mode = {:?} (only pppoe runs so far)",
-            c.wan.mode
-        )));
-    }
-    let nc = Netcfg::new()?;
-    let status: Shared = std::sync::Arc::new(std::sync::Mutex::new(Status::default()));
-    let control =
-        crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
-    // Firewall first: safe defaults before any interface forwards anything.
-    let fwc = fw_config(&c)?;
-    apply_fw(&fwc, &WanState::default())?;
-    set(&status, |s| {
-        s.services.insert("firewall".into(), "running".into());
-    });
-    nc.set_forwarding("all", Family::V4, true)?;
-    nc.set_forwarding("all", Family::V6, true)?;
-    let listen = setup_lans(&nc, &c, &status).await?;
-    let (dns, dns_task) = start_dns(&c, listen, &status).await?;
-    let (dhcp_tasks, lease_task) = start_dhcp(&c, &status, &dns, &shutdown);
-    let (ra, ra_tasks) = start_ra(&c, &status, &shutdown);
-
-    // The PPPoE WAN, and the DHCPv6-PD client on ppp0 (it waits for IPv6CP's link-local
-    // address itself, and Rebinds when the link comes back after a redial).
-    let (wan_tx, mut wan_rx) = mpsc::unbounded_channel();
-    let wan_task =
-        tokio::spawn(pppoe::driver::client::run(pppoe_config(&c), wan_tx, shutdown.clone()));
-    set(&status, |s| {
-        s.services.insert("wan".into(), "running".into());
-        s.wan.state = "dialing".into();
-    });
-    let (pd_tx, mut pd_rx) = mpsc::unbounded_channel();
-    let pd_task = c.wan.ipv6.enabled.then(|| {
-        let mut pc = dhcpv6pd::driver::Config::new("ppp0");
-        pc.state_dir = Some(c.state_dir.clone());
-        pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
-        set(&status, |s| {
-            s.services.insert("dhcpv6pd".into(), "running".into());
-        });
-        tokio::spawn(dhcpv6pd::driver::run_client(pc, pd_tx, shutdown.clone()))
-    });
-
-    let mut r =
-        Router { c: &c, nc, fwc, status, dns, ra, wan: WanState::default(), held: Vec::new() };
-    loop {
-        tokio::select! {
-            ev = wan_rx.recv() => match ev {
-                Some(ev) => r.on_wan(ev),
-                None => break,
-            },
-            ev = pd_rx.recv(), if pd_task.is_some() => match ev {
-                Some(ev) => r.on_pd(ev).await,
-                None => break,
-            },
-            res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
-        }
-    }
-    info!("shutting down");
-    match tokio::time::timeout(Duration::from_secs(5), wan_task).await {
-        Ok(Ok(Err(e))) => error!(error = %e, "wan"),
-        Err(_) => warn!("wan did not stop within 5 s"),
-        _ => {}
-    }
-    if let Some(t) = pd_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
-    for t in dhcp_tasks.into_iter().chain(ra_tasks) {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-    }
-    lease_task.abort();
-    dns_task.abort();
-    control.abort();
-    let _ = std::fs::remove_file(&c.control.socket);
-    Ok(())
-}
-
-/// Brings each LAN up with its addresses; returns where DNS listens (loopback and each LAN).
-async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<Vec<SocketAddr>, Error> {
-    let mut listen = vec![SocketAddr::from(([127, 0, 0, 1], 53))];
-    for l in &c.lan {
-        let l = l.get_ref();
-        let link = nc.link_by_name(&l.interface).await?;
-        nc.set_up(&link).await?;
-        if let Some(v4) = l.ipv4 {
-            nc.add_address(&link, IpNet::V4(v4), AddrOptions::default()).await?;
-            listen.push(SocketAddr::new(IpAddr::V4(v4.addr()), 53));
-        }
-        if let Some(ula) = l.ula {
-            let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
-            nc.add_address(&link, IpNet::V6(ula), opts).await?;
-        }
-        let addrs = lan_addresses(l, &[]);
-        set(status, |s| {
-            s.lans.insert(l.name.clone(), addrs);
-        });
-        info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
-    }
-    Ok(listen)
-}
-
-/// A LAN's addresses as `routerctl` shows them: its own, and one per delegated prefix.
-fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<String> {
-    let own = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string));
-    let numbered = l
-        .subnet_id
-        .iter()
-        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
-        .map(|a| a.to_string());
-    own.chain(numbered).collect()
-}
-
-async fn start_dns(
-    c: &Config,
-    listen: Vec<SocketAddr>,
+/// Follows the delegation (LAN numbering, the state file, DNS's reverse zone) and the WAN
+/// (DNS upstreams). Logs "router ready" the first time the WAN is up and a prefix confirmed.
+fn spawn_addressing(
+    sup: &mut Supervisor,
+    bus: &Arc<Bus>,
     status: &Shared,
-) -> Result<(dns::DnsHandle, tokio::task::JoinHandle<()>), Error> {
-    let upstreams = match &c.dns.upstream {
-        Upstream::Wan => Vec::new(),
-        Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
-    };
-    let hosts = c.dns.hosts.iter().map(|h| dns::StaticHost {
-        name: h.name.clone(),
-        ipv4: h.ipv4.into_iter().collect(),
-        ipv6: h.ipv6.into_iter().collect(),
-    });
-    let dcfg = dns::DnsConfig {
-        listen,
-        domain: c.dns.domain.clone(),
-        hosts: hosts.collect(),
-        lan_v4: c.lan.iter().filter_map(|l| l.get_ref().ipv4.map(|n| n.trunc())).collect(),
-        lan_v6: c.lan.iter().filter_map(|l| l.get_ref().ula.map(|n| n.trunc())).collect(),
-        upstreams,
-        state_dir: c.state_dir.clone(),
-        ..dns::DnsConfig::default()
-    };
-    if !c.dns.tsig_keys.is_empty() {
-        warn!("dns.tsig_keys: RFC 2136 updates are not wired into routerd yet; keys ignored");
-    }
-    let (dns, task) = dns::serve(dcfg).await?;
-    info!(addrs = ?dns.local_addrs(), "dns serving");
-    set(status, |s| {
-        s.services.insert("dns".into(), "running".into());
-    });
-    Ok((dns, task))
-}
-
-/// The prefixes a LAN announces: its ULA /64 (forever) and one /64 per delegated prefix.
-fn lan_prefixes(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
-    let ula = l.ula.map(|u| ra::PrefixInfo {
-        prefix: u.network(),
-        len: 64,
-        preferred: None,
-        valid: None,
-    });
-    let from_pd = l.subnet_id.iter().flat_map(|id| {
-        delegated.iter().filter_map(move |p| {
-            let a = lan_address(p, *id)?;
-            let secs = |s: u32| Some(Duration::from_secs(u64::from(s)));
-            Some(ra::PrefixInfo {
-                prefix: a.network(),
-                len: 64,
-                preferred: secs(p.preferred),
-                valid: secs(p.valid),
-            })
-        })
-    });
-    ula.into_iter().chain(from_pd).collect()
-}
-
-/// A LAN's name and the commands to its router advertisements.
-type RaChannel = (String, mpsc::UnboundedSender<ra::driver::Command>);
-
-/// Router advertisements on each LAN with IPv6 (a ULA or a subnet id); returns the channels
-/// that carry prefix and uplink changes to them.
-fn start_ra(
-    c: &Config,
-    status: &Shared,
-    shutdown: &watch::Receiver<bool>,
-) -> (Vec<RaChannel>, Vec<tokio::task::JoinHandle<()>>) {
-    let (mut chans, mut tasks) = (Vec::new(), Vec::new());
-    for l in &c.lan {
-        let l = l.get_ref();
-        if l.ula.is_none() && l.subnet_id.is_none() {
-            continue;
-        }
-        let mut rc = ra::driver::Config::new(&l.interface);
-        rc.advertiser.dhcpv6 = match l.dhcp6.as_ref().map(|d| d.mode) {
-            Some(config::Dhcp6Mode::Stateful) => ra::Dhcpv6Mode::Stateful,
-            Some(config::Dhcp6Mode::Stateless) => ra::Dhcpv6Mode::Stateless,
-            Some(config::Dhcp6Mode::Off) | None => ra::Dhcpv6Mode::Off,
-        };
-        // DNS listens on the ULA address; without one, hosts learn DNS by DHCPv4.
-        rc.advertiser.rdnss = l.ula.map(|u| u.addr()).into_iter().collect();
-        rc.advertiser.dnssl = vec![c.dns.domain.clone()];
-        rc.prefixes = lan_prefixes(l, &[]);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (name, st) = (l.name.clone(), status.clone());
-        set(status, |s| {
-            s.services.insert(format!("ra/{name}"), "running".into());
-        });
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = ra::driver::run(rc, rx, stop).await {
-                error!(lan = %name, error = %e, "router advertisements stopped");
-                set(&st, |s| {
-                    s.services.insert(format!("ra/{name}"), format!("failed: {e}"));
-                });
-            }
-        }));
-        chans.push((l.name.clone(), tx));
-    }
-    (chans, tasks)
-}
-
-/// The DHCPv4 server of one LAN, from its configuration (validated already).
-fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerConfig> {
-    let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
-    let (first, last) = config::parse_pool(&d.pool)?;
-    let pool = dhcp_server::PoolRange { first, last };
-    let mut sc = dhcp_server::ServerConfig::new(net.addr(), net.trunc(), pool);
-    sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
-    sc.domain_name = Some(c.dns.domain.clone());
-    sc.domain_search = vec![c.dns.domain.clone()];
-    sc.protected_names = c.dns.hosts.iter().map(|h| h.name.clone()).collect();
-    for r in &l.reservations {
-        let mac: Vec<u8> =
-            r.mac.split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
-        if let Ok(mac) = <[u8; 6]>::try_from(mac.as_slice()) {
-            sc.reservations.push(dhcp_server::Reservation {
-                client: dhcp_server::ClientKey::Hw(dhcp_server::HwAddr::ethernet(mac)),
-                address: r.ipv4,
-                hostname: r.hostname.clone(),
-            });
-        }
-    }
-    Some(sc)
-}
-
-/// Starts DHCPv4 on each LAN that has it, and the task that publishes its leases in DNS.
-fn start_dhcp(
-    c: &Config,
-    status: &Shared,
-    dns: &dns::DnsHandle,
-    shutdown: &watch::Receiver<bool>,
-) -> (Vec<tokio::task::JoinHandle<()>>, tokio::task::JoinHandle<()>) {
-    let (lease_tx, mut lease_rx) = mpsc::channel(1024);
-    let mut tasks = Vec::new();
-    for l in &c.lan {
-        let l = l.get_ref();
-        let Some(sc) = dhcp_config(c, l) else { continue };
-        let dir = c.state_dir.join(format!("dhcp4-{}", l.name));
-        let dc = dhcp_server::driver::DriverConfig::new(&l.interface, dir, sc);
-        let (tx, mut stop, st, name) =
-            (lease_tx.clone(), shutdown.clone(), status.clone(), l.name.clone());
-        set(status, |s| {
-            s.services.insert(format!("dhcp4/{name}"), "running".into());
-        });
-        tasks.push(tokio::spawn(async move {
-            let until = async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
+    dns: watch::Receiver<Option<dns::DnsHandle>>,
+    numbered: Vec<DelegatedPrefix>,
+    started: Instant,
+) {
+    let (bus, status) = (bus.clone(), status.clone());
+    let held = Arc::new(tokio::sync::Mutex::new(numbered));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    sup.spawn("addressing", move |mut stop: Stop| {
+        let (bus, status, held, ready) = (bus.clone(), status.clone(), held.clone(), ready.clone());
+        let (mut cfg, mut wan, mut del, mut dns) =
+            (bus.config.subscribe(), bus.wan.subscribe(), bus.delegation.subscribe(), dns.clone());
+        async move {
+            let nc = Netcfg::new().map_err(|e| e.to_string())?;
+            let mut seen: Option<Delegation> = None;
+            loop {
+                let c = cfg.borrow_and_update().clone();
+                let link = wan.borrow_and_update().clone();
+                let d = del.borrow_and_update().clone();
+                let handle = dns.borrow_and_update().clone();
+                if seen.as_ref() != Some(&d) {
+                    let mut held = held.lock().await;
+                    number_lans(&nc, &c, &held, &d.prefixes).await;
+                    if d.confirmed || d.prefixes.is_empty() {
+                        if let Err(e) = bus::save_delegation(&c.state_dir, &d.prefixes) {
+                            warn!(error = %e, "cannot keep the delegation in the state directory");
+                        }
                     }
+                    set(&status, |s| {
+                        s.prefixes = shown(&d.prefixes);
+                        for l in &c.lan {
+                            s.lans.insert(l.get_ref().name.clone(), lan_addresses(l.get_ref(), &d.prefixes));
+                        }
+                    });
+                    *held = d.prefixes.clone();
+                    seen = Some(d.clone());
+                }
+                if let Some(h) = &handle {
+                    h.set_prefix(d.nets().first().copied()).await;
+                    let upstreams = match &c.dns.upstream {
+                        Upstream::Wan => link.dns.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
+                        Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
+                    };
+                    h.set_upstreams(upstreams);
+                }
+                let is_ready = link.up && d.confirmed && !d.prefixes.is_empty();
+                if is_ready && !ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    let ms = started.elapsed().as_millis();
+                    info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), "router ready: wan up, prefix delegated, lans numbered");
+                    set(&status, |s| s.ready_after_ms = Some(ms));
+                }
+                tokio::select! {
+                    r = cfg.changed() => if r.is_err() { break },
+                    r = wan.changed() => if r.is_err() { break },
+                    r = del.changed() => if r.is_err() { break },
+                    r = dns.changed() => if r.is_err() { break },
+                    () = stopped(&mut stop) => break,
+                }
+            }
+            Ok::<(), String>(())
+        }
+    });
+}
+
+/// The DHCPv4 server of the LAN `name`; its lease events go to `leases`.
+fn spawn_dhcp4(
+    sup: &mut Supervisor,
+    bus: &Arc<Bus>,
+    name: &str,
+    leases: mpsc::Sender<(String, dhcp_server::Event)>,
+) {
+    let (bus, name) = (bus.clone(), name.to_string());
+    sup.spawn(format!("dhcp4/{name}"), move |mut stop: Stop| {
+        let (leases, name) = (leases.clone(), name.clone());
+        let made = {
+            let c = bus.config.borrow();
+            wiring::lan(&c, &name).and_then(|l| {
+                let sc = wiring::dhcp_config(&c, l)?;
+                let dir = c.state_dir.join(format!("dhcp4-{name}"));
+                Some(dhcp_server::driver::DriverConfig::new(&l.interface, dir, sc))
+            })
+        };
+        async move {
+            let Some(dc) = made else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let (tx, mut rx) = mpsc::channel(1024);
+            let until = async move { stopped(&mut stop).await };
+            let driver = dhcp_server::driver::run(dc, Some(tx), until);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => { let _ = leases.send((name.clone(), ev)).await; }
                 }
             };
-            if let Err(e) = dhcp_server::driver::run(dc, Some(tx), until).await {
-                error!(lan = %name, error = %e, "dhcp4 stopped");
-                set(&st, |s| {
-                    s.services.insert(format!("dhcp4/{name}"), format!("failed: {e}"));
-                });
+            while let Ok(ev) = rx.try_recv() {
+                let _ = leases.send((name.clone(), ev)).await;
             }
-        }));
-    }
-    let (dns, st) = (dns.clone(), status.clone());
-    let lan_nets: Vec<(String, ipnet::Ipv4Net)> = c
-        .lan
-        .iter()
-        .filter_map(|l| l.get_ref().ipv4.map(|n| (l.get_ref().name.clone(), n.trunc())))
-        .collect();
-    let leases = tokio::spawn(async move {
-        while let Some(ev) = lease_rx.recv().await {
-            track_lease(&st, &lan_nets, &ev);
-            let Some(update) = lease_update(ev) else { continue };
-            if let Err(e) = dns.lease(update).await {
-                info!(conflict = %e, "lease name not published");
-            }
+            r.map_err(|e| e.to_string())
         }
     });
-    (tasks, leases)
 }
 
-/// What a DHCP event means for the local zone.
-fn lease_update(ev: dhcp_server::Event) -> Option<dns::LeaseUpdate> {
-    Some(match ev {
-        dhcp_server::Event::LeaseGranted(l) => dns::LeaseUpdate::Granted {
-            hostname: l.hostname.clone()?,
-            v4: Some(l.address),
-            v6: Vec::new(),
-            client_id: client_id(&l),
-        },
-        dhcp_server::Event::LeaseReleased(l) => {
-            dns::LeaseUpdate::Released { client_id: client_id(&l) }
-        }
-        dhcp_server::Event::LeaseExpired(l) => {
-            dns::LeaseUpdate::Expired { client_id: client_id(&l) }
-        }
-        dhcp_server::Event::AddressDeclined(_) => return None,
-    })
-}
-
-/// The state the WAN's events change, and what follows each change.
-struct Router<'a> {
-    c: &'a Config,
-    nc: Netcfg,
-    fwc: fw::FwConfig,
+/// Keeps `routerctl leases` current, publishes lease names in DNS (again after DNS
+/// restarts), and puts lease events on the bus.
+async fn keep_leases(
+    mut rx: mpsc::Receiver<(String, dhcp_server::Event)>,
+    bus: Arc<Bus>,
     status: Shared,
-    dns: dns::DnsHandle,
-    /// Each LAN's router advertisements.
-    ra: Vec<RaChannel>,
-    wan: WanState,
-    held: Vec<dhcpv6pd::DelegatedPrefix>,
-}
-
-impl Router<'_> {
-    fn reapply(&self) {
-        if let Err(e) = apply_fw(&self.fwc, &self.wan) {
-            error!(error = %e, "firewall not re-applied; the previous ruleset stays");
-        }
-    }
-
-    /// WAN up: the firewall learns the public address and DNS its upstreams. Down: both go.
-    fn on_wan(&mut self, ev: pppoe::Event) {
-        match ev {
-            pppoe::Event::Up(link) => {
-                let v4 = link.ipv4.clone();
-                set(&self.status, |s| {
-                    s.wan = crate::status::WanStatus {
-                        state: "up".into(),
-                        last_down: s.wan.last_down.take(),
-                        ipv4: v4.as_ref().map(|v| v.local.to_string()),
-                        peer: v4.as_ref().map(|v| v.peer.to_string()),
-                        dns: v4
-                            .iter()
-                            .flat_map(|v| v.dns.iter().map(ToString::to_string))
-                            .collect(),
-                        mtu: Some(link.mtu),
-                        session_id: Some(link.session_id),
-                    };
-                });
-                self.wan.public_ipv4 = v4.as_ref().map(|v| v.local);
-                self.reapply();
-                if let (Upstream::Wan, Some(v4)) = (&self.c.dns.upstream, &v4) {
-                    let servers = v4.dns.iter().map(|a| SocketAddr::new(IpAddr::V4(*a), 53));
-                    self.dns.set_upstreams(servers.collect());
+    mut dns: watch::Receiver<Option<dns::DnsHandle>>,
+) {
+    let mut names: HashMap<Vec<u8>, dns::LeaseUpdate> = HashMap::new();
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some((lan, ev)) = ev else { break };
+                track_lease(&status, &bus, &lan, &ev);
+                let Some(update) = wiring::lease_update(ev) else { continue };
+                match &update {
+                    dns::LeaseUpdate::Granted { client_id, .. } => { names.insert(client_id.clone(), update.clone()); }
+                    dns::LeaseUpdate::Released { client_id } | dns::LeaseUpdate::Expired { client_id } => { names.remove(client_id); }
+                    #[allow(unreachable_patterns)]
+                    _ => {}
                 }
-                info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+                let handle = dns.borrow().clone();
+                if let Some(h) = handle {
+                    if let Err(e) = h.lease(update).await {
+                        info!(conflict = %e, "lease name not published");
+                    }
+                }
             }
-            pppoe::Event::Down(reason) => {
-                warn!(?reason, "wan down");
-                set(&self.status, |s| {
-                    let last_down = Some(format!("{reason:?}"));
-                    s.wan = crate::status::WanStatus {
-                        state: "down".into(),
-                        last_down,
-                        ..Default::default()
-                    };
-                });
-                self.wan.public_ipv4 = None;
-                self.reapply();
-                // No IPv6 uplink until the prefix is confirmed again (RFC 4861 §6.2.5).
-                for (_, tx) in &self.ra {
-                    let _ = tx.send(ra::driver::Command::SetUplink(false));
+            r = dns.changed() => {
+                if r.is_err() { break }
+                let handle = dns.borrow_and_update().clone();
+                if let Some(h) = handle {
+                    for u in names.values() {
+                        let _ = h.lease(u.clone()).await;
+                    }
                 }
             }
         }
     }
-
-    /// A new, renewed or lost delegation: renumber the LANs; on a different prefix, re-apply
-    /// the firewall and move the reverse zone.
-    async fn on_pd(&mut self, ev: dhcpv6pd::Event) {
-        let new = match ev {
-            dhcpv6pd::Event::Delegated(l)
-            | dhcpv6pd::Event::Renewed(l)
-            | dhcpv6pd::Event::Changed { new: l, .. } => l.prefixes,
-            dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released => Vec::new(),
-            _ => return,
-        };
-        let shown: Vec<String> = new.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect();
-        info!(prefixes = ?shown, "delegated prefix");
-        number_lans(&self.nc, self.c, &self.held, &new).await;
-        set(&self.status, |s| {
-            s.prefixes = shown;
-            for l in &self.c.lan {
-                s.lans.insert(l.get_ref().name.clone(), lan_addresses(l.get_ref(), &new));
-            }
-        });
-        for (name, tx) in &self.ra {
-            if let Some(l) = self.c.lan.iter().map(|l| l.get_ref()).find(|l| &l.name == name) {
-                let _ = tx.send(ra::driver::Command::SetPrefixes(lan_prefixes(l, &new)));
-                let _ = tx.send(ra::driver::Command::SetUplink(!new.is_empty()));
-            }
-        }
-        let nets: Vec<ipnet::Ipv6Net> = new
-            .iter()
-            .filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc()))
-            .collect();
-        if nets != self.wan.delegated {
-            self.wan.delegated = nets;
-            self.reapply();
-            self.dns.set_prefix(self.wan.delegated.first().copied()).await;
-        }
-        self.held = new;
-    }
 }
 
-/// Keeps `routerctl leases` current.
-fn track_lease(status: &Shared, lans: &[(String, ipnet::Ipv4Net)], ev: &dhcp_server::Event) {
+fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event) {
     set(status, |s| match ev {
         dhcp_server::Event::LeaseGranted(l) => {
-            let lan = lans
-                .iter()
-                .find(|(_, n)| n.contains(&l.address))
-                .map_or_else(String::new, |(n, _)| n.clone());
             let expires =
                 l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             s.leases.insert(
                 l.address.to_string(),
                 LeaseStatus {
-                    lan,
+                    lan: lan.to_string(),
                     address: l.address.to_string(),
                     hostname: l.hostname.clone(),
                     expires,
@@ -607,33 +469,182 @@ fn track_lease(status: &Shared, lans: &[(String, ipnet::Ipv4Net)], ev: &dhcp_ser
             s.leases.remove(&l.address.to_string());
         }
     });
+    bus.emit(match ev {
+        dhcp_server::Event::LeaseGranted(l) => bus::Event::LeaseGranted {
+            lan: lan.into(),
+            address: IpAddr::V4(l.address),
+            hostname: l.hostname.clone(),
+        },
+        dhcp_server::Event::LeaseReleased(l)
+        | dhcp_server::Event::LeaseExpired(l)
+        | dhcp_server::Event::AddressDeclined(l) => {
+            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V4(l.address) }
+        }
+    });
 }
 
-fn client_id(l: &dhcp_server::Lease) -> Vec<u8> {
-    if l.client_id.is_empty() { l.hw.as_bytes().to_vec() } else { l.client_id.clone() }
+/// Router advertisements on the LAN `name`: its /64s from the delegation (a replaced one is
+/// deprecated), router lifetime 0 while there is no confirmed IPv6 uplink.
+fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, name: &str) {
+    let (bus, name) = (bus.clone(), name.to_string());
+    sup.spawn(format!("ra/{name}"), move |mut stop: Stop| {
+        let (mut del, mut wan) = (bus.delegation.subscribe(), bus.wan.subscribe());
+        let uplink = |d: &Delegation, w: &WanLink| w.up && d.confirmed && !d.prefixes.is_empty();
+        let (made, lan) = {
+            let c = bus.config.borrow();
+            let (d, w) = (del.borrow_and_update().clone(), wan.borrow_and_update().clone());
+            let lan = wiring::lan(&c, &name).cloned();
+            (lan.as_ref().and_then(|l| wiring::ra_config(&c, l, &d.prefixes, uplink(&d, &w))), lan)
+        };
+        async move {
+            let (Some(rc), Some(lan)) = (made, lan) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            let driver = ra::driver::run(rc, rx, stop.clone());
+            tokio::pin!(driver);
+            loop {
+                tokio::select! {
+                    r = &mut driver => return r.map_err(|e| e.to_string()),
+                    r = del.changed() => {
+                        if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
+                        let d = del.borrow_and_update().clone();
+                        let _ = tx.send(ra::driver::Command::SetPrefixes(wiring::lan_prefixes(&lan, &d.prefixes)));
+                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&d, &wan.borrow())));
+                    }
+                    r = wan.changed() => {
+                        if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
+                        let w = wan.borrow_and_update().clone();
+                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&del.borrow(), &w)));
+                    }
+                }
+            }
+        }
+    });
 }
 
-fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
-    let p = c.wan.pppoe.as_ref().map(|p| p.get_ref());
-    let password = p.and_then(|p| {
-        p.password.clone().or_else(|| {
-            p.password_file
-                .as_ref()
-                .and_then(|f| std::fs::read_to_string(f).ok())
-                .map(|s| s.trim_end().to_string())
-        })
+/// The PPPoE WAN: its state goes to the bus and to `routerctl wan`.
+fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let pc = wiring::pppoe_config(&bus.config.borrow());
+        async move {
+            set(&status, |s| s.wan.state = "dialing".into());
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = pppoe::driver::client::run(pc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_wan(&bus, &status, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_wan(&bus, &status, ev);
+            }
+            if bus.wan.borrow().up {
+                on_wan(&bus, &status, pppoe::Event::Down(pppoe::DownReason::AdminClose));
+            }
+            r.map(|_| ()).map_err(|e| e.to_string())
+        }
     });
-    let creds = p.map(|p| pppoe::Credentials {
-        username: p.username.clone().into_bytes(),
-        password: password.unwrap_or_default().into_bytes(),
-    });
-    let mut cfg = pppoe::driver::client::Config::new(&c.wan.interface, creds);
-    cfg.vlan = c.wan.vlan.as_ref().map(|v| *v.get_ref());
-    if let Some(p) = p {
-        cfg.mtu = *p.mtu.get_ref();
-        cfg.echo_interval = Some(p.lcp_echo_interval).filter(|d| !d.is_zero());
-        cfg.echo_failures = p.lcp_echo_failures;
+}
+
+/// WAN up: the bus gets the public address and the ISP's DNS. Down: both go.
+fn on_wan(bus: &Bus, status: &Shared, ev: pppoe::Event) {
+    match ev {
+        pppoe::Event::Up(link) => {
+            let v4 = link.ipv4.clone();
+            set(status, |s| {
+                s.wan = WanStatus {
+                    state: "up".into(),
+                    last_down: s.wan.last_down.take(),
+                    ipv4: v4.as_ref().map(|v| v.local.to_string()),
+                    peer: v4.as_ref().map(|v| v.peer.to_string()),
+                    dns: v4.iter().flat_map(|v| v.dns.iter().map(ToString::to_string)).collect(),
+                    mtu: Some(link.mtu),
+                    session_id: Some(link.session_id),
+                };
+            });
+            bus.wan.send_replace(WanLink {
+                up: true,
+                ipv4: v4.as_ref().map(|v| v.local),
+                peer: v4.as_ref().map(|v| v.peer),
+                dns: v4.iter().flat_map(|v| v.dns.iter().map(|a| IpAddr::V4(*a))).collect(),
+                mtu: Some(link.mtu),
+            });
+            bus.emit(bus::Event::WanUp);
+            if let Some(v) = &v4 {
+                bus.emit(bus::Event::Ipv4Acquired(v.local));
+            }
+            info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+        }
+        pppoe::Event::Down(reason) => {
+            warn!(?reason, "wan down");
+            set(status, |s| {
+                s.wan = WanStatus {
+                    state: "down".into(),
+                    last_down: Some(format!("{reason:?}")),
+                    ..Default::default()
+                };
+            });
+            let had_v4 = bus.wan.borrow().ipv4.is_some();
+            bus.wan.send_replace(WanLink::default());
+            bus.emit(bus::Event::WanDown(format!("{reason:?}")));
+            if had_v4 {
+                bus.emit(bus::Event::Ipv4Lost);
+            }
+        }
     }
-    cfg.state_dir = Some(c.state_dir.clone());
-    cfg
+}
+
+/// The DHCPv6-PD client on `ppp0` (it waits for IPv6CP's link-local address itself, and
+/// Rebinds when the link comes back after a redial).
+fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dhcpv6pd", move |stop: Stop| {
+        let bus = bus.clone();
+        let mut pc = dhcpv6pd::driver::Config::new("ppp0");
+        {
+            let c = bus.config.borrow();
+            pc.state_dir = Some(c.state_dir.clone());
+            pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
+        }
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcpv6pd::driver::run_client(pc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_pd(&bus, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_pd(&bus, ev);
+            }
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// A new, renewed, changed or lost delegation goes on the bus.
+fn on_pd(bus: &Bus, ev: dhcpv6pd::Event) {
+    let new = match ev {
+        dhcpv6pd::Event::Delegated(l)
+        | dhcpv6pd::Event::Renewed(l)
+        | dhcpv6pd::Event::Changed { new: l, .. } => l.prefixes,
+        dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released => Vec::new(),
+        _ => return,
+    };
+    info!(prefixes = ?shown(&new), "delegated prefix");
+    bus.emit(if new.is_empty() {
+        bus::Event::PrefixLost
+    } else {
+        bus::Event::PrefixDelegated(new.clone())
+    });
+    let confirmed = !new.is_empty();
+    bus.delegation.send_replace(Delegation { prefixes: new, confirmed });
 }

@@ -41,11 +41,30 @@ pub struct LeaseStatus {
     pub expires: u64,
 }
 
+/// One supervised service.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// `starting`, `running`, `restarting`, `backoff` (failed, waiting to start again) or
+    /// `stopped`.
+    pub state: String,
+    /// How often it was started again after a failure or a reload.
+    pub restarts: u32,
+    /// Why it last failed.
+    pub last_error: Option<String>,
+}
+
+impl ServiceStatus {
+    /// A service that runs.
+    pub fn running() -> Self {
+        Self { state: "running".into(), ..Self::default() }
+    }
+}
+
 /// Everything `routerctl status` shows.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
-    /// Each service and its state (`running`, `failed: ...`).
-    pub services: BTreeMap<String, String>,
+    /// Each service and its state.
+    pub services: BTreeMap<String, ServiceStatus>,
     /// The WAN.
     pub wan: WanStatus,
     /// Delegated prefixes.
@@ -54,12 +73,16 @@ pub struct Status {
     pub lans: BTreeMap<String, Vec<String>>,
     /// Current leases by address.
     pub leases: BTreeMap<String, LeaseStatus>,
+    /// What the last reload (SIGHUP) did: `applied: ...` or `refused: ...`.
+    pub reload: Option<String>,
+    /// Milliseconds from start until the WAN was up and a prefix delegated and numbered.
+    pub ready_after_ms: Option<u128>,
 }
 
 impl Status {
     /// Up: the WAN carries IPv4 and no service failed (what a container health check asks).
     pub fn healthy(&self) -> bool {
-        self.wan.state == "up" && self.services.values().all(|s| s == "running")
+        self.wan.state == "up" && self.services.values().all(|s| s.state == "running")
     }
 }
 

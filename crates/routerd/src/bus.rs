@@ -1,0 +1,201 @@
+//! The bus between the services: current state in `watch` channels (a late subscriber sees
+//! it at once) and transitions as typed events on a broadcast channel. No strings, no JSON
+//! inside the process.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dhcpv6pd::DelegatedPrefix;
+use tokio::sync::{broadcast, watch};
+
+use crate::config::Config;
+
+/// The WAN link as it is now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WanLink {
+    /// The link carries traffic.
+    pub up: bool,
+    /// The public IPv4 address.
+    pub ipv4: Option<Ipv4Addr>,
+    /// The ISP's end (PPP) or the gateway.
+    pub peer: Option<Ipv4Addr>,
+    /// DNS servers the ISP gave.
+    pub dns: Vec<IpAddr>,
+    /// The link's MTU.
+    pub mtu: Option<u16>,
+}
+
+/// The delegated prefixes as they are now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delegation {
+    /// The prefixes, with their lifetimes at `at` (seconds).
+    pub prefixes: Vec<DelegatedPrefix>,
+    /// The ISP confirmed them in this run (false: remembered from the last run, or none).
+    pub confirmed: bool,
+}
+
+impl Delegation {
+    /// The prefixes as networks (host bits cleared).
+    pub fn nets(&self) -> Vec<ipnet::Ipv6Net> {
+        self.prefixes
+            .iter()
+            .filter_map(|p| ipnet::Ipv6Net::new(p.prefix, p.len).ok().map(|n| n.trunc()))
+            .collect()
+    }
+}
+
+/// What happened, for whoever listens (the status keeper, `routerctl`, logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The WAN came up.
+    WanUp,
+    /// The WAN went down, and why.
+    WanDown(String),
+    /// A public IPv4 address was acquired.
+    Ipv4Acquired(Ipv4Addr),
+    /// The public IPv4 address is gone.
+    Ipv4Lost,
+    /// Prefixes were delegated (new, renewed or changed).
+    PrefixDelegated(Vec<DelegatedPrefix>),
+    /// The delegation ended.
+    PrefixLost,
+    /// A LAN host got or renewed a lease.
+    LeaseGranted {
+        /// The LAN.
+        lan: String,
+        /// The address.
+        address: IpAddr,
+        /// The host name it gave.
+        hostname: Option<String>,
+    },
+    /// A lease was released or expired.
+    LeaseReleased {
+        /// The LAN.
+        lan: String,
+        /// The address.
+        address: IpAddr,
+    },
+    /// A new configuration was applied (SIGHUP).
+    ConfigReloaded,
+}
+
+/// The channels.
+pub struct Bus {
+    /// The configuration in force.
+    pub config: watch::Sender<Arc<Config>>,
+    /// The WAN link.
+    pub wan: watch::Sender<WanLink>,
+    /// The delegated prefixes.
+    pub delegation: watch::Sender<Delegation>,
+    /// Transitions.
+    pub events: broadcast::Sender<Event>,
+}
+
+impl Bus {
+    /// A bus with `config` in force, no WAN and the remembered delegation.
+    pub fn new(config: Config, remembered: Vec<DelegatedPrefix>) -> Self {
+        Self {
+            config: watch::Sender::new(Arc::new(config)),
+            wan: watch::Sender::new(WanLink::default()),
+            delegation: watch::Sender::new(Delegation { prefixes: remembered, confirmed: false }),
+            events: broadcast::Sender::new(256),
+        }
+    }
+
+    /// Sends an event (nobody listening is fine).
+    pub fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+}
+
+/// The file in the state directory where the last delegation is kept, so that a restarted
+/// router still knows which prefix its LAN hosts hold (RFC 9096 §3.5).
+const DELEGATION_FILE: &str = "delegated-prefixes";
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Writes the delegation with absolute end times: `prefix/len preferred_until valid_until`.
+pub fn save_delegation(dir: &Path, prefixes: &[DelegatedPrefix]) -> std::io::Result<()> {
+    let now = unix_now();
+    let until = |s: u32| if s == u32::MAX { u64::MAX } else { now + u64::from(s) };
+    let text: String = prefixes
+        .iter()
+        .map(|p| format!("{}/{} {} {}\n", p.prefix, p.len, until(p.preferred), until(p.valid)))
+        .collect();
+    let tmp = dir.join(format!("{DELEGATION_FILE}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, dir.join(DELEGATION_FILE))
+}
+
+/// The delegation saved by [`save_delegation`], with the lifetimes that remain now; ended
+/// prefixes and unreadable lines are left out.
+pub fn load_delegation(dir: &Path) -> Vec<DelegatedPrefix> {
+    let Ok(text) = std::fs::read_to_string(dir.join(DELEGATION_FILE)) else { return Vec::new() };
+    parse_delegation(&text, unix_now())
+}
+
+fn parse_delegation(text: &str, now: u64) -> Vec<DelegatedPrefix> {
+    let left = |until: u64| {
+        if until == u64::MAX {
+            u32::MAX
+        } else {
+            u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX - 1)
+        }
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let net: ipnet::Ipv6Net = f.next()?.parse().ok()?;
+            let preferred: u64 = f.next()?.parse().ok()?;
+            let valid: u64 = f.next()?.parse().ok()?;
+            (valid > now).then(|| DelegatedPrefix {
+                prefix: net.addr(),
+                len: net.prefix_len(),
+                preferred: left(preferred),
+                valid: left(valid),
+            })
+        })
+        .collect()
+}
+
+/// How long a delegated lifetime is, as a `Duration` (`None` is infinity).
+pub fn lifetime(secs: u32) -> Option<Duration> {
+    (secs != u32::MAX).then(|| Duration::from_secs(u64::from(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn the_delegation_survives_a_restart_with_what_remains_of_its_lifetimes() {
+        let dir = std::env::temp_dir().join(format!("routerd-bus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = DelegatedPrefix {
+            prefix: "2001:db8:1::".parse().unwrap(),
+            len: 48,
+            preferred: 3600,
+            valid: 7200,
+        };
+        save_delegation(&dir, &[p]).unwrap();
+        let back = load_delegation(&dir);
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].prefix, back[0].len), (p.prefix, 48));
+        assert!(back[0].valid <= 7200 && back[0].valid >= 7190);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let text = "2001:db8:1::/48 1000 2000\n2001:db8:2::/48 100 500\ngarbage\n";
+        let at = parse_delegation(text, 900);
+        assert_eq!(at.len(), 1, "the ended one and the garbage are dropped");
+        assert_eq!((at[0].preferred, at[0].valid), (100, 1100));
+        let later = parse_delegation(text, 1500);
+        assert_eq!((later[0].preferred, later[0].valid), (0, 500));
+    }
+}

@@ -1,0 +1,147 @@
+//! SIGHUP: what a new configuration changes, service by service. A reload applies a valid
+//! new configuration by difference (the services whose part changed are restarted with
+//! it; the firewall and the DNS upstreams follow the configuration by themselves), or is
+//! refused as a whole, with the reason, when it changes what only a restart can change.
+
+use crate::config::Config;
+
+/// What a reload does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Services to restart with the new configuration.
+    pub restart: Vec<String>,
+    /// What changed, for the log (`firewall`, `lan[lan].dhcp4`, ...).
+    pub changed: Vec<String>,
+}
+
+/// The plan from `old` to `new`, or why `new` cannot be applied without a restart.
+pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
+    let needs_restart =
+        |key: &str| Err(format!("{key} changed: only a restart of routerd applies that"));
+    if old.role != new.role {
+        return needs_restart("role");
+    }
+    if old.state_dir != new.state_dir {
+        return needs_restart("state_dir");
+    }
+    if old.control != new.control {
+        return needs_restart("control");
+    }
+    let names = |c: &Config| c.lan.iter().map(|l| l.get_ref().name.clone()).collect::<Vec<_>>();
+    if names(old) != names(new) {
+        return Err(format!(
+            "the LANs changed ({:?} -> {:?}): adding or removing a LAN needs a restart",
+            names(old),
+            names(new)
+        ));
+    }
+    let mut p = Plan::default();
+    for (o, n) in old.lan.iter().zip(&new.lan) {
+        let (o, n) = (o.get_ref(), n.get_ref());
+        let key = |k: &str| format!("lan[{}].{k}", o.name);
+        if o.interface != n.interface {
+            return needs_restart(&key("interface"));
+        }
+        if o.ipv4 != n.ipv4 {
+            return needs_restart(&key("ipv4"));
+        }
+        if o.ula != n.ula {
+            return needs_restart(&key("ula"));
+        }
+        if o.subnet_id != n.subnet_id {
+            return needs_restart(&key("subnet_id"));
+        }
+        if o.dhcp4.is_some() != n.dhcp4.is_some() {
+            return needs_restart(&key("dhcp4"));
+        }
+        if o.dhcp4 != n.dhcp4 || o.reservations != n.reservations {
+            p.changed.push(key("dhcp4"));
+            p.restart.push(format!("dhcp4/{}", o.name));
+        }
+        if o.dhcp6 != n.dhcp6 {
+            p.changed.push(key("dhcp6"));
+            p.restart.push(format!("ra/{}", o.name));
+        }
+    }
+    if old.wan != new.wan {
+        p.changed.push("wan".into());
+        p.restart.push("wan".into());
+        if old.wan.ipv6.enabled || new.wan.ipv6.enabled {
+            if old.wan.ipv6.enabled != new.wan.ipv6.enabled {
+                return needs_restart("wan.ipv6.enabled");
+            }
+            p.restart.push("dhcpv6pd".into());
+        }
+    }
+    if old.dns != new.dns {
+        p.changed.push("dns".into());
+        p.restart.push("dns".into());
+        if old.dns.domain != new.dns.domain {
+            // RA's DNSSL carries the domain.
+            p.restart.extend(new.lan.iter().map(|l| format!("ra/{}", l.get_ref().name)));
+        }
+    }
+    if old.firewall != new.firewall {
+        p.changed.push("firewall".into());
+    }
+    p.restart.sort();
+    p.restart.dedup();
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::config::tests::example;
+
+    fn with(f: impl FnOnce(&mut String)) -> Config {
+        let (mut text, dir) = example();
+        f(&mut text);
+        crate::config::load(&text, &dir).expect("valid")
+    }
+
+    #[test]
+    fn nothing_changed_restarts_nothing() {
+        let a = with(|_| {});
+        assert_eq!(plan(&a, &a.clone()), Ok(Plan::default()));
+    }
+
+    #[test]
+    fn a_pool_change_restarts_only_that_lans_dhcp() {
+        let a = with(|_| {});
+        let b =
+            with(|t| *t = t.replace("192.168.1.100-192.168.1.249", "192.168.1.100-192.168.1.200"));
+        let p = plan(&a, &b).unwrap();
+        assert_eq!(p.restart, ["dhcp4/lan"]);
+    }
+
+    #[test]
+    fn a_port_forward_change_restarts_nothing_the_firewall_follows() {
+        let a = with(|_| {});
+        let b = with(|t| *t = t.replace("port = 443", "port = 8443"));
+        let p = plan(&a, &b).unwrap();
+        assert!(p.restart.is_empty());
+        assert_eq!(p.changed, ["firewall"]);
+    }
+
+    #[test]
+    fn wan_credentials_restart_the_wan_and_the_pd_client() {
+        let a = with(|_| {});
+        let b = with(|t| *t = t.replacen("password = \"internet\"", "password = \"other\"", 1));
+        assert_eq!(plan(&a, &b).unwrap().restart, ["dhcpv6pd", "wan"]);
+    }
+
+    #[test]
+    fn readdressing_a_lan_or_moving_the_socket_is_refused_with_the_key() {
+        let a = with(|_| {});
+        let b = with(|t| {
+            *t = t.replace("192.168.1.1/24", "192.168.2.1/24").replace("192.168.1.", "192.168.2.")
+        });
+        let e = plan(&a, &b).unwrap_err();
+        assert!(e.contains("lan[lan].ipv4"), "{e}");
+        let c = with(|t| *t = t.replace("/run/routerd/control.sock", "/run/routerd/other.sock"));
+        assert!(plan(&a, &c).unwrap_err().contains("control"));
+    }
+}

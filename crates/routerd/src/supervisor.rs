@@ -1,0 +1,235 @@
+//! The supervisor: each service is a task that runs until its stop signal; one that ends on
+//! its own (an error, or returning early) is started again after a back-off that doubles
+//! from 1 s to 60 s, and is reset once a run has lasted a minute. A reload restarts a
+//! service on purpose: it is stopped cleanly and started at once with the new
+//! configuration. Each service's state is in the shared [`Status`](crate::status::Status).
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::status::{ServiceStatus, Shared};
+
+/// First back-off after a failure.
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// Longest back-off.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A run this long resets the back-off.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// What a service's future gets: it turns `true` when the service must stop (shutdown or a
+/// restart asked by a reload).
+pub type Stop = watch::Receiver<bool>;
+
+/// The back-off before the next start, given the one before and how long the run lasted.
+pub fn next_backoff(previous: Option<Duration>, ran: Duration) -> Duration {
+    match previous {
+        Some(b) if ran < STABLE_AFTER => (b * 2).min(BACKOFF_MAX),
+        _ => BACKOFF_MIN,
+    }
+}
+
+/// Starts, watches and restarts services.
+pub struct Supervisor {
+    status: Shared,
+    shutdown: watch::Receiver<bool>,
+    services: BTreeMap<String, (Arc<Notify>, JoinHandle<()>)>,
+}
+
+fn update(status: &Shared, name: &str, f: impl FnOnce(&mut ServiceStatus)) {
+    let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
+    f(s.services.entry(name.to_string()).or_default());
+}
+
+impl Supervisor {
+    /// A supervisor whose services all stop when `shutdown` turns true.
+    pub fn new(status: Shared, shutdown: watch::Receiver<bool>) -> Self {
+        Self { status, shutdown, services: BTreeMap::new() }
+    }
+
+    /// Runs the service `name`: `make` is called for every start (so it reads the
+    /// configuration of that moment) and its future must return once its [`Stop`] turns
+    /// true.
+    pub fn spawn<F, Fut, E>(&mut self, name: impl Into<String>, mut make: F)
+    where
+        F: FnMut(Stop) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display + Send + 'static,
+    {
+        let name = name.into();
+        let restart = Arc::new(Notify::new());
+        let (status, mut shutdown, wake) =
+            (self.status.clone(), self.shutdown.clone(), restart.clone());
+        let svc = name.clone();
+        update(&status, &svc, |s| s.state = "starting".into());
+        let task = tokio::spawn(async move {
+            let mut backoff: Option<Duration> = None;
+            loop {
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let fut = make(stop_rx);
+                tokio::pin!(fut);
+                let started = Instant::now();
+                update(&status, &svc, |s| s.state = "running".into());
+                let mut requested = false;
+                let result = loop {
+                    tokio::select! {
+                        r = &mut fut => break r,
+                        () = wake.notified(), if !requested => {
+                            requested = true;
+                            let _ = stop_tx.send(true);
+                        }
+                        r = shutdown.changed(), if !requested => {
+                            if r.is_err() || *shutdown.borrow() {
+                                requested = true;
+                                let _ = stop_tx.send(true);
+                            }
+                        }
+                    }
+                };
+                if *shutdown.borrow() || shutdown.has_changed().is_err() {
+                    if let Err(e) = result {
+                        warn!(service = %svc, error = %e, "stopped with an error");
+                    }
+                    update(&status, &svc, |s| s.state = "stopped".into());
+                    return;
+                }
+                if requested {
+                    info!(service = %svc, "restarting with the new configuration");
+                    update(&status, &svc, |s| {
+                        s.state = "restarting".into();
+                        s.restarts += 1;
+                    });
+                    backoff = None;
+                    continue;
+                }
+                let why = match result {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "ended on its own".to_string(),
+                };
+                let wait = next_backoff(backoff, started.elapsed());
+                backoff = Some(wait);
+                error!(service = %svc, error = %why, retry_in = ?wait, "service failed");
+                update(&status, &svc, |s| {
+                    s.state = "backoff".into();
+                    s.restarts += 1;
+                    s.last_error = Some(why);
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = wake.notified() => {}
+                    _ = async { while !*shutdown.borrow() { if shutdown.changed().await.is_err() { break } } } => {
+                        update(&status, &svc, |s| s.state = "stopped".into());
+                        return;
+                    }
+                }
+            }
+        });
+        if let Some((_, old)) = self.services.insert(name, (restart, task)) {
+            old.abort();
+        }
+    }
+
+    /// Stops `name` and starts it again (with the configuration of that moment). False if
+    /// there is no such service.
+    pub fn restart(&self, name: &str) -> bool {
+        match self.services.get(name) {
+            Some((n, _)) => {
+                n.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The names of the services.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.services.keys().map(String::as_str)
+    }
+
+    /// Waits for every service to stop (after shutdown), each for at most `limit`.
+    pub async fn join(self, limit: Duration) {
+        for (name, (_, task)) in self.services {
+            if tokio::time::timeout(limit, task).await.is_err() {
+                warn!(service = %name, "did not stop within {limit:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::status::Status;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets_after_a_stable_run() {
+        let short = Duration::from_secs(1);
+        let mut b = None;
+        let mut seen = Vec::new();
+        for _ in 0..9 {
+            let n = next_backoff(b, short);
+            seen.push(n.as_secs());
+            b = Some(n);
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(next_backoff(b, STABLE_AFTER), BACKOFF_MIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_service_is_restarted_with_backoff_and_a_restart_request_is_immediate() {
+        let status: Shared = Arc::new(Mutex::new(Status::default()));
+        let (tx, rx) = watch::channel(false);
+        let mut sup = Supervisor::new(status.clone(), rx);
+        let starts = Arc::new(AtomicU32::new(0));
+        let n = starts.clone();
+        // Fails on its first two starts, then runs until told to stop.
+        sup.spawn("flaky", move |mut stop: Stop| {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k < 2 {
+                    return Err(format!("boom {k}"));
+                }
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        assert_eq!(status.lock().unwrap().services["flaky"].state, "backoff");
+        tokio::time::sleep(Duration::from_millis(1000)).await; // 1 s back-off over
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(1500)).await; // 2 s back-off not over
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 3);
+        {
+            let s = &status.lock().unwrap().services["flaky"];
+            assert_eq!((s.state.as_str(), s.restarts), ("running", 2));
+            assert_eq!(s.last_error.as_deref(), Some("boom 1"));
+        }
+        assert!(sup.restart("flaky"));
+        assert!(!sup.restart("nope"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 4);
+        assert_eq!(status.lock().unwrap().services["flaky"].restarts, 3);
+        tx.send(true).unwrap();
+        sup.join(Duration::from_secs(1)).await;
+        assert_eq!(status.lock().unwrap().services["flaky"].state, "stopped");
+        assert_eq!(starts.load(Ordering::SeqCst), 4);
+    }
+}

@@ -1,0 +1,260 @@
+//! From the configuration to each service's own configuration: pure functions, so that a
+//! reload can build (and check) everything before it applies anything.
+
+use std::net::SocketAddr;
+
+use crate::config::{self, Config, Upstream, WanMode};
+
+/// The firewall's part of the configuration.
+pub fn fw_config(c: &Config) -> fw::FwConfig {
+    let proto = |p: config::Proto| match p {
+        config::Proto::Tcp => fw::Proto::Tcp,
+        config::Proto::Udp => fw::Proto::Udp,
+        config::Proto::Both => fw::Proto::Both,
+    };
+    fw::FwConfig {
+        table: "routerd".into(),
+        wan: match c.wan.mode {
+            WanMode::Pppoe => "ppp0".into(),
+            _ => c.wan.interface.clone(),
+        },
+        clamp_mss: c.wan.mode == WanMode::Pppoe,
+        lans: c
+            .lan
+            .iter()
+            .map(|l| {
+                let l = l.get_ref();
+                fw::Lan {
+                    name: l.name.clone(),
+                    interface: l.interface.clone(),
+                    ipv4: l.ipv4.map(|n| n.trunc()),
+                }
+            })
+            .collect(),
+        port_forwards: c
+            .firewall
+            .port_forward
+            .iter()
+            .map(|p| {
+                let p = p.get_ref();
+                fw::PortForward {
+                    name: p.name.clone(),
+                    proto: proto(p.proto),
+                    port: p.port,
+                    to: *p.to.ip(),
+                    to_port: p.to.port(),
+                }
+            })
+            .collect(),
+        pinholes: c
+            .firewall
+            .pinhole
+            .iter()
+            .map(|p| {
+                let p = p.get_ref();
+                fw::Pinhole {
+                    name: p.name.clone(),
+                    lan: p.lan.clone(),
+                    host_suffix: p.host_suffix,
+                    suffix_len: 64,
+                    proto: proto(p.proto),
+                    port: p.port,
+                }
+            })
+            .collect(),
+        open: Vec::new(),
+    }
+}
+
+/// `<prefix>:<subnet_id>::1/64`, the router's address on a LAN numbered from a delegated
+/// prefix (config validation made sure the subnet id fits).
+pub fn lan_address(p: &dhcpv6pd::DelegatedPrefix, subnet_id: u16) -> Option<ipnet::Ipv6Net> {
+    let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
+    let net = base | (u128::from(subnet_id) << 64);
+    ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net | 1), 64).ok()
+}
+
+/// A LAN's addresses as `routerctl` shows them: its own, and one per delegated prefix.
+pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<String> {
+    let own = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string));
+    let numbered = l
+        .subnet_id
+        .iter()
+        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
+        .map(|a| a.to_string());
+    own.chain(numbered).collect()
+}
+
+/// The prefixes a LAN announces: its ULA /64 (forever) and one /64 per delegated prefix.
+pub fn lan_prefixes(
+    l: &config::Lan,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+) -> Vec<ra::PrefixInfo> {
+    let ula = l.ula.map(|u| ra::PrefixInfo {
+        prefix: u.network(),
+        len: 64,
+        preferred: None,
+        valid: None,
+    });
+    let from_pd = l.subnet_id.iter().flat_map(|id| {
+        delegated.iter().filter_map(move |p| {
+            let a = lan_address(p, *id)?;
+            Some(ra::PrefixInfo {
+                prefix: a.network(),
+                len: 64,
+                preferred: crate::bus::lifetime(p.preferred),
+                valid: crate::bus::lifetime(p.valid),
+            })
+        })
+    });
+    ula.into_iter().chain(from_pd).collect()
+}
+
+/// The DHCPv4 server of one LAN, from its configuration (validated already).
+pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerConfig> {
+    let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
+    let (first, last) = config::parse_pool(&d.pool)?;
+    let pool = dhcp_server::PoolRange { first, last };
+    let mut sc = dhcp_server::ServerConfig::new(net.addr(), net.trunc(), pool);
+    sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
+    sc.domain_name = Some(c.dns.domain.clone());
+    sc.domain_search = vec![c.dns.domain.clone()];
+    sc.protected_names = c.dns.hosts.iter().map(|h| h.name.clone()).collect();
+    for r in &l.reservations {
+        let mac: Vec<u8> =
+            r.mac.split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
+        if let Ok(mac) = <[u8; 6]>::try_from(mac.as_slice()) {
+            sc.reservations.push(dhcp_server::Reservation {
+                client: dhcp_server::ClientKey::Hw(dhcp_server::HwAddr::ethernet(mac)),
+                address: r.ipv4,
+                hostname: r.hostname.clone(),
+            });
+        }
+    }
+    Some(sc)
+}
+
+/// What a DHCP event means for the local zone.
+pub fn lease_update(ev: dhcp_server::Event) -> Option<dns::LeaseUpdate> {
+    Some(match ev {
+        dhcp_server::Event::LeaseGranted(l) => dns::LeaseUpdate::Granted {
+            hostname: l.hostname.clone()?,
+            v4: Some(l.address),
+            v6: Vec::new(),
+            client_id: client_id(&l),
+        },
+        dhcp_server::Event::LeaseReleased(l) => {
+            dns::LeaseUpdate::Released { client_id: client_id(&l) }
+        }
+        dhcp_server::Event::LeaseExpired(l) => {
+            dns::LeaseUpdate::Expired { client_id: client_id(&l) }
+        }
+        dhcp_server::Event::AddressDeclined(_) => return None,
+    })
+}
+
+/// The key a lease's name is published under in DNS.
+pub fn client_id(l: &dhcp_server::Lease) -> Vec<u8> {
+    if l.client_id.is_empty() { l.hw.as_bytes().to_vec() } else { l.client_id.clone() }
+}
+
+/// The PPPoE client's configuration.
+pub fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
+    let p = c.wan.pppoe.as_ref().map(|p| p.get_ref());
+    let password = p.and_then(|p| {
+        p.password.clone().or_else(|| {
+            p.password_file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .map(|s| s.trim_end().to_string())
+        })
+    });
+    let creds = p.map(|p| pppoe::Credentials {
+        username: p.username.clone().into_bytes(),
+        password: password.unwrap_or_default().into_bytes(),
+    });
+    let mut cfg = pppoe::driver::client::Config::new(&c.wan.interface, creds);
+    cfg.vlan = c.wan.vlan.as_ref().map(|v| *v.get_ref());
+    if let Some(p) = p {
+        cfg.mtu = *p.mtu.get_ref();
+        cfg.echo_interval = Some(p.lcp_echo_interval).filter(|d| !d.is_zero());
+        cfg.echo_failures = p.lcp_echo_failures;
+    }
+    cfg.state_dir = Some(c.state_dir.clone());
+    cfg
+}
+
+/// Where DNS listens: loopback and each LAN's IPv4 address.
+pub fn dns_listen(c: &Config) -> Vec<SocketAddr> {
+    let lans =
+        c.lan.iter().filter_map(|l| l.get_ref().ipv4).map(|n| SocketAddr::new(n.addr().into(), 53));
+    std::iter::once(SocketAddr::from(([127, 0, 0, 1], 53))).chain(lans).collect()
+}
+
+/// The DNS server's configuration (upstreams from the WAN are set when it comes up).
+pub fn dns_config(c: &Config) -> Result<dns::DnsConfig, String> {
+    let upstreams = match &c.dns.upstream {
+        Upstream::Wan => Vec::new(),
+        Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
+    };
+    let hosts = c.dns.hosts.iter().map(|h| dns::StaticHost {
+        name: h.name.clone(),
+        ipv4: h.ipv4.into_iter().collect(),
+        ipv6: h.ipv6.into_iter().collect(),
+    });
+    let mut tsig_keys = Vec::new();
+    for k in &c.dns.tsig_keys {
+        let k = k.get_ref();
+        tsig_keys.push(dns::TsigKey { name: k.name.clone(), secret: read_secret(&k.secret_file)? });
+    }
+    Ok(dns::DnsConfig {
+        listen: dns_listen(c),
+        domain: c.dns.domain.clone(),
+        hosts: hosts.collect(),
+        lan_v4: c.lan.iter().filter_map(|l| l.get_ref().ipv4.map(|n| n.trunc())).collect(),
+        lan_v6: c.lan.iter().filter_map(|l| l.get_ref().ula.map(|n| n.trunc())).collect(),
+        upstreams,
+        tsig_keys,
+        state_dir: c.state_dir.clone(),
+        ..dns::DnsConfig::default()
+    })
+}
+
+/// A TSIG secret file: base64 of the key, as `nsupdate -y` and BIND's key files write it.
+fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("{}: not base64: {e}", path.display()))
+}
+
+/// The router advertisements of one LAN, announcing `delegated` (and its ULA); `None` when
+/// the LAN has no IPv6.
+pub fn ra_config(
+    c: &Config,
+    l: &config::Lan,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+    uplink: bool,
+) -> Option<ra::driver::Config> {
+    if l.ula.is_none() && l.subnet_id.is_none() {
+        return None;
+    }
+    let mut rc = ra::driver::Config::new(&l.interface);
+    rc.advertiser.dhcpv6 = match l.dhcp6.as_ref().map(|d| d.mode) {
+        Some(config::Dhcp6Mode::Stateful) => ra::Dhcpv6Mode::Stateful,
+        Some(config::Dhcp6Mode::Stateless) => ra::Dhcpv6Mode::Stateless,
+        Some(config::Dhcp6Mode::Off) | None => ra::Dhcpv6Mode::Off,
+    };
+    // DNS listens on the ULA address; without one, hosts learn DNS by DHCPv4.
+    rc.advertiser.rdnss = l.ula.map(|u| u.addr()).into_iter().collect();
+    rc.advertiser.dnssl = vec![c.dns.domain.clone()];
+    rc.prefixes = lan_prefixes(l, delegated);
+    rc.uplink = uplink;
+    Some(rc)
+}
+
+/// The LAN called `name`.
+pub fn lan<'a>(c: &'a Config, name: &str) -> Option<&'a config::Lan> {
+    c.lan.iter().map(|l| l.get_ref()).find(|l| l.name == name)
+}
