@@ -218,11 +218,9 @@ async fn flush(socket: &UdpSocket, server: &mut Server6, events: Option<&mpsc::S
     }
 }
 
-/// The interface index of `name` (from sysfs: no libc call needed).
+/// The interface index of `name` in the calling thread's network namespace.
 fn ifindex(name: &str) -> io::Result<u32> {
-    let path = format!("/sys/class/net/{name}/ifindex");
-    let text = std::fs::read_to_string(path)?;
-    text.trim().parse().map_err(|_| io::Error::other(format!("bad ifindex for {name}")))
+    nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
 }
 
 /// UDP [::]:`port` on `interface`, in ff02::1:2 there, non-blocking, in tokio.

@@ -236,11 +236,22 @@ impl Server6 {
             return;
         }
         let slot = match r.kind {
-            IaKind::Na => Some(iid_of(r.address)).filter(|&i| self.table.iid_free_for(i, &key)),
-            IaKind::Pd => self.cfg.pd_pool.and_then(|p| p.index(r.address, r.prefix_len)),
+            IaKind::Na => {
+                match Some(iid_of(r.address)).filter(|&i| self.table.iid_free_for(i, &key)) {
+                    Some(iid) => iid,
+                    // Two clients with one interface id (a log from another configuration):
+                    // the first keeps it, the other asks again.
+                    None => return,
+                }
+            }
+            IaKind::Pd => {
+                let idx = self.cfg.pd_pool.and_then(|p| p.index(r.address, r.prefix_len));
+                idx.filter(|&i| self.table.slot_for(&key, i, 1) == Some(i))
+                    .unwrap_or(super::table::NO_SLOT)
+            }
         };
         let b = Binding {
-            slot: slot.unwrap_or(super::table::NO_SLOT),
+            slot,
             leases: vec![(r.address, r.prefix_len)],
             retired: Vec::new(),
             hostname: r.hostname.clone(),
