@@ -169,7 +169,7 @@ fn seeded_mutations_of_the_corpus6_do_not_panic() {
     let n: usize =
         std::env::var("DHCP6_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     let seeds = seeds6();
-    let mut x = 0x5eed_6_u64;
+    let mut x = 0x5eed6_u64;
     let mut rnd = |m: u64| {
         x ^= x << 13;
         x ^= x >> 7;
