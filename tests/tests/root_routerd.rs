@@ -348,9 +348,104 @@ socket = "{}"
         assert!(Instant::now() < until, "not back up:\n{}", logs());
         std::thread::sleep(Duration::from_millis(200));
     }
+    let public_now: String = {
+        let v: serde_json::Value = serde_json::from_str(&ctl(&["wan", "--json"]).1).unwrap();
+        v["ipv4"].as_str().unwrap().to_string()
+    };
     // Back up without touching the LAN host: its NATed traffic flows again.
     let ping = lan.command("ping").args(["-c", "2", "-W", "2", "203.0.113.10"]).output().unwrap();
     assert!(ping.status.success(), "after the redial: {}", String::from_utf8_lossy(&ping.stdout));
+
+    // The ISP renumbers: a different prefix on the redial. The LAN follows: routerd numbers
+    // it from the new /48, the host gets an address in the new /64 by SLAAC and its old one
+    // is deprecated (RFC 9096), and the pinhole follows the host's new address.
+    assert_eq!(isp.ctl("pd pool 2001:db8:2000::/36").trim(), "ok");
+    assert!(isp.ctl("padt all").starts_with("ok"));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = ctl(&["prefixes", "--json"]).1;
+        if p.contains("2001:db8:2") && !p.contains("2001:db8:1") {
+            break;
+        }
+        assert!(Instant::now() < until, "no new prefix after the ISP renumbered: {p}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    let (new_host, old_state) = loop {
+        let addrs = lan
+            .netcfg(|nc| async move {
+                let l = nc.link_by_name("eth0").await?;
+                nc.addresses(Some(&l)).await
+            })
+            .unwrap();
+        let renumbered: ipnet::Ipv6Net = "2001:db8:2000::/36".parse().unwrap();
+        let new = addrs.iter().find_map(|a| match a.net {
+            ipnet::IpNet::V6(n) if renumbered.contains(&n.addr()) && !a.tentative => Some(n.addr()),
+            _ => None,
+        });
+        let old = addrs.iter().find(|a| a.net.addr() == std::net::IpAddr::V6(host));
+        if let (Some(new), true) = (new, old.is_none_or(|o| o.deprecated)) {
+            break (new, old.map(|o| o.deprecated));
+        }
+        assert!(Instant::now() < until, "LAN host not renumbered: {addrs:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(new_host.segments()[4..], suffix.segments()[4..], "same interface id");
+    println!("renumbered: {host} (deprecated: {old_state:?}) -> {new_host}");
+    let ssh = PeerEcho::start(&lan, "[::]:22".parse::<SocketAddr>().unwrap());
+    let pin = peer_seen(&inet, SocketAddr::new(new_host.into(), 22), Duration::from_secs(5));
+    assert_eq!(pin.as_deref(), Some("2001:db8:ffff::10"), "pinhole on the new prefix");
+    drop(ssh);
+    let ping6 = lan
+        .command("ping")
+        .args(["-6", "-c", "2", "-W", "2", "2001:db8:ffff::10"])
+        .output()
+        .unwrap();
+    assert!(ping6.status.success(), "IPv6 after renumbering:\n{}", logs());
+
+    // SIGHUP: the port forward moves from 8080 to 8081, applied without a restart; then a
+    // reload that readdresses the LAN is refused whole, and the forward stays.
+    let pid = routerd.child().id();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let reloads = || {
+        let v: serde_json::Value = serde_json::from_str(&ctl(&["status", "--json"]).1).unwrap();
+        v["status"]["reloads"].as_u64().unwrap()
+    };
+    let hup = |text: &str, expect: &str| {
+        let before = reloads();
+        std::fs::write(&config, text).unwrap();
+        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v: serde_json::Value = serde_json::from_str(&ctl(&["status", "--json"]).1).unwrap();
+            let r = v["status"]["reload"].as_str().unwrap_or_default().to_string();
+            if v["status"]["reloads"].as_u64() > Some(before) && r.starts_with(expect) {
+                return r;
+            }
+            assert!(Instant::now() < until, "reload not {expect}: {r}\n{}", logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let moved = original.replace("port = 8080", "port = 8081");
+    let r = hup(&moved, "applied");
+    assert!(r.contains("firewall"), "{r}");
+    let web = PeerEcho::start(&lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
+    let fwd =
+        peer_seen(&inet, format!("{public_now}:8081").parse().unwrap(), Duration::from_secs(5));
+    assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "port forward after the reload");
+    let old =
+        peer_seen(&inet, format!("{public_now}:8080").parse().unwrap(), Duration::from_millis(700));
+    assert_eq!(old, None, "the old forward is gone");
+    let r = hup(&moved.replace("192.168.1.1/24", "192.168.7.1/24"), "refused");
+    assert!(r.contains("line 14: lan[0].dhcp4.pool"), "invalid: the key and line: {r}");
+    let r = hup(&moved.replace("192.168.1.", "192.168.7."), "refused");
+    assert!(r.contains("lan[lan].ipv4"), "valid, but only a restart readdresses a LAN: {r}");
+    let fwd =
+        peer_seen(&inet, format!("{public_now}:8081").parse().unwrap(), Duration::from_secs(5));
+    assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "the forward stays after a refused reload");
+    drop(web);
+    std::fs::write(&config, &moved).unwrap();
+    assert!(ctl(&["status", "--check"]).0, "healthy after the reloads");
 
     // SIGKILL, then a restart on the same state: the ISP's stale session is cleared by a
     // PADT, the same prefix is asked for and given, and the lease is still there.
@@ -365,8 +460,7 @@ socket = "{}"
     cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
     routerd = router.spawn_process(&mut cmd).unwrap();
     let until = Instant::now() + Duration::from_secs(20);
-    while !(logs().contains("router ready") && ctl(&["status", "--check"]).0)
-    {
+    while !(logs().contains("router ready") && ctl(&["status", "--check"]).0) {
         assert!(Instant::now() < until, "not back after the restart:\n{}", logs());
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -380,6 +380,17 @@ pub enum ServerEvent {
     },
 }
 
+/// What the delegating-router driver can be told while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerCommand {
+    /// Delegate from another pool: bindings outside it are retired (their prefixes are
+    /// answered with lifetimes 0 at the client's next Renew or Rebind, and a new one is given).
+    SetPool(crate::server::Pool),
+    /// Send Reconfigure to every client that agreed to it.
+    ReconfigureAll,
+}
+
 /// A binding as the driver last reported it: DUID, IAID, prefix, client address.
 type BindingKey = (Vec<u8>, u32, Option<(Ipv6Addr, u8)>, SocketAddrV6);
 
@@ -390,6 +401,18 @@ pub async fn run_server(
     interface: String,
     cfg: ServerConfig,
     events: mpsc::UnboundedSender<ServerEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let (_keep, commands) = mpsc::unbounded_channel();
+    run_server_with(interface, cfg, events, commands, shutdown).await
+}
+
+/// [`run_server`], also taking [`ServerCommand`]s.
+pub async fn run_server_with(
+    interface: String,
+    cfg: ServerConfig,
+    events: mpsc::UnboundedSender<ServerEvent>,
+    mut commands: mpsc::UnboundedReceiver<ServerCommand>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let nc = Netcfg::new()?;
@@ -432,6 +455,16 @@ pub async fn run_server(
                 Err(e) => warn!(error = %e, "dhcpv6pd: receive failed"),
             },
             _ = sleep_until(m.poll_timeout()) => m.handle_timeout(Instant::now()),
+            Some(cmd) = commands.recv() => match cmd {
+                ServerCommand::SetPool(pool) => {
+                    info!(?pool, "dhcpv6pd: new pool");
+                    m.set_pool(pool);
+                }
+                ServerCommand::ReconfigureAll => {
+                    let n = m.reconfigure_all(Instant::now());
+                    info!(clients = n, "dhcpv6pd: Reconfigure sent");
+                }
+            },
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
         }
     }

@@ -8,25 +8,40 @@
 //! | `padi on` / `padi off` | answer PADIs or go silent |
 //! | `echo on` / `echo off` | answer LCP Echo-Requests or not |
 //! | `auth on` / `auth off` | accept valid credentials, or reject everyone |
+//! | `pd pool PREFIX/LEN` | delegate from another pool: held prefixes outside it are ended at the client's next Renew/Rebind (a renumbering ISP) |
+//! | `pd reconfigure` | send Reconfigure to every client that agreed to it |
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use dhcpv6pd::Pool;
+use dhcpv6pd::driver::ServerCommand;
 use pppoe::AcCommand;
 use pppoe::driver::ac::Control;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Faults};
 
+/// What the control socket drives.
+#[derive(Clone)]
+pub(crate) struct Handles {
+    /// The access concentrator.
+    pub ac: mpsc::UnboundedSender<Control>,
+    /// The delegating router.
+    pub pd: mpsc::UnboundedSender<ServerCommand>,
+    /// Injected faults.
+    pub faults: Arc<Faults>,
+    /// The delegated prefix length.
+    pub pd_length: u8,
+}
+
 pub(crate) async fn serve(
     path: PathBuf,
-    ctl: mpsc::UnboundedSender<Control>,
-    faults: Arc<Faults>,
-    _shutdown: watch::Receiver<bool>,
+    handles: Handles,
 ) -> Result<tokio::task::JoinHandle<()>, Error> {
     let err = |source| Error::Control { path: path.display().to_string(), source };
     if let Some(dir) = path.parent() {
@@ -36,12 +51,12 @@ pub(crate) async fn serve(
     let listener = UnixListener::bind(&path).map_err(err)?;
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (ctl, faults) = (ctl.clone(), faults.clone());
+            let h = handles.clone();
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut lines = BufReader::new(r).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let answer = handle(&line, &ctl, &faults).await;
+                    let answer = handle(&line, &h).await;
                     if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
                         break;
                     }
@@ -59,7 +74,8 @@ async fn sessions(ctl: &mpsc::UnboundedSender<Control>) -> Vec<pppoe::Link> {
     rx.await.unwrap_or_default()
 }
 
-async fn handle(line: &str, ctl: &mpsc::UnboundedSender<Control>, faults: &Faults) -> String {
+async fn handle(line: &str, h: &Handles) -> String {
+    let (ctl, faults) = (&h.ac, &h.faults);
     let words: Vec<&str> = line.split_whitespace().collect();
     let on = |w: Option<&&str>| match w {
         Some(&"on") => Some(true),
@@ -113,8 +129,32 @@ async fn handle(line: &str, ctl: &mpsc::UnboundedSender<Control>, faults: &Fault
             faults.reject_auth.store(!b, Ordering::Relaxed);
             "ok".into()
         }),
+        ["pd", "pool", net] => match net.parse::<ipnet::Ipv6Net>() {
+            Ok(n) if n.prefix_len() <= h.pd_length => {
+                let pool = Pool {
+                    base: n.network(),
+                    base_len: n.prefix_len(),
+                    delegated_len: h.pd_length,
+                };
+                if h.pd.send(ServerCommand::SetPool(pool)).is_ok() {
+                    "ok".into()
+                } else {
+                    "error: no delegating router".into()
+                }
+            }
+            _ => format!("error: {net:?} is not a prefix of at most /{}", h.pd_length),
+        },
+        ["pd", "reconfigure"] => {
+            if h.pd.send(ServerCommand::ReconfigureAll).is_ok() {
+                "ok".into()
+            } else {
+                "error: no delegating router".into()
+            }
+        }
         _ => {
-            format!("error: unknown command {line:?} (sessions, padt, terminate, padi, echo, auth)")
+            format!(
+                "error: unknown command {line:?} (sessions, padt, terminate, padi, echo, auth, pd)"
+            )
         }
     }
 }

@@ -96,14 +96,19 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), Err
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Control>();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (pd_ctl, pd_shutdown) = (ctl_tx.clone(), shutdown.clone());
-    let server =
-        control::serve(cfg.control_socket.clone(), ctl_tx, faults.clone(), shutdown.clone())
-            .await?;
+    let (pd_tx, pd_rx) = mpsc::unbounded_channel();
+    let control = control::Handles {
+        ac: ctl_tx,
+        pd: pd_tx,
+        faults: faults.clone(),
+        pd_length: cfg.pd_length,
+    };
+    let server = control::serve(cfg.control_socket.clone(), control).await?;
     tokio::spawn(async move { while ev_rx.recv().await.is_some() {} });
     let pd_cfg = cfg.clone();
     let pd = (cfg.ipv6 && cfg.pd).then(|| {
         tokio::spawn(async move {
-            if let Err(e) = pd::run(&pd_cfg, pd_ctl, pd_shutdown).await {
+            if let Err(e) = pd::run(&pd_cfg, pd_ctl, pd_rx, pd_shutdown).await {
                 tracing::error!(error = %e, "ispemu: delegating router stopped");
             }
         })

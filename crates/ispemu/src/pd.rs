@@ -5,7 +5,7 @@
 //! fe80::<IPv6CP interface identifier>, which the access concentrator knows as
 //! `Link.ipv6.peer_id`.
 
-use dhcpv6pd::driver::{self, ServerEvent};
+use dhcpv6pd::driver::{self, ServerCommand, ServerEvent};
 use dhcpv6pd::{Pool, ServerConfig};
 use pppoe::driver::ac::Control;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -21,6 +21,7 @@ const DUID: [u8; 12] = [0x00, 0x02, 0x00, 0x00, 0x7e, 0xd9, b'i', b's', b'p', b'
 pub(crate) async fn run(
     cfg: &Config,
     ctl: mpsc::UnboundedSender<Control>,
+    commands: mpsc::UnboundedReceiver<ServerCommand>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let pool = Pool {
@@ -29,8 +30,13 @@ pub(crate) async fn run(
         delegated_len: cfg.pd_length,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let server =
-        driver::run_server(cfg.tun.clone(), ServerConfig::new(DUID.to_vec(), pool), tx, shutdown);
+    let server = driver::run_server_with(
+        cfg.tun.clone(),
+        ServerConfig::new(DUID.to_vec(), pool),
+        tx,
+        commands,
+        shutdown,
+    );
     let route = async move {
         while let Some(ServerEvent::Delegated { peer, prefix, len, .. }) = rx.recv().await {
             let id = (u128::from(*peer.ip()) & u128::from(u64::MAX)) as u64;

@@ -161,7 +161,10 @@ fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config
             format!("refused: {e}")
         }
     };
-    set(status, |s| s.reload = Some(line));
+    set(status, |s| {
+        s.reload = Some(line);
+        s.reloads += 1;
+    });
 }
 
 /// Builds every service's configuration from `new` the way the services will, so a reload

@@ -75,6 +75,8 @@ pub struct Status {
     pub leases: BTreeMap<String, LeaseStatus>,
     /// What the last reload (SIGHUP) did: `applied: ...` or `refused: ...`.
     pub reload: Option<String>,
+    /// How many reloads were asked for (applied or refused).
+    pub reloads: u32,
     /// Milliseconds from start until the WAN was up and a prefix delegated and numbered.
     pub ready_after_ms: Option<u128>,
 }
