@@ -295,6 +295,16 @@ impl Iface<'_> {
         self.applied.routes = routes;
     }
 
+    /// Removes `addr` from the interface if it is there: the address of an earlier run that
+    /// was stopped without RELEASE, when this run was given another one.
+    async fn remove_stale(&self, addr: Ipv4Addr) {
+        let Ok(addrs) = self.nc.addresses(Some(&self.link)).await else { return };
+        for a in addrs.iter().filter(|a| a.net.addr() == IpAddr::V4(addr)) {
+            info!(stale = %a.net, "dhcp4: removing the address of an earlier run");
+            let _ = self.nc.delete_address(&self.link, a.net).await;
+        }
+    }
+
     /// Takes off what `apply` put on.
     async fn remove(&mut self) {
         for r in std::mem::take(&mut self.applied.routes) {
@@ -335,6 +345,7 @@ pub async fn run(
     mc.rapid_commit = cfg.rapid_commit;
     mc.requested_address = load_address(&cfg);
     info!(interface = %cfg.interface, last = ?mc.requested_address, "dhcp4: client starting");
+    let mut stale = mc.requested_address.filter(|_| cfg.configure_address);
     let mut m = Client::new(mc, Instant::now());
     let mut iface = Iface { nc: &nc, link, cfg: &cfg, applied: Applied::default() };
     let mut buf = vec![0u8; 65536];
@@ -348,6 +359,9 @@ pub async fn run(
                 Event::Bound(l) | Event::Renewed(l) | Event::Changed { new: l, .. } => {
                     info!(address = %l.net(), gateway = ?l.gateway, server = %l.server, time = l.lease_time, "dhcp4: lease");
                     save_address(&cfg, l);
+                    if let Some(old) = stale.take().filter(|a| *a != l.address) {
+                        iface.remove_stale(old).await;
+                    }
                     iface.apply(l).await;
                 }
                 Event::Lost | Event::Released => {
