@@ -16,6 +16,8 @@ PACKAGES=(
   isc-dhcp-client busybox kea-admin kea-dhcp4-server
   # DHCPv6-PD client tests (crates/dhcpv6pd): Kea as the delegating router
   kea-dhcp6-server
+  # DHCPv6 server tests (root_dhcp6): dhcpcd as an IA_NA + IA_PD client beside dhclient -6
+  dhcpcd-base
   # the container demo (make demo) and its test (root_compose): Docker, compose v1, strip
   # (busybox-static is not installed: compose/build-images.sh unpacks it with apt-get download)
   docker.io docker-compose binutils

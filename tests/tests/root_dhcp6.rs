@@ -1,0 +1,507 @@
+//! DHCPv6 server (crates/dhcp-server, `Server6` + `driver6`) against real clients from
+//! Debian, in namespaces: ISC `dhclient -6` (IA_NA, `-P` for IA_PD) and dhcpcd 9 (IA_NA and
+//! IA_PD). Needs root and `scripts/install-deps.sh` (isc-dhcp-client dhcpcd-base).
+//!
+//! Topology: a `srv` namespace and a client namespace joined by one veth (`lan0` on the
+//! server side). The server runs in-process on the srv namespace's thread; the test renumbers
+//! it through the driver's [`Handle6`] as routerd does when the delegated prefix changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dhcp_server::driver6::{self, Driver6Config, Handle6};
+use dhcp_server::{Event6, IaKind, LeaseLog6, PdPool, RecordState, Server6Config};
+use ipnet::Ipv6Net;
+use netlab::{Lab, Netns};
+use router_tests::lab;
+
+const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0x77, 1];
+
+fn net(s: &str) -> Ipv6Net {
+    s.parse().unwrap()
+}
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// 2001:db8:77:1::/64 on link, a /56 pool of /60s; short timers so renewals happen within
+/// the test.
+fn config() -> Server6Config {
+    let mut c = Server6Config::new(SERVER_DUID.to_vec(), vec![net("2001:db8:77:1::/64")]);
+    c.pd_pool = Some(PdPool { prefix: net("2001:db8:77:100::/56"), delegated_len: 60 });
+    c.preferred = 60;
+    c.valid = 120;
+    c.t1 = 4;
+    c.t2 = 30;
+    c.dns_servers = vec![v6("2001:db8:77:1::53")];
+    c.domains = vec!["home.arpa".into(), "lab.example".into()];
+    c.info_refresh = Some(600);
+    c
+}
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("root-dhcp6-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sh(ns: &Netns, cmd: &str) -> String {
+    let out = ns.command("sh").args(["-c", cmd]).output().unwrap();
+    assert!(out.status.success(), "`{cmd}` failed in {}: {:?}", ns.name(), out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The server namespace and one client namespace, `client_if` there; both link-locals
+/// usable (DAD off, so nobody waits for it).
+fn lan(lab: &Lab, client_if: &str) -> (Netns, Netns) {
+    let srv = lab.netns("srv").unwrap();
+    let cl = lab.netns("cl").unwrap();
+    for ns in [&srv, &cl] {
+        sh(ns, "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
+    }
+    lab.connect(&srv, "lan0", &cl, client_if).unwrap();
+    srv.add_addr("lan0", "2001:db8:77:1::1/64").unwrap();
+    for (ns, dev) in [(&srv, "lan0"), (&cl, client_if)] {
+        wait(10, "a usable link-local address", || {
+            let out = sh(ns, &format!("ip -6 addr show dev {dev} scope link"));
+            (out.contains("inet6 fe80") && !out.contains("tentative")).then_some(())
+        });
+    }
+    (srv, cl)
+}
+
+/// The server running in-process in `ns`; stops on drop.
+struct InProc {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<netlab::NsThread<Result<(), driver6::Error>>>,
+    events: Arc<Mutex<Vec<Event6>>>,
+    handle: Handle6,
+    rt: tokio::runtime::Runtime,
+}
+
+impl InProc {
+    fn start(ns: &Netns, cfg: Server6Config, dir: &Path) -> InProc {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let dcfg = Driver6Config::new("lan0", dir.to_owned(), cfg);
+        let (handle, control) = driver6::control();
+        let thread = ns
+            .spawn(move |_| async move {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+                tokio::spawn(async move {
+                    while let Some(e) = rx.recv().await {
+                        sink.lock().unwrap().push(e);
+                    }
+                });
+                driver6::run(dcfg, Some(tx), control, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            })
+            .unwrap();
+        wait(10, "the server on port 547", || {
+            let out = ns.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
+            (!out.stdout.is_empty()).then_some(())
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        InProc { stop: Some(stop), thread: Some(thread), events, handle, rt }
+    }
+
+    fn events(&self) -> Vec<Event6> {
+        self.events.lock().unwrap().clone()
+    }
+
+    fn set_prefixes(&self, prefixes: Vec<Ipv6Net>, pool: Option<PdPool>) {
+        self.rt.block_on(self.handle.set_prefixes(prefixes, pool)).unwrap();
+    }
+
+    fn granted(&self, kind: IaKind) -> Vec<(Ipv6Addr, u8)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event6::LeaseGranted(l) if l.kind == kind => Some(l.addresses),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        if let Some(t) = self.thread.take() {
+            let r = t.join().unwrap();
+            if !std::thread::panicking() {
+                r.unwrap();
+            }
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs`.
+fn wait<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A dhclient script: appends `reason` and the environment to `log` and configures the
+/// address in the client's own namespace.
+fn script(dir: &Path, log: &Path) -> PathBuf {
+    let p = dir.join("dhclient-script");
+    let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
+        + r#"{ echo "--- $reason"; env | sort; } >> "$LOG"
+case "$reason" in
+  BOUND6|RENEW6|REBIND6|REBOOT6)
+    [ -n "$old_ip6_address" ] && [ "$old_ip6_address" != "$new_ip6_address" ] &&
+      ip -6 addr del "$old_ip6_address/$new_ip6_prefixlen" dev "$interface"
+    [ -n "$new_ip6_address" ] && ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" \
+      dev "$interface" valid_lft "$new_max_life" preferred_lft "$new_preferred_life" ;;
+  DEPREF6) [ -n "$cur_ip6_address" ] && ip -6 addr change "$cur_ip6_address/$cur_ip6_prefixlen" \
+      dev "$interface" preferred_lft 0 ;;
+  EXPIRE6|RELEASE6|STOP6) [ -n "$old_ip6_address" ] &&
+      ip -6 addr del "$old_ip6_address/$old_ip6_prefixlen" dev "$interface" ;;
+esac
+exit 0
+"#;
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// The blocks of a script log: (reason, variables).
+fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("--- ")
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            let mut lines = b.lines();
+            let reason = lines.next().unwrap_or_default().to_owned();
+            let vars = lines
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            (reason, vars)
+        })
+        .collect()
+}
+
+struct Dhclient<'a> {
+    ns: &'a Netns,
+    dir: PathBuf,
+    log: PathBuf,
+    /// `-N`, `-P` or both.
+    ias: Vec<&'static str>,
+}
+
+impl<'a> Dhclient<'a> {
+    fn new(ns: &'a Netns, dir: &Path, ias: &[&'static str]) -> Self {
+        let conf = "send fqdn.fqdn \"Interop6 PC\";\n\
+            request dhcp6.name-servers, dhcp6.domain-search;\n";
+        std::fs::write(dir.join("dhclient6.conf"), conf).unwrap();
+        script(dir, &dir.join("dhclient.log"));
+        Dhclient { ns, dir: dir.to_owned(), log: dir.join("dhclient.log"), ias: ias.to_vec() }
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
+        let mut c = self.ns.command("dhclient");
+        c.args(["-6", "-v", "-cf", &d("dhclient6.conf"), "-lf", &d("leases6"), "-pf", &d("pid")])
+            .args(["-sf", &d("dhclient-script")])
+            .args(&self.ias)
+            .args(extra)
+            .arg("eth0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::options().append(true).create(true).open(d("stderr")).unwrap());
+        c
+    }
+
+    fn spawn(&self) -> netlab::ProcessGuard {
+        self.ns.spawn_process(&mut self.command(&["-d"])).unwrap()
+    }
+
+    fn release(&self) {
+        let mut c = self.command(&["-r"]);
+        let st = c.status().unwrap();
+        assert!(st.success(), "dhclient -r: {}", self.stderr());
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// Waits for a script block with one of `reasons` after the first `after` blocks, whose
+    /// variable `var` is set.
+    fn wait(
+        &self,
+        secs: u64,
+        reasons: &[&str],
+        var: &str,
+        after: usize,
+    ) -> HashMap<String, String> {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let found = blocks(&self.log)
+                .into_iter()
+                .skip(after)
+                .find(|(r, v)| reasons.contains(&r.as_str()) && v.contains_key(var));
+            if let Some((_, v)) = found {
+                return v;
+            }
+            assert!(
+                Instant::now() < end,
+                "no {reasons:?} with {var} from dhclient:\n{}\n{:?}",
+                self.stderr(),
+                blocks(&self.log).iter().map(|b| &b.0).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn addrs_on(ns: &Netns, dev: &str) -> String {
+    sh(ns, &format!("ip -6 addr show dev {dev} scope global"))
+}
+
+#[test]
+fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
+    let lab = lab("d6na");
+    let (srv, cl) = lan(&lab, "eth0");
+    let tmp = TempDir::new("na");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let dh = Dhclient::new(&cl, &tmp.0, &["-N"]);
+    let mut guard = dh.spawn();
+    let bound = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
+    let a = v6(&bound["new_ip6_address"]);
+    assert!(net("2001:db8:77:1::/64").contains(&a), "{a}");
+    assert_eq!(bound["new_max_life"], "120");
+    assert_eq!(bound["new_preferred_life"], "60");
+    assert_eq!(bound["new_dhcp6_name_servers"], "2001:db8:77:1::53");
+    assert_eq!(bound["new_dhcp6_domain_search"], "home.arpa. lab.example.");
+    wait(5, "the address on eth0", || addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(()));
+    // T1 = 4 s: a Renew within seconds, same address.
+    let n = blocks(&dh.log).len();
+    let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
+    assert_eq!(v6(&renew["new_ip6_address"]), a);
+    drop(guard);
+    dh.release();
+    wait(5, "LeaseReleased", || {
+        server
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event6::LeaseReleased(l) if l.addresses.contains(&(a, 128))))
+            .then_some(())
+    });
+    // Back (same DUID, kept in the lease file): the same address again.
+    let n = blocks(&dh.log).len();
+    guard = dh.spawn();
+    let again = dh.wait(20, &["BOUND6"], "new_ip6_address", n);
+    assert_eq!(v6(&again["new_ip6_address"]), a);
+    drop(guard);
+    let granted = server.events().into_iter().find_map(|e| match e {
+        Event6::LeaseGranted(l) => Some(l),
+        _ => None,
+    });
+    assert_eq!(granted.unwrap().hostname.as_deref(), Some("interop6-pc"), "from option 39");
+    drop(server);
+    let (log, _) = LeaseLog6::open(&tmp.0.join("state")).unwrap();
+    assert!(log.leases().any(|r| r.address == a && r.state == RecordState::Bound));
+}
+
+#[test]
+fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
+    let lab = lab("d6pd");
+    let (srv, cl) = lan(&lab, "eth0");
+    let tmp = TempDir::new("pd");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let dh = Dhclient::new(&cl, &tmp.0, &["-N", "-P"]);
+    let _guard = dh.spawn();
+    let na = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
+    let pd = dh.wait(20, &["BOUND6"], "new_ip6_prefix", 0);
+    let a = v6(&na["new_ip6_address"]);
+    let (p, plen) = pd["new_ip6_prefix"].split_once('/').unwrap();
+    assert_eq!(plen, "60");
+    assert!(net("2001:db8:77:100::/56").contains(&v6(p)), "{p}");
+    wait(5, "the address on eth0", || addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(()));
+
+    // The delegated prefix changes: the LAN /64 and the pool move to 2001:db8:88::/48.
+    server.set_prefixes(
+        vec![net("2001:db8:88:1::/64")],
+        Some(PdPool { prefix: net("2001:db8:88:100::/56"), delegated_len: 60 }),
+    );
+    let iid = u128::from(a) as u64;
+    let new_a = Ipv6Addr::from(u128::from(v6("2001:db8:88:1::")) | u128::from(iid));
+    let n = blocks(&dh.log).len();
+    let renewed = dh.wait(20, &["RENEW6", "BOUND6"], "new_ip6_address", n);
+    let _ = renewed;
+    wait(20, "the new address on eth0 and the old one gone", || {
+        let now = addrs_on(&cl, "eth0");
+        (now.contains(&new_a.to_string()) && !now.contains(&a.to_string())).then_some(())
+    });
+    wait(10, "a prefix from the new pool", || {
+        server
+            .granted(IaKind::Pd)
+            .into_iter()
+            .find(|(p, l)| *l == 60 && net("2001:db8:88:100::/56").contains(p))
+    });
+    let leases = std::fs::read_to_string(tmp.0.join("leases6")).unwrap();
+    assert!(leases.contains(&new_a.to_string()), "{leases}");
+}
+
+/// dhcpcd with its own configuration: IPv6 only, no router solicitation (it starts DHCPv6
+/// at once when IAs are configured), no hook script, in the foreground. Its database and run
+/// directories (DUID, lease, pid, control socket) are the test's own, bind-mounted over
+/// /var/lib/dhcpcd and /run/dhcpcd in a private mount namespace.
+struct Dhcpcd<'a> {
+    ns: &'a Netns,
+    dir: PathBuf,
+    ifname: String,
+    guard: Option<netlab::ProcessGuard>,
+}
+
+impl<'a> Dhcpcd<'a> {
+    fn new(ns: &'a Netns, dir: &Path, ifname: &str) -> Self {
+        let conf = "ipv6only\nnoipv6rs\noption dhcp6_name_servers, dhcp6_domain_search\n\
+            ia_na 1\nia_pd 2\nfqdn both\nhostname dhcpcd-pc\n";
+        std::fs::write(dir.join("dhcpcd.conf"), conf).unwrap();
+        for d in ["db", "run"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        Dhcpcd { ns, dir: dir.to_owned(), ifname: ifname.to_owned(), guard: None }
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
+        let mounts = format!(
+            "mkdir -p /var/lib/dhcpcd /run/dhcpcd && mount --bind '{}' /var/lib/dhcpcd && \
+             mount --bind '{}' /run/dhcpcd && exec dhcpcd \"$@\"",
+            d("db"),
+            d("run")
+        );
+        let mut c = self.ns.command("unshare");
+        c.args(["-m", "sh", "-c", &mounts, "dhcpcd"])
+            .args(["-6", "-B", "-d", "-f", &d("dhcpcd.conf"), "-c", "/bin/true"])
+            .args(extra)
+            .arg(&self.ifname)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::options().append(true).create(true).open(d("stderr")).unwrap());
+        c
+    }
+
+    fn start(&mut self) {
+        self.guard = Some(self.ns.spawn_process(&mut self.command(&[])).unwrap());
+    }
+
+    /// `dhcpcd -k`: the running one releases its leases and exits.
+    fn release(&mut self) {
+        let st = self.command(&["-k"]).status().unwrap();
+        assert!(st.success(), "dhcpcd -k:\n{}", self.log());
+        self.reap();
+    }
+
+    /// Waits (5 s at most) for the running one to exit, then drops the guard.
+    fn reap(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            for _ in 0..50 {
+                if g.child().try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dhcpcd<'_> {
+    /// `dhcpcd -x`: stops it with its privilege-separation helpers, which a kill of the main
+    /// process leaves behind.
+    fn drop(&mut self) {
+        if self.guard.is_some() {
+            let _ = self.command(&["-x"]).status();
+            self.reap();
+        }
+    }
+}
+
+#[test]
+fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
+    let lab = lab("d6dcd");
+    let ifname = format!("d6c{}", std::process::id() % 100_000);
+    let (srv, cl) = lan(&lab, &ifname);
+    let tmp = TempDir::new("dhcpcd");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let mut dc = Dhcpcd::new(&cl, &tmp.0, &ifname);
+    dc.start();
+    let a = wait(20, "an IA_NA address from dhcpcd", || {
+        server
+            .granted(IaKind::Na)
+            .into_iter()
+            .map(|(a, _)| a)
+            .next()
+            .filter(|a| addrs_on(&cl, &ifname).contains(&a.to_string()))
+    });
+    let p = wait(10, "an IA_PD prefix for dhcpcd", || server.granted(IaKind::Pd).first().copied());
+    assert!(net("2001:db8:77:100::/56").contains(&p.0) && p.1 == 60);
+    wait(10, "dhcpcd's log of the delegated prefix", || {
+        dc.log().contains(&format!("{}/60", p.0)).then_some(())
+    });
+    // Renew (T1 = 4 s): granted again.
+    let n = server.granted(IaKind::Na).len();
+    wait(20, "a renewal", || (server.granted(IaKind::Na).len() > n).then_some(()));
+    // Renumbering.
+    server.set_prefixes(
+        vec![net("2001:db8:88:1::/64")],
+        Some(PdPool { prefix: net("2001:db8:88:100::/56"), delegated_len: 60 }),
+    );
+    let iid = u128::from(a) as u64;
+    let new_a = Ipv6Addr::from(u128::from(v6("2001:db8:88:1::")) | u128::from(iid));
+    wait(20, "the new address on the client and the old one gone", || {
+        let now = addrs_on(&cl, &ifname);
+        (now.contains(&new_a.to_string()) && !now.contains(&a.to_string())).then_some(())
+    });
+    wait(10, "dhcpcd's log of the new prefix", || dc.log().contains("2001:db8:88:1").then_some(()));
+    // Release then the same address again.
+    dc.release();
+    wait(10, "LeaseReleased", || {
+        server
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event6::LeaseReleased(l) if l.kind == IaKind::Na))
+            .then_some(())
+    });
+    assert!(!addrs_on(&cl, &ifname).contains(&new_a.to_string()), "released: removed");
+    let n = server.granted(IaKind::Na).len();
+    dc.start();
+    let again = wait(20, "the address again", || server.granted(IaKind::Na).get(n).copied());
+    assert_eq!(again.0, new_a, "{}", dc.log());
+}
