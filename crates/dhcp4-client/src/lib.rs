@@ -33,8 +33,6 @@
 //!   `sname`/`file`), RFC 3396 long options beyond what dhcproto concatenates.
 //! - RFC 4361 (DUID-based client identifier), RFC 3203 FORCERENEW, RFC 8925 (IPv6-only
 //!   preferred), relay agents (`giaddr` is always 0).
-//! - dhcproto's `Message::default()` draws one value from the thread RNG that the machine
-//!   overwrites at once with its own seeded xid.
 //!
 //! # Layer map
 //!
