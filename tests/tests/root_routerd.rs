@@ -331,6 +331,26 @@ socket = "{}"
             && leases.contains("\"hostname\":\"laptop\""),
         "{leases}"
     );
+    // Memory at steady state with 100 leases (99 more from perfdhcp, relayed through the
+    // LAN host's address), for the record.
+    let st = lan
+        .command("timeout")
+        .args(["20", "perfdhcp", "-4", "-r", "50", "-R", "99", "-n", "99", "-p", "4"])
+        .args(["-b", "mac=00:0c:01:02:03:04", "192.168.1.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let count = || {
+        let v: serde_json::Value = serde_json::from_str(&ctl(&["leases", "--json"]).1).unwrap();
+        v.as_array().map_or(0, Vec::len)
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", routerd.child().id()))
+        .unwrap_or_default();
+    let rss = rss.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: ?").to_string();
+    println!("routerd with {} leases (perfdhcp: {st}): {rss}", count());
+    assert!(count() >= 50, "perfdhcp's leases: {}", count());
     let (_, prefixes) = ctl(&["prefixes", "--json"]);
     assert!(prefixes.contains("2001:db8:1") && prefixes.contains("/48"), "{prefixes}");
     // The ISP drops the session and stays silent: not healthy; then it answers again and
