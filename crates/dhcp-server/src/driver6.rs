@@ -1,6 +1,6 @@
 //! The DHCPv6 tokio driver: the only socket, clock and task code of the DHCPv6 server.
 //!
-//! One UDP socket on [::]:547 bound to the LAN interface (`SO_BINDTODEVICE`), joined to
+//! One UDP socket on `[::]:547` bound to the LAN interface (`SO_BINDTODEVICE`), joined to
 //! All_DHCP_Relay_Agents_and_Servers (ff02::1:2) there, so it receives both multicast and
 //! unicast; every answer goes to the request's source address and port. Lease records go to
 //! the same kind of writer thread as DHCPv4's (group commit, `leases6.log`); Replies that

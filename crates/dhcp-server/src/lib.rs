@@ -1,11 +1,13 @@
-//! DHCPv4 server for the router's LANs: a sans-IO machine ([`Server`]), a durable
-//! append-only lease store ([`store::LeaseLog`]) and a small tokio UDP driver
-//! (`driver`, feature `driver`). It replaces ISC Kea / dnsmasq for DHCPv4.
+//! DHCPv4 and DHCPv6 servers for the router's LANs: sans-IO machines ([`Server`] for DHCPv4,
+//! [`Server6`] for DHCPv6), a durable append-only lease store ([`store::LeaseLog`],
+//! [`store::LeaseLog6`]) and small tokio UDP drivers (`driver`, `driver6`, feature `driver`).
+//! It replaces ISC Kea / dnsmasq for DHCPv4 and DHCPv6 (IA_NA and IA_PD) on one LAN each.
 //!
-//! Every lease is durable before it is acknowledged: the machine hands each lease record to
-//! its caller as a [`Commit`] and holds the DHCPACK (and the [`Event::LeaseGranted`]) back
-//! until the caller says the record is on disk ([`Server::handle_committed`]). The driver
-//! batches many commits into one `fdatasync` (group commit) on a writer thread.
+//! Every lease is durable before it is acknowledged: the machines hand each lease record to
+//! their caller as a [`Commit`] / [`Commit6`] and hold the DHCPACK or granting Reply (and the
+//! `LeaseGranted` event) back until the caller says the record is on disk
+//! (`handle_committed`). The drivers batch many commits into one `fdatasync` (group commit) on
+//! a writer thread.
 //!
 //! # RFCs implemented
 //!
@@ -21,6 +23,21 @@
 //!   route added when a router is configured (clients ignore option 3 when 121 is present).
 //! - RFC 4039: Rapid Commit (DISCOVER answered by a committed ACK).
 //! - RFC 4702: the client FQDN (81) is read for the host name (first label only).
+//! - RFC 8415 (DHCPv6) as a server for one link: Solicit → Advertise, or Reply with Rapid
+//!   Commit when configured and asked for (§18.3.1); Request (§18.3.2), Confirm (§18.3.3:
+//!   Success or NotOnLink, silence without addresses), Renew (§18.3.4, NoBinding for an
+//!   unknown IA), Rebind (§18.3.5: an unknown IA's on-link addresses are taken back, others
+//!   get lifetimes 0), Information-request (§18.3.6, with Information Refresh Time §21.23),
+//!   Release (§18.3.7), Decline (§18.3.8); IA_NA and IA_PD, several per message; NoAddrsAvail
+//!   / NoPrefixAvail in the IA when full (§18.3.9); the §16 Client/Server Identifier checks.
+//!   Addresses the client holds that are not appropriate for the link (another prefix, or a
+//!   prefix renumbering took away) come back with lifetimes 0 beside the new ones.
+//!   Allocation is stable: one interface id per IA_NA (FNV-1a of DUID + IAID into the
+//!   configured range, probed on collision), used in every on-link /64, so a returning client
+//!   gets the same address and renumbering keeps the interface id; IA_PD the same way by pool
+//!   index.
+//! - RFC 3646: DNS Recursive Name Server (23) and Domain Search List (24), uncompressed.
+//! - RFC 4704: the DHCPv6 Client FQDN (39) is read for the host name (first label only).
 //!
 //! # Not supported
 //!
@@ -41,7 +58,18 @@
 //!   it are dropped.
 //! - RFC 6842 (client id in replies) and RFC 8925 (IPv6-only preferred; dhcproto numbers it
 //!   106 instead of 108, so it would have to be sent as `Unknown(108)`): not sent.
-//! - DHCPv6 IA_NA: not yet (the DHCPv6 side of the router is `dhcpv6pd` for IA_PD).
+//! - RFC 8415 §9, §19 (relay agents): Relay-forward is dropped (counted as malformed); the
+//!   DHCPv6 server serves its directly attached link.
+//! - RFC 8415 §18.3.10, §21.12 (Server Unicast, UseMulticast): no Server Unicast option is
+//!   sent, but unicast Requests, Renews, Releases and Declines are answered anyway (the
+//!   socket receives both; clients only unicast when told to, so this is moot in practice).
+//! - RFC 8415 §18.3.11, §20.4 (Reconfigure, RKAP): not sent; after renumbering, clients learn
+//!   the new prefix at their next Renew (T1), so T1 bounds how long an old address stays.
+//! - RFC 8415 §21.5 (IA_TA): ignored. §21.8 Preference: not sent (one server per link).
+//! - RFC 4704 §4: option 39 is not sent back; names go to the router's DNS from the events.
+//! - RFC 8415 §18.3.2 NotOnLink in a Reply to Request: the addresses are returned with
+//!   lifetimes 0 and new ones given instead (what §18.3.4 asks of Renew), which every client
+//!   tested handles.
 //!
 //! # Layer map
 //!
@@ -52,9 +80,17 @@
 //! v4/table.rs     the lease table: allocation, stickiness, expiry index
 //! v4/server.rs    the machine: RFC 2131 message handling, commits, held ACKs, events
 //! v4/reply.rs     reply construction (options, §4.1 destinations)
-//! store/          the durable lease log: framed records (length + CRC-32), load, compaction
+//! v6/config.rs    Server6Config: on-link /64s, PD pool, lifetimes, timers, options
+//! v6/table.rs     the DHCPv6 binding table: stable interface ids / pool slots, renumbering
+//! v6/server.rs    the DHCPv6 machine: RFC 8415 §18.3 message handling, commits, held Replies
+//! store/          the durable lease logs: framed records (length + CRC-32), load, compaction;
+//!                 one framing, two record kinds (leases4.log, leases6.log)
 //! driver.rs       tokio UDP socket on :67 (SO_BINDTODEVICE), writer thread, group commit
+//! driver6.rs      tokio UDP socket on [::]:547 in ff02::1:2, the same writer, Handle6
 //! ```
+//!
+//! The DHCPv6 wire (checked parse in front of dhcproto's v6 decoder, which panics on some
+//! short options) is `dhcpv6pd::wire`, shared with the prefix delegation crate.
 
 pub mod config;
 #[cfg(feature = "driver")]
