@@ -498,7 +498,8 @@ impl Client {
             Some(old) if old.address == lease.address => Event::Renewed(lease.clone()),
             Some(old) => Event::Changed { old, new: lease.clone() },
         };
-        debug!(address = %lease.address, server = %lease.server, time = lease.lease_time, "dhcp4: bound");
+        let (address, server) = (lease.address, lease.server);
+        debug!(%address, %server, time = lease.lease_time, "dhcp4: bound");
         self.events.push_back(event);
         self.held = Some(lease.clone());
         self.nak_delay = NAK_DELAY;

@@ -357,7 +357,8 @@ pub async fn run(
         while let Some(ev) = m.poll_event() {
             match &ev {
                 Event::Bound(l) | Event::Renewed(l) | Event::Changed { new: l, .. } => {
-                    info!(address = %l.net(), gateway = ?l.gateway, server = %l.server, time = l.lease_time, "dhcp4: lease");
+                    let (net, gateway, server) = (l.net(), l.gateway, l.server);
+                    info!(%net, ?gateway, %server, time = l.lease_time, "dhcp4: lease");
                     save_address(&cfg, l);
                     if let Some(old) = stale.take().filter(|a| *a != l.address) {
                         iface.remove_stale(old).await;
