@@ -83,6 +83,8 @@
 //! v6/config.rs    Server6Config: on-link /64s, PD pool, lifetimes, timers, options
 //! v6/table.rs     the DHCPv6 binding table: stable interface ids / pool slots, renumbering
 //! v6/server.rs    the DHCPv6 machine: RFC 8415 §18.3 message handling, commits, held Replies
+//! v6/ia.rs        one IA_NA / IA_PD answered: choose, extend, adopt, invalidate, commit
+//! v6/event.rs     Meta6, Transmit6, Commit6, Lease6, Event6, Stats6
 //! store/          the durable lease logs: framed records (length + CRC-32), load, compaction;
 //!                 one framing, two record kinds (leases4.log, leases6.log)
 //! driver.rs       tokio UDP socket on :67 (SO_BINDTODEVICE), writer thread, group commit
@@ -115,7 +117,8 @@ pub use store::{IaKind, LeaseLog, LeaseLog6, LeaseRecord, LeaseRecord6, RecordSt
 pub use v4::server::{Commit, Event, Lease, Meta, Server, Stats};
 pub use v4::table::{ClientKey, HwAddr};
 pub use v6::config::{Config6Error, PdPool, Server6Config};
-pub use v6::server::{Commit6, Event6, Lease6, Meta6, Server6, Stats6, Transmit6};
+pub use v6::server::Server6;
+pub use v6::{Commit6, Event6, Lease6, Meta6, Stats6, Transmit6};
 
 /// UDP port servers and relay agents listen on (RFC 2131 §4.1).
 pub const SERVER_PORT: u16 = 67;

@@ -2,5 +2,9 @@
 //! its binding table.
 
 pub mod config;
+mod event;
+mod ia;
 pub mod server;
 pub mod table;
+
+pub use event::{Commit6, Event6, Lease6, Meta6, Stats6, Transmit6};

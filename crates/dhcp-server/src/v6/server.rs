@@ -10,16 +10,15 @@ use std::collections::VecDeque;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant, SystemTime};
 
-use dhcproto::v6::Status;
-use dhcproto::v6::{
-    DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, MessageType, OptionCode,
-};
+use dhcproto::v6::{DhcpOption, MessageType, OptionCode, Status};
 use dhcpv6pd::wire::{Repr, domain_list_option, status_option};
 use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use super::config::{Config6Error, PdPool, Server6Config, validate_prefixes};
-use super::table::{Binding, BindingKey, Table, iid_of, leases_of};
+use super::ia::{IaIn, Mode, ias};
+use super::table::{Binding, BindingKey, Table, iid_of};
+use super::{Commit6, Event6, Lease6, Meta6, Stats6, Transmit6};
 use crate::names;
 use crate::store::{IaKind, LeaseRecord6, RecordState};
 use crate::v4::server::Clock;
@@ -27,152 +26,26 @@ use crate::v4::server::Clock;
 /// Client FQDN (RFC 4704), kept opaque by the wire layer.
 const OPTION_CLIENT_FQDN: u16 = 39;
 
-/// Where a datagram came from; the answer goes back there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta6 {
-    /// Source address and port (a client on 546).
-    pub src: SocketAddrV6,
-}
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit6 {
-    /// Destination: the request's source.
-    pub dst: SocketAddrV6,
-    /// UDP payload.
-    pub payload: Vec<u8>,
-}
-
-/// A snapshot of one IA's lease, carried by events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease6 {
-    /// IA_NA (addresses) or IA_PD (prefixes).
-    pub kind: IaKind,
-    /// The client's DUID.
-    pub duid: Vec<u8>,
-    /// The IAID.
-    pub iaid: u32,
-    /// Addresses (length 128) or prefixes.
-    pub addresses: Vec<(Ipv6Addr, u8)>,
-    /// The sanitised host name from the Client FQDN option (39), first label.
-    pub hostname: Option<String>,
-    /// When the valid lifetime ends (or ended), wall-clock.
-    pub expires: SystemTime,
-}
-
-/// What the server tells the router.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event6 {
-    /// An IA was granted or extended; its records are durable.
-    LeaseGranted(Lease6),
-    /// The client released the IA (RFC 8415 §18.3.7).
-    LeaseReleased(Lease6),
-    /// The valid lifetime ran out without a renewal.
-    LeaseExpired(Lease6),
-    /// The client declined the addresses (RFC 8415 §18.3.8): their interface id is out of
-    /// use for `decline_hold`.
-    AddressDeclined(Lease6),
-}
-
-/// A lease record the caller must make durable, then confirm with
-/// [`Server6::handle_committed`]`(seq)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commit6 {
-    /// Sequence number, increasing by one from 1.
-    pub seq: u64,
-    /// The record.
-    pub record: LeaseRecord6,
-}
-
-/// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats6 {
-    /// Datagrams given to `handle_input`.
-    pub received: u64,
-    /// Datagrams that failed to parse, and relay messages (dropped).
-    pub malformed: u64,
-    /// Well-formed messages discarded (RFC 8415 §16 identifier checks, wrong type).
-    pub dropped: u64,
-    /// Advertises sent.
-    pub advertises: u64,
-    /// Replies sent (all kinds).
-    pub replies: u64,
-    /// IAs granted or extended (committed).
-    pub granted: u64,
-    /// IAs answered NoAddrsAvail.
-    pub no_addrs: u64,
-    /// IAs answered NoPrefixAvail.
-    pub no_prefixes: u64,
-    /// IAs answered NoBinding.
-    pub no_binding: u64,
-    /// Addresses or prefixes returned with lifetimes 0 (renumbering, not on link).
-    pub invalidated: u64,
-    /// IAs released.
-    pub releases: u64,
-    /// IAs declined.
-    pub declines: u64,
-    /// Confirms answered NotOnLink.
-    pub not_on_link: u64,
-    /// Information-requests answered.
-    pub info_requests: u64,
-}
-
 /// Output waiting for a commit.
 #[derive(Debug, Clone)]
-enum Held {
+pub(super) enum Held {
     Transmit(Transmit6),
     Event(Event6),
-}
-
-/// How the IAs of a message are answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Advertise: say what would be leased, commit nothing (§18.3.1).
-    Offer,
-    /// Request, or Solicit with Rapid Commit: lease (§18.3.2).
-    Commit,
-    /// Renew: extend, or NoBinding (§18.3.4).
-    Renew,
-    /// Rebind: extend, take the client back, or invalidate (§18.3.5).
-    Rebind,
-}
-
-/// One IA of a client message.
-struct IaIn<'a> {
-    kind: IaKind,
-    iaid: u32,
-    opts: &'a DhcpOptions,
-}
-
-impl IaIn<'_> {
-    /// The addresses (length 128) or prefixes the client put in the IA, zeros left out.
-    fn presented(&self) -> Vec<(Ipv6Addr, u8)> {
-        self.opts
-            .iter()
-            .filter_map(|o| match o {
-                DhcpOption::IAAddr(a) if !a.addr.is_unspecified() => Some((a.addr, 128)),
-                DhcpOption::IAPrefix(p) if !p.prefix_ip.is_unspecified() => {
-                    Some((p.prefix_ip, p.prefix_len))
-                }
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 /// The DHCPv6 server machine for one LAN.
 #[derive(Debug, Clone)]
 pub struct Server6 {
-    cfg: Server6Config,
-    clock: Clock,
-    table: Table,
-    next_seq: u64,
-    durable: u64,
-    commits: VecDeque<Commit6>,
-    held: VecDeque<(u64, Held)>,
-    transmits: VecDeque<Transmit6>,
-    events: VecDeque<Event6>,
-    stats: Stats6,
+    pub(super) cfg: Server6Config,
+    pub(super) clock: Clock,
+    pub(super) table: Table,
+    pub(super) next_seq: u64,
+    pub(super) durable: u64,
+    pub(super) commits: VecDeque<Commit6>,
+    pub(super) held: VecDeque<(u64, Held)>,
+    pub(super) transmits: VecDeque<Transmit6>,
+    pub(super) events: VecDeque<Event6>,
+    pub(super) stats: Stats6,
 }
 
 impl Server6 {
@@ -426,178 +299,6 @@ impl Server6 {
         m
     }
 
-    /// One IA of the answer (§18.3.1, §18.3.2, §18.3.4, §18.3.5, §18.3.9).
-    fn answer_ia(
-        &mut self,
-        t: u64,
-        key: &BindingKey,
-        ia: &IaIn<'_>,
-        mode: Mode,
-        hostname: Option<&String>,
-    ) -> DhcpOption {
-        let presented = ia.presented();
-        let bound = self.table.get(key).is_some();
-        match mode {
-            // §18.3.4: "If the server cannot find a client entry for the IA, the server
-            // returns the IA containing no addresses with a Status Code option set to
-            // NoBinding".
-            Mode::Renew if !bound => return self.no_binding(ia),
-            // §18.3.5: without a binding, addresses that are appropriate for the link may be
-            // given back (this server may have lost its table); others get lifetimes 0.
-            Mode::Rebind if !bound && !self.adopt(t, key, &presented) => {
-                if presented.is_empty() {
-                    return self.no_binding(ia);
-                }
-                self.stats.invalidated += presented.len() as u64;
-                return self.ia(ia.kind, ia.iaid, &[], &presented, None);
-            }
-            _ => {}
-        }
-        let Some((slot, leases)) = self.candidate(key) else {
-            let (status, text) = match ia.kind {
-                IaKind::Na => (Status::NoAddrsAvail, "no addresses available"),
-                IaKind::Pd => (Status::NoPrefixAvail, "no prefixes available"),
-            };
-            match ia.kind {
-                IaKind::Na => self.stats.no_addrs += 1,
-                IaKind::Pd => self.stats.no_prefixes += 1,
-            }
-            warn!(
-                "dhcp6: {:?} pool full, nothing for IAID {} of {:02x?}",
-                ia.kind, ia.iaid, key.duid
-            );
-            let retired = self.take_retired(t, key, mode);
-            let st = Some(status_option(status, text));
-            return self.ia(ia.kind, ia.iaid, &[], &retired, st);
-        };
-        if mode == Mode::Offer {
-            return self.ia(ia.kind, ia.iaid, &leases, &[], None);
-        }
-        let mut retired = self.take_retired(t, key, mode);
-        // §18.3.4: addresses the client holds that are not appropriate for the link (not
-        // ours, or not on link any more) go back with lifetimes 0.
-        for p in presented {
-            if !leases.contains(&p) && !retired.contains(&p) {
-                retired.push(p);
-            }
-        }
-        self.stats.invalidated += retired.len() as u64;
-        self.grant(t, key, slot, &leases, hostname);
-        self.ia(ia.kind, ia.iaid, &leases, &retired, None)
-    }
-
-    /// The slot and leases `key` has or would get; `None` when the pool is full.
-    fn candidate(&self, key: &BindingKey) -> Option<(u64, Vec<(Ipv6Addr, u8)>)> {
-        let (base, size) = match key.kind {
-            IaKind::Na => {
-                let (a, b) = self.cfg.iid_range;
-                (a, (b - a).saturating_add(1))
-            }
-            IaKind::Pd => (0, self.cfg.pd_pool.map_or(0, |p| p.size())),
-        };
-        let slot = self.table.slot_for(key, base, size)?;
-        let leases = leases_of(key.kind, slot, &self.cfg.prefixes, self.cfg.pd_pool);
-        (!leases.is_empty()).then_some((slot, leases))
-    }
-
-    /// §18.3.5 without a binding: takes the presented addresses/prefix back if they are ours
-    /// to give and free. Creates the binding (committed by the caller through `grant`).
-    fn adopt(&mut self, t: u64, key: &BindingKey, presented: &[(Ipv6Addr, u8)]) -> bool {
-        let slot = match (key.kind, presented.first()) {
-            (IaKind::Na, Some(&(a, _))) => {
-                let iid = iid_of(a);
-                let (lo, hi) = self.cfg.iid_range;
-                let ok = (lo..=hi).contains(&iid)
-                    && presented.iter().all(|&(p, _)| self.on_link(p) && iid_of(p) == iid)
-                    && self.table.iid_free_for(iid, key);
-                ok.then_some(iid)
-            }
-            (IaKind::Pd, Some(&(p, l))) => {
-                let idx = self.cfg.pd_pool.and_then(|pool| pool.index(p, l));
-                idx.filter(|&i| self.table.slot_for(key, i, 1) == Some(i))
-            }
-            _ => None,
-        };
-        let Some(slot) = slot else { return false };
-        let leases = leases_of(key.kind, slot, &self.cfg.prefixes, self.cfg.pd_pool);
-        let b = Binding { slot, leases, retired: Vec::new(), hostname: None, until: t };
-        self.table.set(key.clone(), b);
-        true
-    }
-
-    /// Whether `a` is in one of the on-link prefixes.
-    fn on_link(&self, a: Ipv6Addr) -> bool {
-        self.cfg.prefixes.iter().any(|p| p.contains(&a))
-    }
-
-    /// The binding's retired leases, committed as released; empty for an Advertise.
-    fn take_retired(&mut self, t: u64, key: &BindingKey, mode: Mode) -> Vec<(Ipv6Addr, u8)> {
-        if mode == Mode::Offer {
-            return Vec::new();
-        }
-        let Some(mut b) = self.table.get(key).cloned() else {
-            return Vec::new();
-        };
-        let retired = std::mem::take(&mut b.retired);
-        for &(a, l) in &retired {
-            self.commit(key, a, l, RecordState::Released, t, None);
-        }
-        self.table.set(key.clone(), b);
-        retired
-    }
-
-    /// Binds `leases` to `key` until the valid lifetime ends, commits them, and holds the
-    /// Reply and the event until they are durable.
-    fn grant(
-        &mut self,
-        t: u64,
-        key: &BindingKey,
-        slot: u64,
-        leases: &[(Ipv6Addr, u8)],
-        hostname: Option<&String>,
-    ) {
-        let old = self.table.get(key).cloned();
-        let hostname = hostname.cloned().or_else(|| old.as_ref().and_then(|b| b.hostname.clone()));
-        let until = t + u64::from(self.cfg.valid);
-        let retired = old.map(|b| b.retired).unwrap_or_default();
-        let b = Binding { slot, leases: leases.to_vec(), retired, hostname, until };
-        let mut seq = 0;
-        for &(a, l) in leases {
-            seq = self.commit(key, a, l, RecordState::Bound, until, b.hostname.clone());
-        }
-        let lease = snapshot(key, &b);
-        self.table.set(key.clone(), b);
-        self.stats.granted += 1;
-        self.held.push_back((seq, Held::Event(Event6::LeaseGranted(lease))));
-    }
-
-    /// An IA_NA or IA_PD: `leases` with the configured lifetimes and T1/T2, `zero` with
-    /// lifetimes 0, and a status.
-    fn ia(
-        &self,
-        kind: IaKind,
-        iaid: u32,
-        leases: &[(Ipv6Addr, u8)],
-        zero: &[(Ipv6Addr, u8)],
-        status: Option<DhcpOption>,
-    ) -> DhcpOption {
-        let (t1, t2) = if leases.is_empty() { (0, 0) } else { (self.cfg.t1, self.cfg.t2) };
-        let (pref, valid) = (self.cfg.preferred, self.cfg.valid);
-        let live = leases.iter().map(|&(a, l)| lease_option(kind, a, l, pref, valid));
-        let dead = zero.iter().map(|&(a, l)| lease_option(kind, a, l, 0, 0));
-        let opts: DhcpOptions = live.chain(dead).chain(status).collect();
-        match kind {
-            IaKind::Na => DhcpOption::IANA(IANA { id: iaid, t1, t2, opts }),
-            IaKind::Pd => DhcpOption::IAPD(IAPD { id: iaid, t1, t2, opts }),
-        }
-    }
-
-    fn no_binding(&mut self, ia: &IaIn<'_>) -> DhcpOption {
-        self.stats.no_binding += 1;
-        let st = Some(status_option(Status::NoBinding, "no binding"));
-        self.ia(ia.kind, ia.iaid, &[], &[], st)
-    }
-
     /// §18.3.7: frees each IA's binding; NoBinding for IAs without one; Success.
     fn release(&mut self, t: u64, msg: &Repr) -> Repr {
         let duid = msg.client_id().unwrap_or_default().to_vec();
@@ -697,7 +398,7 @@ impl Server6 {
     }
 
     /// Queues a record for the store; returns its sequence number.
-    fn commit(
+    pub(super) fn commit(
         &mut self,
         key: &BindingKey,
         address: Ipv6Addr,
@@ -743,37 +444,6 @@ impl Server6 {
     }
 }
 
-/// The IA_NA and IA_PD options of `msg`, in wire order.
-fn ias(msg: &Repr) -> Vec<IaIn<'_>> {
-    msg.opts
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IANA(ia) => Some(IaIn { kind: IaKind::Na, iaid: ia.id, opts: &ia.opts }),
-            DhcpOption::IAPD(ia) => Some(IaIn { kind: IaKind::Pd, iaid: ia.id, opts: &ia.opts }),
-            _ => None,
-        })
-        .collect()
-}
-
-/// An IA Address (IA_NA) or IA Prefix (IA_PD) option.
-fn lease_option(kind: IaKind, a: Ipv6Addr, len: u8, preferred: u32, valid: u32) -> DhcpOption {
-    match kind {
-        IaKind::Na => DhcpOption::IAAddr(IAAddr {
-            addr: a,
-            preferred_life: preferred,
-            valid_life: valid,
-            opts: DhcpOptions::new(),
-        }),
-        IaKind::Pd => DhcpOption::IAPrefix(IAPrefix {
-            preferred_lifetime: preferred,
-            valid_lifetime: valid,
-            prefix_len: len,
-            prefix_ip: a,
-            opts: DhcpOptions::new(),
-        }),
-    }
-}
-
 /// The first label of the Client FQDN (RFC 4704 §4: flags, then the name in DNS wire format).
 fn client_fqdn(msg: &Repr) -> Option<String> {
     let data = msg.opaque(OptionCode::from(OPTION_CLIENT_FQDN))?;
@@ -782,7 +452,7 @@ fn client_fqdn(msg: &Repr) -> Option<String> {
     names::sanitize(label)
 }
 
-fn snapshot(key: &BindingKey, b: &Binding) -> Lease6 {
+pub(super) fn snapshot(key: &BindingKey, b: &Binding) -> Lease6 {
     Lease6 {
         kind: key.kind,
         duid: key.duid.clone(),
