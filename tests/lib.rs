@@ -6,6 +6,7 @@
 
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod kea;
 pub mod wan;
 
 use std::os::fd::{FromRawFd, OwnedFd};

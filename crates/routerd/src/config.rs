@@ -161,6 +161,9 @@ pub struct WanStatic {
     pub ipv4: Ipv4Net,
     /// Default gateway.
     pub gateway: Ipv4Addr,
+    /// The ISP's DNS servers (what `dns.upstream = "wan"` forwards to).
+    #[serde(default)]
+    pub dns: Vec<IpAddr>,
 }
 
 /// One `[[lan]]`.

@@ -13,8 +13,11 @@
 //! DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router advertisements
 //! announce its /64s and deprecate a replaced prefix; DHCP leases are published in DNS.
 //!
+//! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcp4-client`) or a static
+//! address (the PD client on the WAN interface for both).
+//!
 //! Not yet: DHCPv6 on the LANs (the M/O flags follow the config, but hosts get addresses by
-//! SLAAC only), WAN by DHCP or static address.
+//! SLAAC only).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -53,9 +56,6 @@ pub enum Error {
     /// The state directory cannot be used.
     #[error("state directory {0}: {1}")]
     StateDir(std::path::PathBuf, #[source] std::io::Error),
-    /// Something the configuration asks for that this version cannot do yet.
-    #[error("not implemented yet: {0}")]
-    Unsupported(String),
 }
 
 fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
@@ -78,12 +78,6 @@ pub async fn run(
     mut reload: mpsc::UnboundedReceiver<Result<Config, String>>,
 ) -> Result<(), Error> {
     let started = Instant::now();
-    if c.wan.mode != WanMode::Pppoe {
-        return Err(Error::Unsupported(format!(
-            "wan.mode = {:?} (only pppoe runs so far)",
-            c.wan.mode
-        )));
-    }
     std::fs::create_dir_all(&c.state_dir).map_err(|e| Error::StateDir(c.state_dir.clone(), e))?;
     let nc = Netcfg::new()?;
     let status: Shared = Arc::new(std::sync::Mutex::new(Status::default()));
@@ -118,7 +112,11 @@ pub async fn run(
         }
     }
     drop(lease_tx);
-    spawn_wan(&mut sup, &bus, &status);
+    match c.wan.mode {
+        WanMode::Pppoe => spawn_wan(&mut sup, &bus, &status),
+        WanMode::Dhcp => spawn_wan_dhcp(&mut sup, &bus, &status),
+        WanMode::Static => spawn_wan_static(&mut sup, &bus, &status),
+    }
     if c.wan.ipv6.enabled {
         spawn_pd(&mut sup, &bus);
     }
@@ -548,70 +546,177 @@ fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
                 on_wan(&bus, &status, ev);
             }
             if bus.wan.borrow().up {
-                on_wan(&bus, &status, pppoe::Event::Down(pppoe::DownReason::AdminClose));
+                wan_down(&bus, &status, "AdminClose");
             }
             r.map(|_| ()).map_err(|e| e.to_string())
         }
     });
 }
 
-/// WAN up: the bus gets the public address and the ISP's DNS. Down: both go.
+/// PPPoE up: the bus gets the public address and the ISP's DNS. Down: both go.
 fn on_wan(bus: &Bus, status: &Shared, ev: pppoe::Event) {
     match ev {
         pppoe::Event::Up(link) => {
             let v4 = link.ipv4.clone();
-            set(status, |s| {
-                s.wan = WanStatus {
-                    state: "up".into(),
-                    last_down: s.wan.last_down.take(),
-                    ipv4: v4.as_ref().map(|v| v.local.to_string()),
-                    peer: v4.as_ref().map(|v| v.peer.to_string()),
-                    dns: v4.iter().flat_map(|v| v.dns.iter().map(ToString::to_string)).collect(),
-                    mtu: Some(link.mtu),
-                    session_id: Some(link.session_id),
-                };
-            });
-            bus.wan.send_replace(WanLink {
+            info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+            let wl = WanLink {
                 up: true,
                 ipv4: v4.as_ref().map(|v| v.local),
                 peer: v4.as_ref().map(|v| v.peer),
                 dns: v4.iter().flat_map(|v| v.dns.iter().map(|a| IpAddr::V4(*a))).collect(),
                 mtu: Some(link.mtu),
-            });
-            bus.emit(bus::Event::WanUp);
-            if let Some(v) = &v4 {
-                bus.emit(bus::Event::Ipv4Acquired(v.local));
-            }
-            info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+            };
+            wan_up(bus, status, wl, Some(link.session_id));
         }
-        pppoe::Event::Down(reason) => {
-            warn!(?reason, "wan down");
-            set(status, |s| {
-                s.wan = WanStatus {
-                    state: "down".into(),
-                    last_down: Some(format!("{reason:?}")),
-                    ..Default::default()
-                };
-            });
-            let had_v4 = bus.wan.borrow().ipv4.is_some();
-            bus.wan.send_replace(WanLink::default());
-            bus.emit(bus::Event::WanDown(format!("{reason:?}")));
-            if had_v4 {
-                bus.emit(bus::Event::Ipv4Lost);
-            }
-        }
+        pppoe::Event::Down(reason) => wan_down(bus, status, &format!("{reason:?}")),
     }
 }
 
-/// The DHCPv6-PD client on `ppp0` (it waits for IPv6CP's link-local address itself, and
+/// The WAN by DHCP (IPoE): the client puts the address and the default route on the WAN
+/// interface; its lease goes to the bus and to `routerctl wan`.
+fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let mut dc = {
+            let c = bus.config.borrow();
+            let mut dc = dhcp4_client::driver::Config::new(&c.wan.interface);
+            dc.state_dir = Some(c.state_dir.clone());
+            dc
+        };
+        dc.rapid_commit = true;
+        async move {
+            set(&status, |s| s.wan.state = "dhcp: discovering".into());
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_dhcp_wan(&bus, &status, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_dhcp_wan(&bus, &status, ev);
+            }
+            if bus.wan.borrow().up {
+                wan_down(&bus, &status, "stopped");
+            }
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcp4_client::Event) {
+    match ev {
+        dhcp4_client::Event::Bound(l)
+        | dhcp4_client::Event::Renewed(l)
+        | dhcp4_client::Event::Changed { new: l, .. } => {
+            let link = WanLink {
+                up: true,
+                ipv4: Some(l.address),
+                peer: l.gateway,
+                dns: l.dns_servers.iter().map(|a| IpAddr::V4(*a)).collect(),
+                mtu: l.mtu,
+            };
+            if *bus.wan.borrow() != link {
+                info!(address = %l.net(), gateway = ?l.gateway, dns = ?l.dns_servers, lease = l.lease_time, "wan up (dhcp)");
+                wan_up(bus, status, link, None);
+            }
+        }
+        dhcp4_client::Event::Lost => wan_down(bus, status, "dhcp lease lost"),
+        dhcp4_client::Event::Released => wan_down(bus, status, "dhcp lease released"),
+    }
+}
+
+/// The WAN with a static address: the address and the default route are put on the WAN
+/// interface, and taken off when the service stops (on a reload that changes them).
+fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |mut stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let c = bus.config.borrow().clone();
+        async move {
+            let Some(st) = c.wan.static_.as_ref().map(|s| s.get_ref().clone()) else {
+                return Err("wan.static missing".to_string());
+            };
+            let nc = Netcfg::new().map_err(|e| e.to_string())?;
+            let link = nc.link_by_name(&c.wan.interface).await.map_err(|e| e.to_string())?;
+            nc.set_up(&link).await.map_err(|e| e.to_string())?;
+            nc.add_address(&link, IpNet::V4(st.ipv4), AddrOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let default =
+                netcfg::Route::via("0.0.0.0/0".parse().map_err(|_| "route")?, st.gateway.into());
+            nc.replace_route(&default).await.map_err(|e| e.to_string())?;
+            info!(address = %st.ipv4, gateway = %st.gateway, "wan up (static)");
+            let wl = WanLink {
+                up: true,
+                ipv4: Some(st.ipv4.addr()),
+                peer: Some(st.gateway),
+                dns: st.dns.clone(),
+                mtu: None,
+            };
+            wan_up(&bus, &status, wl, None);
+            stopped(&mut stop).await;
+            wan_down(&bus, &status, "stopped");
+            let _ = nc.delete_route(&default).await;
+            let _ = nc.delete_address(&link, IpNet::V4(st.ipv4)).await;
+            Ok(())
+        }
+    });
+}
+
+/// The WAN is up with `link` (`session_id` on PPPoE).
+fn wan_up(bus: &Bus, status: &Shared, link: WanLink, session_id: Option<u16>) {
+    set(status, |s| {
+        s.wan = WanStatus {
+            state: "up".into(),
+            last_down: s.wan.last_down.take(),
+            ipv4: link.ipv4.map(|a| a.to_string()),
+            peer: link.peer.map(|a| a.to_string()),
+            dns: link.dns.iter().map(ToString::to_string).collect(),
+            mtu: link.mtu,
+            session_id,
+        };
+    });
+    let v4 = link.ipv4;
+    bus.wan.send_replace(link);
+    bus.emit(bus::Event::WanUp);
+    if let Some(a) = v4 {
+        bus.emit(bus::Event::Ipv4Acquired(a));
+    }
+}
+
+/// The WAN went down.
+fn wan_down(bus: &Bus, status: &Shared, reason: &str) {
+    warn!(reason, "wan down");
+    set(status, |s| {
+        s.wan = WanStatus {
+            state: "down".into(),
+            last_down: Some(reason.to_string()),
+            ..Default::default()
+        };
+    });
+    let had_v4 = bus.wan.borrow().ipv4.is_some();
+    bus.wan.send_replace(WanLink::default());
+    bus.emit(bus::Event::WanDown(reason.to_string()));
+    if had_v4 {
+        bus.emit(bus::Event::Ipv4Lost);
+    }
+}
+
+/// The DHCPv6-PD client on `ppp0` or the WAN interface (it waits for IPv6CP's link-local address itself, and
 /// Rebinds when the link comes back after a redial).
 fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
     sup.spawn("dhcpv6pd", move |stop: Stop| {
         let bus = bus.clone();
-        let mut pc = dhcpv6pd::driver::Config::new("ppp0");
+        let c = bus.config.borrow().clone();
+        // On PPPoE the client runs on the session's TUN; otherwise on the WAN interface.
+        let ifname = if c.wan.mode == WanMode::Pppoe { "ppp0" } else { c.wan.interface.as_str() };
+        let mut pc = dhcpv6pd::driver::Config::new(ifname);
         {
-            let c = bus.config.borrow();
             pc.state_dir = Some(c.state_dir.clone());
             pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
         }

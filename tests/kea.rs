@@ -1,0 +1,53 @@
+//! ISC Kea as a real peer: started by hand in a namespace with its files in a directory of the
+//! test, waited for until it listens, stopped with the guard.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netlab::{Netns, ProcessGuard};
+
+/// Waits until `ifname` in `ns` has a link-local address that finished DAD (Kea's DHCPv6
+/// server will not bind before).
+pub fn wait_dad(ns: &Netns, ifname: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ns.command("ip").args(["-6", "addr", "show", "dev", ifname]).output();
+        let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        if text.contains("fe80::") && !text.contains("tentative") {
+            return;
+        }
+        assert!(Instant::now() < until, "DAD on {ifname} did not finish: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `kea-dhcp4` (`v6` false) or `kea-dhcp6` in `ns` with `config` (the whole JSON
+/// document) written to `dir/kea.json`, and waits until it listens on its port.
+pub fn start(ns: &Netns, dir: &Path, v6: bool, config: &str) -> ProcessGuard {
+    let (bin, port) = if v6 { ("kea-dhcp6", 547) } else { ("kea-dhcp4", 67) };
+    std::fs::create_dir_all(dir).expect("kea dir");
+    let path = dir.join("kea.json");
+    std::fs::write(&path, config).expect("kea.json");
+    let mut cmd = ns.command(bin);
+    cmd.arg("-c")
+        .arg(&path)
+        .env("KEA_PIDFILE_DIR", dir)
+        .env("KEA_LOCKFILE_DIR", dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut guard = ns.spawn_process(&mut cmd).expect("spawn kea");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let filter = format!("sport = :{port}");
+        let out = ns.command("ss").args(["-Hlun", &filter]).output().expect("ss");
+        if !out.stdout.is_empty() {
+            return guard;
+        }
+        if let Ok(Some(st)) = guard.child().try_wait() {
+            let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
+            panic!("{bin} exited ({st}): {log}");
+        }
+        assert!(Instant::now() < until, "{bin} does not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
