@@ -313,3 +313,32 @@ fn root_dhcp4client_kea_renumbered_while_stopped_naks_init_reboot() {
     assert!(!addrs.contains(&old.address.to_string()), "the stale address is gone: {addrs}");
     c.stop();
 }
+
+#[test]
+fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
+    let n = net("carrier");
+    let kea_dir = n.dir.join("kea");
+    let timers = r#""renew-timer": 600, "rebind-timer": 900, "valid-lifetime": 1200"#;
+    let _kea = kea(&n.isp, &kea_dir, "198.51.100.0/24", timers);
+    let mut c = Dhcp4::start(&n.router, client(&n));
+    let l = c.bound(Duration::from_secs(15));
+    let reboots = || {
+        let log = std::fs::read_to_string(kea_dir.join("kea.log")).unwrap_or_default();
+        log.matches("DHCP4_INIT_REBOOT").count()
+    };
+    assert_eq!(reboots(), 0);
+    // The far end goes away and comes back: the router's eth0 loses its carrier.
+    for state in ["down", "up"] {
+        let st = n.isp.command("ip").args(["link", "set", "eth0", state]).status().unwrap();
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    match c.next(Duration::from_secs(10)) {
+        Some(Event::Renewed(r)) => assert_eq!(r.address, l.address),
+        other => panic!("expected Renewed after the carrier came back, got {other:?}"),
+    }
+    assert_eq!(reboots(), 1, "one INIT-REBOOT REQUEST");
+    let routes = ip(&n.router, &["-4", "route", "show", "default"]);
+    assert!(routes.contains("default via 198.51.100.1 dev eth0"), "{routes}");
+    c.stop();
+}

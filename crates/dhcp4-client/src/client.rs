@@ -154,8 +154,9 @@ enum State {
     /// INIT (nothing sent yet) and SELECTING.
     Selecting(Exchange),
     Requesting(Exchange, Offer),
-    /// INIT-REBOOT (nothing sent yet) and REBOOTING.
-    Rebooting(Exchange, Ipv4Addr),
+    /// INIT-REBOOT (nothing sent yet) and REBOOTING, for an address remembered across a
+    /// restart (no binding) or held when the link came back (its binding kept meanwhile).
+    Rebooting(Exchange, Ipv4Addr, Option<Binding>),
     Bound(Binding),
     Renewing(Binding, Exchange),
     Rebinding(Binding, Exchange),
@@ -189,7 +190,7 @@ impl Client {
         let first = now + Duration::from_millis(rng.below(max_ms.saturating_add(1)));
         let ex = Exchange::new(rng.xid(), first);
         let state = match cfg.requested_address {
-            Some(a) => State::Rebooting(ex, a),
+            Some(a) => State::Rebooting(ex, a, None),
             None => State::Selecting(ex),
         };
         Self {
@@ -210,7 +211,7 @@ impl Client {
             State::Selecting(ex) if ex.count == 0 => Phase::Init,
             State::Selecting(_) => Phase::Selecting,
             State::Requesting(..) => Phase::Requesting,
-            State::Rebooting(ex, _) if ex.count == 0 => Phase::InitReboot,
+            State::Rebooting(ex, ..) if ex.count == 0 => Phase::InitReboot,
             State::Rebooting(..) => Phase::Rebooting,
             State::Bound(_) => Phase::Bound,
             State::Renewing(..) => Phase::Renewing,
@@ -229,7 +230,7 @@ impl Client {
         match &self.state {
             State::Selecting(ex)
             | State::Requesting(ex, _)
-            | State::Rebooting(ex, _)
+            | State::Rebooting(ex, ..)
             | State::Renewing(_, ex)
             | State::Rebinding(_, ex) => Some(ex.xid),
             State::Bound(_) | State::Stopped => None,
@@ -260,8 +261,9 @@ impl Client {
     /// or bound with an infinite lease).
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
-            State::Selecting(ex) | State::Requesting(ex, _) | State::Rebooting(ex, _) => {
-                Some(ex.next)
+            State::Selecting(ex) | State::Requesting(ex, _) => Some(ex.next),
+            State::Rebooting(ex, _, b) => {
+                [Some(ex.next), b.as_ref().and_then(|b| b.expire_at)].into_iter().flatten().min()
             }
             State::Bound(b) => b.t1_at.or(b.t2_at).or(b.expire_at),
             State::Renewing(b, ex) => {
@@ -277,7 +279,10 @@ impl Client {
     pub fn release(&mut self, _now: Instant) {
         let state = std::mem::replace(&mut self.state, State::Stopped);
         let binding = match state {
-            State::Bound(b) | State::Renewing(b, _) | State::Rebinding(b, _) => Some(b),
+            State::Bound(b)
+            | State::Renewing(b, _)
+            | State::Rebinding(b, _)
+            | State::Rebooting(_, _, Some(b)) => Some(b),
             _ => None,
         };
         if let Some(b) = binding {
@@ -296,6 +301,30 @@ impl Client {
         if self.held.take().is_some() {
             self.events.push_back(Event::Released);
         }
+    }
+
+    /// The link came back (carrier up): the client may have been moved to another network.
+    /// A held lease is verified by INIT-REBOOT (RFC 2131 §3.2: a client "that has moved"
+    /// ... "SHOULD" re-verify; dhcpcd and systemd-networkd do this on carrier up), keeping it
+    /// in use meanwhile; without one, DISCOVER (or INIT-REBOOT) starts again at once.
+    pub fn handle_link_up(&mut self, now: Instant) {
+        let xid = self.rng.xid();
+        let state = std::mem::replace(&mut self.state, State::Stopped);
+        self.state = match state {
+            State::Bound(b)
+            | State::Renewing(b, _)
+            | State::Rebinding(b, _)
+            | State::Rebooting(_, _, Some(b)) => {
+                let a = b.lease.address;
+                State::Rebooting(Exchange::new(xid, now), a, Some(b))
+            }
+            State::Rebooting(_, a, None) => State::Rebooting(Exchange::new(xid, now), a, None),
+            State::Selecting(_) | State::Requesting(..) => {
+                State::Selecting(Exchange::new(xid, now))
+            }
+            State::Stopped => State::Stopped,
+        };
+        self.handle_timeout(now);
     }
 
     /// Time passed: retransmit, renew, rebind, expire.
@@ -327,16 +356,26 @@ impl Client {
                 ex.on_transmit(now, &mut self.rng);
                 (State::Requesting(ex, offer), false)
             }
-            // §3.2: no answer to INIT-REBOOT: start over with DISCOVER (the RFC also allows
-            // using the address until it expires, which we cannot know after a restart).
-            State::Rebooting(ex, _) if ex.due(now) && ex.count >= REBOOT_MAX_RC => {
-                debug!("dhcp4: no answer in INIT-REBOOT, back to INIT");
+            State::Rebooting(_, _, Some(b)) if b.expire_at.is_some_and(|e| now >= e) => {
+                debug!(address = %b.lease.address, "dhcp4: lease expired in INIT-REBOOT");
+                self.lose();
                 (self.init(now), true)
             }
-            State::Rebooting(mut ex, a) if ex.due(now) => {
+            // §3.2: no answer to INIT-REBOOT. With a lease held (link came back) the client
+            // "MAY choose to use the previously allocated network address and configuration
+            // parameters for the remainder of the unexpired lease": back to BOUND (T1/T2
+            // unchanged). After a restart it cannot know the lease: DISCOVER.
+            State::Rebooting(ex, _, b) if ex.due(now) && ex.count >= REBOOT_MAX_RC => {
+                debug!("dhcp4: no answer in INIT-REBOOT");
+                match b {
+                    Some(b) => (State::Bound(b), true),
+                    None => (self.init(now), true),
+                }
+            }
+            State::Rebooting(mut ex, a, b) if ex.due(now) => {
                 self.send(MessageType::Request, &ex, now, Some(a), None, broadcast());
                 ex.on_transmit(now, &mut self.rng);
-                (State::Rebooting(ex, a), false)
+                (State::Rebooting(ex, a, b), false)
             }
             // §4.4.5: lease expired: "the client MUST immediately stop any other network
             // processing and requests network initialization parameters as if the client
@@ -415,8 +454,9 @@ impl Client {
             {
                 self.on_ack(now, State::Requesting(ex, o), &m, server_id, Some(o.server))
             }
-            (State::Rebooting(ex, a), MessageType::Ack) => {
-                self.on_ack(now, State::Rebooting(ex, a), &m, server_id, None)
+            (State::Rebooting(ex, a, b), MessageType::Ack) => {
+                let server = b.as_ref().map(|b| b.lease.server);
+                self.on_ack(now, State::Rebooting(ex, a, b), &m, server_id, server)
             }
             (State::Renewing(b, ex), MessageType::Ack) => {
                 let server = Some(b.lease.server);

@@ -12,7 +12,9 @@
 //! interface through `netcfg`, when [`Config::configure_address`] / [`Config::install_routes`]
 //! ask for it, then forwards the event; on `Lost` it removes them first. The last address is
 //! kept in the state directory and asked for again after a restart (INIT-REBOOT). On stop it
-//! sends DHCPRELEASE and removes the address ([`Config::release_on_stop`]).
+//! sends DHCPRELEASE and removes the address ([`Config::release_on_stop`]). When the
+//! interface's carrier comes back (a cable, the ISP's ONT or the DMZ peer restarted) it
+//! verifies the lease by INIT-REBOOT ([`Client::handle_link_up`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -224,6 +226,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The next link or address event; never, once the stream is gone.
+async fn next_event(events: &mut Option<netcfg::Events>) -> Option<netcfg::NetEvent> {
+    match events {
+        Some(e) => e.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the driver put on the interface, to take off again.
 #[derive(Debug, Default)]
 struct Applied {
@@ -327,6 +337,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let nc = Netcfg::new()?;
+    // Subscribed first, so no carrier change after the link is read is missed.
+    let mut net_events = Some(Netcfg::events()?);
     let link = tokio::select! {
         r = wait_link(&nc, &cfg.interface) => r?,
         _ = shutdown.wait_for(|s| *s) => return Ok(()),
@@ -346,6 +358,7 @@ pub async fn run(
     mc.requested_address = load_address(&cfg);
     info!(interface = %cfg.interface, last = ?mc.requested_address, "dhcp4: client starting");
     let mut stale = mc.requested_address.filter(|_| cfg.configure_address);
+    let (index, mut carrier) = (link.index, link.lower_up);
     let mut m = Client::new(mc, Instant::now());
     let mut iface = Iface { nc: &nc, link, cfg: &cfg, applied: Applied::default() };
     let mut buf = vec![0u8; 65536];
@@ -386,6 +399,17 @@ pub async fn run(
                 Err(e) => warn!(error = %e, "dhcp4: receive failed"),
             },
             _ = sleep_until(m.poll_timeout()) => m.handle_timeout(Instant::now()),
+            ev = next_event(&mut net_events) => match ev {
+                Some(netcfg::NetEvent::LinkChanged(l)) if l.index == index => {
+                    if l.lower_up && !carrier {
+                        info!(interface = %cfg.interface, "dhcp4: carrier back: INIT-REBOOT");
+                        m.handle_link_up(Instant::now());
+                    }
+                    carrier = l.lower_up;
+                }
+                Some(_) => {}
+                None => net_events = None,
+            },
             _ = shutdown.wait_for(|s| *s) => {
                 stopping = true;
                 if cfg.release_on_stop {

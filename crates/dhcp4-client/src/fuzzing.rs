@@ -66,8 +66,8 @@ pub fn exchange(client: &mut Client, server: &mut Server, now: Instant) {
 /// A client brought into some state and the time it is at.
 pub type Staged = (Client, Instant);
 
-/// Clients in Init, Selecting, Requesting, Bound, Renewing, Rebinding, Stopped, InitReboot
-/// and Rebooting.
+/// Clients in Init, Selecting, Requesting, Bound, Renewing, Rebinding, Stopped, InitReboot,
+/// Rebooting, and Rebooting with a lease held (after the link came back).
 pub fn clients_in_every_state(t0: Instant) -> Vec<Staged> {
     let mut out = Vec::new();
     let Some(mut s) = server(t0) else { return out };
@@ -111,6 +111,11 @@ pub fn clients_in_every_state(t0: Instant) -> Vec<Staged> {
     out.push(snapshot(&i, t0)); // InitReboot
     i.handle_timeout(t0);
     out.push(snapshot(&i, t0)); // Rebooting
+    if let Some((b, _)) = out.get(3) {
+        let mut b = b.clone();
+        b.handle_link_up(t0);
+        out.push(snapshot(&b, t0)); // Rebooting, lease held
+    }
     out
 }
 
@@ -150,12 +155,16 @@ pub fn run_client(data: &[u8]) {
     }
 }
 
-/// Script: a byte with the high bit set advances time by `(b & 0x7f)` seconds squared; any
-/// other byte `n` is followed by an `n`-byte datagram (patched to answer the client).
+/// Script: 0x80 is "the link came back"; another byte with the high bit set advances time by
+/// `(b & 0x7f)` seconds squared; any other byte `n` is followed by an `n`-byte datagram
+/// (patched to answer the client).
 fn script(client: &mut Client, mut now: Instant, mut data: &[u8]) {
     for _ in 0..256 {
         let Some((&b, rest)) = data.split_first() else { return };
-        if b & 0x80 != 0 {
+        if b == 0x80 {
+            client.handle_link_up(now);
+            data = rest;
+        } else if b & 0x80 != 0 {
             now += Duration::from_secs(u64::from(b & 0x7f).pow(2));
             client.handle_timeout(now);
             data = rest;
@@ -172,7 +181,8 @@ fn script(client: &mut Client, mut now: Instant, mut data: &[u8]) {
 
 /// Invariants: every transmit goes to port 67, broadcast or unicast to the lease's server,
 /// and parses back as a BOOTREQUEST with a message type; a client in BOUND, RENEWING or
-/// REBINDING has a lease; a client that is neither bound nor stopped has a deadline.
+/// REBINDING has a lease, one in INIT, SELECTING, REQUESTING or stopped has none; a client
+/// that is neither bound nor stopped has a deadline.
 #[allow(clippy::panic)]
 fn check(client: &mut Client) {
     let server = client.lease().map(|l| l.server);
@@ -186,10 +196,13 @@ fn check(client: &mut Client) {
     }
     while client.poll_event().is_some() {}
     let phase = client.phase();
-    if matches!(phase, Phase::Bound | Phase::Renewing | Phase::Rebinding) {
-        assert!(client.lease().is_some(), "{phase:?} without a lease");
-    } else {
-        assert!(client.lease().is_none(), "{phase:?} with a lease");
+    match phase {
+        Phase::Bound | Phase::Renewing | Phase::Rebinding => {
+            assert!(client.lease().is_some(), "{phase:?} without a lease");
+        }
+        // Verifying a held lease after the link came back, or a remembered address.
+        Phase::InitReboot | Phase::Rebooting => {}
+        _ => assert!(client.lease().is_none(), "{phase:?} with a lease"),
     }
     if !matches!(phase, Phase::Bound | Phase::Stopped) {
         assert!(client.poll_timeout().is_some(), "{phase:?} without a deadline");

@@ -9,7 +9,8 @@
 //! - RFC 2131 (DHCP) §4.4 client: INIT → SELECTING (DISCOVER; the first acceptable OFFER is
 //!   taken) → REQUESTING → BOUND → RENEWING (REQUEST unicast to the server at T1) →
 //!   REBINDING (broadcast at T2) → expiry back to INIT; INIT-REBOOT / REBOOTING with a
-//!   remembered address (REQUEST with option 50); DHCPNAK in REQUESTING, REBOOTING, RENEWING
+//!   remembered address (REQUEST with option 50), and §3.2 re-verification of a held lease
+//!   by INIT-REBOOT when the link comes back (kept in use when nobody answers); DHCPNAK in REQUESTING, REBOOTING, RENEWING
 //!   and REBINDING → INIT after a short wait; DHCPRELEASE (§4.4.6) unicast to the server;
 //!   §4.1 retransmission (4 s doubling to 64 s, ±1 s) with a retry limit for REQUEST (back to
 //!   INIT) and INIT-REBOOT (back to DISCOVER); §4.4.5 RENEWING/REBINDING retransmission (half

@@ -34,8 +34,10 @@ fn the_fuzz_driver_reaches_every_state() {
     use Phase::*;
     let phases: Vec<_> =
         clients_in_every_state(Instant::now()).iter().map(|(c, _)| c.phase()).collect();
-    let want =
-        [Init, Selecting, Requesting, Bound, Renewing, Rebinding, Stopped, InitReboot, Rebooting];
+    let want = [
+        Init, Selecting, Requesting, Bound, Renewing, Rebinding, Stopped, InitReboot, Rebooting,
+        Rebooting,
+    ];
     assert_eq!(phases, want);
 }
 

@@ -421,3 +421,75 @@ fn an_ack_without_lease_time_is_dropped() {
     assert_eq!(t.c.phase(), Phase::Requesting);
     assert_eq!(t.c.stats().malformed, 1);
 }
+
+#[test]
+fn link_up_3_2_verifies_the_lease_by_init_reboot_and_an_ack_renews_it() {
+    let mut t = Trace::seeded(30);
+    let l = t.dora();
+    t.events.clear();
+    t.now += secs(100);
+    t.c.handle_link_up(t.now);
+    assert_eq!(t.c.phase(), Phase::Rebooting);
+    let (dst, r) = t.one(MessageType::Request);
+    assert_eq!(dst, BCAST67);
+    assert_eq!(r.ciaddr(), Ipv4Addr::UNSPECIFIED);
+    assert!(r.flags().broadcast());
+    assert_eq!(
+        opt(&r, OptionCode::RequestedIpAddress),
+        Some(&DhcpOption::RequestedIpAddress(l.address))
+    );
+    assert!(opt(&r, OptionCode::ServerIdentifier).is_none());
+    assert_eq!(t.c.lease(), Some(&l), "the lease stays in use meanwhile");
+    t.input(&reply(&r, MessageType::Ack, l.address, SERVER_A, lease_opts()));
+    assert!(matches!(&t.events[..], [Event::Renewed(n)] if n.address == l.address));
+    assert_eq!(t.c.phase(), Phase::Bound);
+    assert_eq!(t.c.poll_timeout(), Some(t.now + secs(1800)));
+}
+
+#[test]
+fn link_up_nak_means_another_network_lost() {
+    let mut t = Trace::seeded(31);
+    t.dora();
+    t.events.clear();
+    t.c.handle_link_up(t.now);
+    let (_, r) = t.one(MessageType::Request);
+    t.input(&reply(&r, MessageType::Nak, Ipv4Addr::UNSPECIFIED, SERVER_B, vec![]));
+    assert_eq!(t.events, [Event::Lost]);
+    assert_eq!(t.c.phase(), Phase::Init);
+}
+
+#[test]
+fn link_up_without_answer_keeps_the_lease_and_its_timers() {
+    let mut t = Trace::seeded(32);
+    let l = t.dora();
+    t.events.clear();
+    let t1 = t.c.poll_timeout().unwrap();
+    t.c.handle_link_up(t.now);
+    let mut n = t.sent().len();
+    while t.c.phase() == Phase::Rebooting {
+        t.next();
+        n += t.sent().len();
+    }
+    assert_eq!(n, 4, "REBOOT_MAX_RC REQUESTs");
+    assert_eq!(t.c.phase(), Phase::Bound);
+    assert_eq!(t.c.lease(), Some(&l));
+    assert!(t.events.is_empty(), "{:?}", t.events);
+    assert_eq!(t.c.poll_timeout(), Some(t1));
+}
+
+#[test]
+fn link_up_while_selecting_discovers_at_once_and_release_in_init_reboot_releases() {
+    let mut t = Trace::seeded(33);
+    t.next();
+    t.sent();
+    t.now += secs(2);
+    t.c.handle_link_up(t.now);
+    t.one(MessageType::Discover);
+    let mut t = Trace::seeded(34);
+    let l = t.dora();
+    t.c.handle_link_up(t.now);
+    t.sent();
+    t.c.release(t.now);
+    let (dst, m) = t.one(MessageType::Release);
+    assert_eq!((dst, m.ciaddr()), (SocketAddrV4::new(SERVER_A, 67), l.address));
+}
