@@ -278,7 +278,10 @@ fn the_reply_is_held_until_the_records_are_durable() {
     assert!(sim.s.poll_event().is_none());
     sim.s.handle_committed(c2.seq);
     assert_eq!(sim.s.poll_transmit().unwrap().dst, src);
-    assert!(matches!(sim.s.poll_event(), Some(Event6::LeaseGranted(_))));
+    assert!(
+        matches!(sim.s.poll_event(), Some(Event6::LeaseGranted(l)) if l.peer == Some(src)),
+        "the event names the client's address, where a delegated prefix is routed"
+    );
 }
 
 #[test]

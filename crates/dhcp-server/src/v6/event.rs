@@ -37,6 +37,9 @@ pub struct Lease6 {
     pub hostname: Option<String>,
     /// When the valid lifetime ends (or ended), wall-clock.
     pub expires: SystemTime,
+    /// The client's address, where the Reply that granted it went (`None` in events not
+    /// caused by a message: expiry). A delegating router routes a delegated prefix to it.
+    pub peer: Option<SocketAddrV6>,
 }
 
 /// What the server tells the router.

@@ -7,9 +7,9 @@ use dhcproto::v6::{DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, Status
 use dhcpv6pd::wire::{Repr, status_option};
 use tracing::warn;
 
-use super::Event6;
 use super::server::{Held, Server6, snapshot};
 use super::table::{Binding, BindingKey, iid_of, leases_of};
+use super::{Event6, Lease6};
 use crate::store::{IaKind, RecordState};
 
 /// How the IAs of a message are answered.
@@ -188,7 +188,7 @@ impl Server6 {
         for &(a, l) in leases {
             seq = self.commit(key, a, l, RecordState::Bound, until, b.hostname.clone());
         }
-        let lease = snapshot(key, &b);
+        let lease = Lease6 { peer: self.peer, ..snapshot(key, &b) };
         self.table.set(key.clone(), b);
         self.stats.granted += 1;
         self.held.push_back((seq, Held::Event(Event6::LeaseGranted(lease))));

@@ -46,6 +46,8 @@ pub struct Server6 {
     pub(super) transmits: VecDeque<Transmit6>,
     pub(super) events: VecDeque<Event6>,
     pub(super) stats: Stats6,
+    /// Where the message being handled came from (for the events of what it is granted).
+    pub(super) peer: Option<std::net::SocketAddrV6>,
 }
 
 impl Server6 {
@@ -61,6 +63,7 @@ impl Server6 {
             durable: 0,
             commits: VecDeque::new(),
             held: VecDeque::new(),
+            peer: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats6::default(),
@@ -230,6 +233,7 @@ impl Server6 {
             return;
         }
         let t = self.clock.unix(now);
+        self.peer = Some(meta.src);
         let first = self.next_seq;
         let reply = match msg.msg_type {
             MessageType::Solicit => self.solicit(t, &msg),
@@ -460,5 +464,6 @@ pub(super) fn snapshot(key: &BindingKey, b: &Binding) -> Lease6 {
         addresses: b.leases.clone(),
         hostname: b.hostname.clone(),
         expires: SystemTime::UNIX_EPOCH + Duration::from_secs(b.until),
+        peer: None,
     }
 }
