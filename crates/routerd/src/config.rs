@@ -222,6 +222,22 @@ pub enum Dhcp6Mode {
 pub struct Dhcp6 {
     /// The mode.
     pub mode: Dhcp6Mode,
+    /// Prefix delegation to routers on this LAN (a lab, a cluster, a downstream router).
+    pub delegate: Option<Delegate>,
+}
+
+/// `delegate = { pool = 1, pool_length = 56, length = 60 }`: the `pool`-th /`pool_length`
+/// of the delegated prefix, handed out to routers on the LAN as /`length` prefixes by
+/// DHCPv6-PD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegate {
+    /// Which /`pool_length` of the delegated prefix.
+    pub pool: u32,
+    /// The pool's length (longer than `wan.ipv6.pd_length`).
+    pub pool_length: u8,
+    /// The length of each delegated prefix (at least `pool_length`, at most 64).
+    pub length: u8,
 }
 
 /// A reservation.
@@ -635,6 +651,7 @@ impl Validator<'_> {
     fn lans(&mut self, c: &Config) {
         let (mut names, mut ifaces) = (HashSet::new(), HashSet::new());
         let mut subnets: Vec<(usize, Ipv4Net)> = Vec::new();
+        let mut pools: Vec<(usize, Delegate)> = Vec::new();
         let pd_len = *c.wan.ipv6.pd_length.get_ref();
         for (i, l) in c.lan.iter().enumerate() {
             let span = l.span();
@@ -656,6 +673,31 @@ impl Validator<'_> {
                     k("interface"),
                     format!("{:?} must be a unique interface, not the WAN's", l.interface),
                 );
+            }
+            if let Some(d) = l.dhcp6.as_ref().and_then(|d| d.delegate) {
+                let pool_fits = d.pool_length > pd_len
+                    && d.pool_length <= 64
+                    && (d.pool_length - pd_len >= 32
+                        || u64::from(d.pool) < 1u64 << (d.pool_length - pd_len));
+                if !pool_fits {
+                    self.err(
+                        &span,
+                        k("dhcp6.delegate.pool"),
+                        format!(
+                            "pool {} of length /{} does not fit in the delegated /{pd_len}",
+                            d.pool, d.pool_length
+                        ),
+                    );
+                } else if d.length < d.pool_length || d.length > 64 {
+                    self.err(
+                        &span,
+                        k("dhcp6.delegate.length"),
+                        format!("must be between pool_length ({}) and 64", d.pool_length),
+                    );
+                } else if l.ula.is_none() && l.subnet_id.is_none() {
+                    self.err(&span, k("dhcp6"), "needs lan.subnet_id or lan.ula");
+                }
+                pools.push((i, d));
             }
             if let Some(id) = l.subnet_id {
                 let fits = pd_len >= 64 && id == 0
@@ -741,6 +783,30 @@ impl Validator<'_> {
                         k(&format!("reservations[{r}].hostname")),
                         "must be one DNS label (letters, digits, -)",
                     );
+                }
+            }
+        }
+        // A delegation pool may not hold a LAN's own /64, nor overlap another pool.
+        let range = |d: &Delegate| {
+            let shift = 64 - u32::from(d.pool_length);
+            let start = u64::from(d.pool).checked_shl(shift).unwrap_or(u64::MAX);
+            (start, start.saturating_add(1u64.checked_shl(shift).unwrap_or(u64::MAX)))
+        };
+        for (n, &(i, d)) in pools.iter().enumerate() {
+            let (start, end) = range(&d);
+            let span = c.lan.get(i).map(Spanned::span).unwrap_or_default();
+            let key = format!("lan[{i}].dhcp6.delegate.pool");
+            for (j, l) in c.lan.iter().enumerate() {
+                if let Some(id) =
+                    l.get_ref().subnet_id.filter(|id| (start..end).contains(&u64::from(*id)))
+                {
+                    self.err(&span, key.clone(), format!("holds lan[{j}]'s subnet_id {id}"));
+                }
+            }
+            for &(j, o) in pools.iter().skip(n + 1) {
+                let (s2, e2) = range(&o);
+                if s2 < end && start < e2 {
+                    self.err(&span, key.clone(), format!("overlaps lan[{j}].dhcp6.delegate"));
                 }
             }
         }
@@ -842,6 +908,26 @@ pub(crate) mod tests {
 
     fn err(text: &str, dir: &Path) -> ConfigError {
         load(text, dir).expect_err("must be refused")
+    }
+
+    #[test]
+    fn a_delegation_pool_must_fit_and_not_hold_a_lans_subnet() {
+        let (text, dir) = example();
+        let with = |d: &str| {
+            text.replace(
+                r#"dhcp6 = { mode = "stateful" }"#,
+                &format!(r#"dhcp6 = {{ mode = "stateful", delegate = {d} }}"#),
+            )
+        };
+        let ok = load(&with("{ pool = 1, pool_length = 56, length = 60 }"), &dir).unwrap();
+        let d = ok.lan[0].get_ref().dhcp6.as_ref().unwrap().delegate.unwrap();
+        assert_eq!((d.pool, d.pool_length, d.length), (1, 56, 60));
+        let e = err(&with("{ pool = 0, pool_length = 56, length = 60 }"), &dir);
+        assert_eq!(e.key, "lan[0].dhcp6.delegate.pool", "subnet id 1 is in the first /56: {e}");
+        let e = err(&with("{ pool = 256, pool_length = 56, length = 60 }"), &dir);
+        assert_eq!(e.key, "lan[0].dhcp6.delegate.pool", "only 256 /56s in a /48: {e}");
+        let e = err(&with("{ pool = 1, pool_length = 56, length = 52 }"), &dir);
+        assert_eq!(e.key, "lan[0].dhcp6.delegate.length", "{e}");
     }
 
     #[test]

@@ -59,8 +59,18 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
             p.restart.push(format!("dhcp4/{}", o.name));
         }
         if o.dhcp6 != n.dhcp6 {
+            let on = |l: &crate::config::Lan| {
+                (l.ula.is_some() || l.subnet_id.is_some())
+                    && l.dhcp6.as_ref().is_some_and(|d| d.mode != crate::config::Dhcp6Mode::Off)
+            };
+            if on(o) != on(n) {
+                return needs_restart(&key("dhcp6.mode"));
+            }
             p.changed.push(key("dhcp6"));
             p.restart.push(format!("ra/{}", o.name));
+            if on(n) {
+                p.restart.push(format!("dhcp6/{}", o.name));
+            }
         }
     }
     if old.wan != new.wan {
@@ -77,8 +87,16 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
         p.changed.push("dns".into());
         p.restart.push("dns".into());
         if old.dns.domain != new.dns.domain {
-            // RA's DNSSL carries the domain.
-            p.restart.extend(new.lan.iter().map(|l| format!("ra/{}", l.get_ref().name)));
+            // RA's DNSSL and DHCPv6's domain list carry the domain.
+            for l in &new.lan {
+                let l = l.get_ref();
+                if l.ula.is_some() || l.subnet_id.is_some() {
+                    p.restart.push(format!("ra/{}", l.name));
+                    if l.dhcp6.as_ref().is_some_and(|d| d.mode != crate::config::Dhcp6Mode::Off) {
+                        p.restart.push(format!("dhcp6/{}", l.name));
+                    }
+                }
+            }
         }
     }
     if old.firewall != new.firewall {
@@ -131,6 +149,20 @@ mod tests {
         let a = with(|_| {});
         let b = with(|t| *t = t.replacen("password = \"internet\"", "password = \"other\"", 1));
         assert_eq!(plan(&a, &b).unwrap().restart, ["dhcpv6pd", "wan"]);
+    }
+
+    #[test]
+    fn a_delegation_change_restarts_that_lans_dhcp6_and_ra_and_turning_dhcp6_off_is_refused() {
+        let a = with(|_| {});
+        let b = with(|t| {
+            *t = t.replace(
+                r#"dhcp6 = { mode = "stateful" }"#,
+                r#"dhcp6 = { mode = "stateful", delegate = { pool = 1, pool_length = 56, length = 60 } }"#,
+            )
+        });
+        assert_eq!(plan(&a, &b).unwrap().restart, ["dhcp6/lan", "ra/lan"]);
+        let c = with(|t| *t = t.replace(r#"mode = "stateful""#, r#"mode = "off""#));
+        assert!(plan(&a, &c).unwrap_err().contains("lan[lan].dhcp6.mode"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::bus::{self, Bus, Delegation, WanLink};
-use crate::config::{Config, Upstream, WanMode};
+use crate::config::{self, Config, Upstream, WanMode};
 use crate::status::{LeaseStatus, Shared, Status, WanStatus};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self, lan_address, lan_addresses};
@@ -63,6 +63,12 @@ fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
     fw::Firewall::apply(&rs)?;
     info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, delegated = ?state.delegated, "firewall applied");
     Ok(())
+}
+
+/// A lease event of one LAN's DHCP server.
+enum LanLease {
+    V4(dhcp_server::Event),
+    V6(dhcp_server::Event6),
 }
 
 /// Resolves once `stop` is true (or its sender is gone).
@@ -108,6 +114,9 @@ pub async fn run(
             spawn_dhcp4(&mut sup, &bus, &l.name, lease_tx.clone());
         }
         if l.ula.is_some() || l.subnet_id.is_some() {
+            if l.dhcp6.as_ref().is_some_and(|d| d.mode != config::Dhcp6Mode::Off) {
+                spawn_dhcp6(&mut sup, &bus, &l.name, lease_tx.clone());
+            }
             spawn_ra(&mut sup, &bus, &l.name);
         }
     }
@@ -372,7 +381,7 @@ fn spawn_dhcp4(
     sup: &mut Supervisor,
     bus: &Arc<Bus>,
     name: &str,
-    leases: mpsc::Sender<(String, dhcp_server::Event)>,
+    leases: mpsc::Sender<(String, LanLease)>,
 ) {
     let (bus, name) = (bus.clone(), name.to_string());
     sup.spawn(format!("dhcp4/{name}"), move |mut stop: Stop| {
@@ -397,11 +406,11 @@ fn spawn_dhcp4(
             let r = loop {
                 tokio::select! {
                     r = &mut driver => break r,
-                    Some(ev) = rx.recv() => { let _ = leases.send((name.clone(), ev)).await; }
+                    Some(ev) = rx.recv() => { let _ = leases.send((name.clone(), LanLease::V4(ev))).await; }
                 }
             };
             while let Ok(ev) = rx.try_recv() {
-                let _ = leases.send((name.clone(), ev)).await;
+                let _ = leases.send((name.clone(), LanLease::V4(ev))).await;
             }
             r.map_err(|e| e.to_string())
         }
@@ -411,7 +420,7 @@ fn spawn_dhcp4(
 /// Keeps `routerctl leases` current, publishes lease names in DNS (again after DNS
 /// restarts), and puts lease events on the bus.
 async fn keep_leases(
-    mut rx: mpsc::Receiver<(String, dhcp_server::Event)>,
+    mut rx: mpsc::Receiver<(String, LanLease)>,
     bus: Arc<Bus>,
     status: Shared,
     mut dns: watch::Receiver<Option<dns::DnsHandle>>,
@@ -421,8 +430,17 @@ async fn keep_leases(
         tokio::select! {
             ev = rx.recv() => {
                 let Some((lan, ev)) = ev else { break };
-                track_lease(&status, &bus, &lan, &ev);
-                let Some(update) = wiring::lease_update(ev) else { continue };
+                let update = match ev {
+                    LanLease::V4(ev) => {
+                        track_lease(&status, &bus, &lan, &ev);
+                        wiring::lease_update(ev)
+                    }
+                    LanLease::V6(ev) => {
+                        track_lease6(&status, &bus, &lan, &ev);
+                        wiring::lease6_update(ev)
+                    }
+                };
+                let Some(update) = update else { continue };
                 match &update {
                     dns::LeaseUpdate::Granted { client_id, .. } => { names.insert(client_id.clone(), update.clone()); }
                     dns::LeaseUpdate::Released { client_id } | dns::LeaseUpdate::Expired { client_id } => { names.remove(client_id); }
@@ -446,6 +464,41 @@ async fn keep_leases(
                 }
             }
         }
+    }
+}
+
+fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event6) {
+    let (l, granted) = match ev {
+        dhcp_server::Event6::LeaseGranted(l) => (l, true),
+        dhcp_server::Event6::LeaseReleased(l)
+        | dhcp_server::Event6::LeaseExpired(l)
+        | dhcp_server::Event6::AddressDeclined(l) => (l, false),
+    };
+    let expires = l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for &(a, len) in &l.addresses {
+        let key = if len == 128 { a.to_string() } else { format!("{a}/{len}") };
+        set(status, |s| {
+            if granted {
+                let st = LeaseStatus {
+                    lan: lan.to_string(),
+                    address: key.clone(),
+                    hostname: l.hostname.clone(),
+                    expires,
+                };
+                s.leases.insert(key.clone(), st);
+            } else {
+                s.leases.remove(&key);
+            }
+        });
+        bus.emit(if granted {
+            bus::Event::LeaseGranted {
+                lan: lan.into(),
+                address: IpAddr::V6(a),
+                hostname: l.hostname.clone(),
+            }
+        } else {
+            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V6(a) }
+        });
     }
 }
 
@@ -480,6 +533,95 @@ fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event) {
         | dhcp_server::Event::LeaseExpired(l)
         | dhcp_server::Event::AddressDeclined(l) => {
             bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V4(l.address) }
+        }
+    });
+}
+
+/// The DHCPv6 server of the LAN `name`: addresses from its /64s (stateful), DNS (both
+/// modes), prefixes for routers on the LAN (`delegate`), each routed to the router that
+/// holds it. It follows the delegation: a new prefix renumbers it (RFC 8415 §18.3.4).
+fn spawn_dhcp6(
+    sup: &mut Supervisor,
+    bus: &Arc<Bus>,
+    name: &str,
+    leases: mpsc::Sender<(String, LanLease)>,
+) {
+    let (bus, name) = (bus.clone(), name.to_string());
+    sup.spawn(format!("dhcp6/{name}"), move |mut stop: Stop| {
+        let (leases, name, bus) = (leases.clone(), name.clone(), bus.clone());
+        let mut del = bus.delegation.subscribe();
+        let (c, d) = (bus.config.borrow().clone(), del.borrow_and_update().clone());
+        async move {
+            let Some(lan) = wiring::lan(&c, &name).cloned() else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let nc = Netcfg::new().map_err(|e| e.to_string())?;
+            let link = nc.link_by_name(&lan.interface).await.map_err(|e| e.to_string())?;
+            let mac = link.mac.unwrap_or_default();
+            let duid = [0u8, 3, 0, 1].iter().chain(mac.iter()).copied().collect();
+            let Some(sc) = wiring::dhcp6_config(&c, &lan, &d.prefixes, duid) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let dir = c.state_dir.join(format!("dhcp6-{name}"));
+            let dc = dhcp_server::driver6::Driver6Config::new(&lan.interface, dir, sc);
+            let (handle, control) = dhcp_server::driver6::control();
+            let (tx, mut rx) = mpsc::channel(1024);
+            let until = async move { stopped(&mut stop).await };
+            let driver = dhcp_server::driver6::run(dc, Some(tx), control, until);
+            tokio::pin!(driver);
+            let route = |prefix: std::net::Ipv6Addr, len: u8, peer: std::net::SocketAddrV6| netcfg::Route {
+                dst: IpNet::V6(ipnet::Ipv6Net::new(prefix, len).unwrap_or_default()),
+                gateway: Some(IpAddr::V6(*peer.ip())),
+                oif: Some(link.index),
+                ..netcfg::Route::via(IpNet::V6(ipnet::Ipv6Net::default()), IpAddr::V6(*peer.ip()))
+            };
+            // Delegated prefixes and where they are routed, to take the routes back.
+            let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => {
+                        if let dhcp_server::Event6::LeaseGranted(l) = &ev {
+                            if let (dhcp_server::IaKind::Pd, Some(peer)) = (l.kind, l.peer) {
+                                for &(p, len) in &l.addresses {
+                                    match nc.replace_route(&route(p, len, peer)).await {
+                                        Ok(()) => {
+                                            if routed.insert((p, len), peer) != Some(peer) {
+                                                info!(lan = %name, prefix = %format!("{p}/{len}"), via = %peer.ip(), "delegated prefix routed");
+                                            }
+                                        }
+                                        Err(e) => warn!(lan = %name, error = %e, "cannot route a delegated prefix"),
+                                    }
+                                }
+                            }
+                        } else if let dhcp_server::Event6::LeaseReleased(l) | dhcp_server::Event6::LeaseExpired(l) = &ev {
+                            if l.kind == dhcp_server::IaKind::Pd {
+                                for &(p, len) in &l.addresses {
+                                    if let Some(peer) = routed.remove(&(p, len)) {
+                                        let _ = nc.delete_route(&route(p, len, peer)).await;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = leases.send((name.clone(), LanLease::V6(ev))).await;
+                    }
+                    r = del.changed() => {
+                        if r.is_err() { continue; }
+                        let d = del.borrow_and_update().clone();
+                        let (prefixes, pool) = (wiring::dhcp6_prefixes(&lan, &d.prefixes), wiring::dhcp6_pool(&lan, &d.prefixes));
+                        match handle.set_prefixes(prefixes.clone(), pool).await {
+                            Ok(()) => info!(lan = %name, ?prefixes, ?pool, "dhcp6 renumbered"),
+                            Err(e) => warn!(lan = %name, error = %e, "dhcp6 not renumbered"),
+                        }
+                    }
+                }
+            };
+            for ((p, len), peer) in routed {
+                let _ = nc.delete_route(&route(p, len, peer)).await;
+            }
+            r.map_err(|e| e.to_string())
         }
     });
 }

@@ -153,6 +153,32 @@ pub fn lease_update(ev: dhcp_server::Event) -> Option<dns::LeaseUpdate> {
     })
 }
 
+/// What a DHCPv6 event means for the local zone (IA_NA addresses with a host name).
+pub fn lease6_update(ev: dhcp_server::Event6) -> Option<dns::LeaseUpdate> {
+    let l = match &ev {
+        dhcp_server::Event6::LeaseGranted(l)
+        | dhcp_server::Event6::LeaseReleased(l)
+        | dhcp_server::Event6::LeaseExpired(l)
+        | dhcp_server::Event6::AddressDeclined(l) => l,
+    };
+    if l.kind != dhcp_server::IaKind::Na {
+        return None;
+    }
+    let client_id = [b"v6:".as_slice(), &l.duid].concat();
+    Some(match ev {
+        dhcp_server::Event6::LeaseGranted(l) => dns::LeaseUpdate::Granted {
+            hostname: l.hostname.clone()?,
+            v4: None,
+            v6: l.addresses.iter().map(|(a, _)| *a).collect(),
+            client_id,
+        },
+        dhcp_server::Event6::LeaseReleased(_) => dns::LeaseUpdate::Released { client_id },
+        dhcp_server::Event6::LeaseExpired(_) | dhcp_server::Event6::AddressDeclined(_) => {
+            dns::LeaseUpdate::Expired { client_id }
+        }
+    })
+}
+
 /// The key a lease's name is published under in DNS.
 pub fn client_id(l: &dhcp_server::Lease) -> Vec<u8> {
     if l.client_id.is_empty() { l.hw.as_bytes().to_vec() } else { l.client_id.clone() }
@@ -184,11 +210,70 @@ pub fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
     cfg
 }
 
-/// Where DNS listens: loopback and each LAN's IPv4 address.
+/// Where DNS listens: loopback and each LAN's IPv4 and ULA address (the one RDNSS and
+/// DHCPv6 announce).
 pub fn dns_listen(c: &Config) -> Vec<SocketAddr> {
-    let lans =
+    let v4 =
         c.lan.iter().filter_map(|l| l.get_ref().ipv4).map(|n| SocketAddr::new(n.addr().into(), 53));
-    std::iter::once(SocketAddr::from(([127, 0, 0, 1], 53))).chain(lans).collect()
+    let ula =
+        c.lan.iter().filter_map(|l| l.get_ref().ula).map(|n| SocketAddr::new(n.addr().into(), 53));
+    std::iter::once(SocketAddr::from(([127, 0, 0, 1], 53))).chain(v4).chain(ula).collect()
+}
+
+/// The /64s a LAN's DHCPv6 server numbers from (stateful mode): its ULA /64 and one /64 per
+/// delegated prefix.
+pub fn dhcp6_prefixes(
+    l: &config::Lan,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+) -> Vec<ipnet::Ipv6Net> {
+    if l.dhcp6.as_ref().map(|d| d.mode) != Some(config::Dhcp6Mode::Stateful) {
+        return Vec::new();
+    }
+    let ula = l.ula.map(|u| u.trunc());
+    let from_pd = l
+        .subnet_id
+        .iter()
+        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
+        .map(|a| a.trunc());
+    ula.into_iter().chain(from_pd).collect()
+}
+
+/// The pool a LAN's DHCPv6 server delegates from: its `delegate.pool`-th /`pool_length` of
+/// the (first) delegated prefix. `None` when the LAN delegates nothing, or when the ISP
+/// delegated a prefix too short for the pool.
+pub fn dhcp6_pool(
+    l: &config::Lan,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+) -> Option<dhcp_server::PdPool> {
+    let d = l.dhcp6.as_ref()?.delegate?;
+    let p = delegated.first()?;
+    let bits = d.pool_length.checked_sub(p.len).filter(|b| *b > 0 && *b < 64)?;
+    if u64::from(d.pool) >= 1u64 << bits {
+        return None;
+    }
+    let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
+    let net = base | (u128::from(d.pool) << (128 - u32::from(d.pool_length)));
+    let prefix = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net), d.pool_length).ok()?;
+    Some(dhcp_server::PdPool { prefix, delegated_len: d.length })
+}
+
+/// The DHCPv6 server of a LAN (its DUID comes from the interface), or `None` when the LAN
+/// runs none.
+pub fn dhcp6_config(
+    c: &Config,
+    l: &config::Lan,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+    duid: Vec<u8>,
+) -> Option<dhcp_server::Server6Config> {
+    let mode = l.dhcp6.as_ref()?.mode;
+    if mode == config::Dhcp6Mode::Off || (l.ula.is_none() && l.subnet_id.is_none()) {
+        return None;
+    }
+    let mut sc = dhcp_server::Server6Config::new(duid, dhcp6_prefixes(l, delegated));
+    sc.pd_pool = dhcp6_pool(l, delegated);
+    sc.dns_servers = l.ula.map(|u| u.addr()).into_iter().collect();
+    sc.domains = vec![c.dns.domain.clone()];
+    Some(sc)
 }
 
 /// The DNS server's configuration (upstreams from the WAN are set when it comes up).
