@@ -39,6 +39,7 @@ fn config(forwards: u16) -> FwConfig {
             .collect(),
         pinholes: vec![],
         open: vec![],
+        split: None,
     }
 }
 

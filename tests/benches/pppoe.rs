@@ -104,6 +104,7 @@ fn nat(router: &Netns, wan: &str) {
         port_forwards: vec![],
         pinholes: vec![],
         open: vec![],
+        split: None,
     };
     let rs = fw::build(&cfg, &FwState::default()).unwrap();
     router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();

@@ -21,7 +21,7 @@ mod netlink;
 pub use counters::RuleCounter;
 
 pub use ir::Ruleset;
-pub use model::{FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, build};
+pub use model::{FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, Split, build};
 
 /// Errors of the firewall.
 #[derive(Debug, thiserror::Error)]

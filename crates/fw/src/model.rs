@@ -90,6 +90,23 @@ pub struct OpenPort {
     pub port: u16,
 }
 
+/// A role in the split deployment (DESIGN.md, "Split deployment").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split {
+    /// The WAN side only, passing everything through to the gateway behind the DMZ link,
+    /// which filters.
+    Ingress {
+        /// The DMZ interface, towards the gateway.
+        dmz: String,
+        /// The gateway's DMZ address: every inbound IPv4 connection to the public address
+        /// that no port forward takes is sent to it (DNAT), as if it held the address.
+        gateway: Option<Ipv4Addr>,
+    },
+    /// The gateway: its WAN is the DMZ link, where it gives the ingress its address by
+    /// DHCPv4.
+    Gateway,
+}
+
 /// The firewall's part of the router configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FwConfig {
@@ -107,6 +124,8 @@ pub struct FwConfig {
     pub pinholes: Vec<Pinhole>,
     /// Router services open to the WAN.
     pub open: Vec<OpenPort>,
+    /// The role in the split deployment, if any.
+    pub split: Option<Split>,
 }
 
 /// What the router knows now; a change re-applies the ruleset.
@@ -174,6 +193,14 @@ impl FwConfig {
                 return bad(format!("open port {:?}", o.name));
             }
         }
+        if let Some(Split::Ingress { dmz, .. }) = &self.split {
+            if !valid_ifname(dmz)
+                || *dmz == self.wan
+                || self.lans.iter().any(|l| l.interface == *dmz)
+            {
+                return bad(format!("dmz interface {dmz:?}"));
+            }
+        }
         Ok(())
     }
 }
@@ -220,6 +247,27 @@ fn input(cfg: &FwConfig) -> Chain {
         }
         rules.push(r(vec![iif, Match::L4Proto(L4::Tcp), Match::Dport(53)], Action::Accept));
     }
+    match &cfg.split {
+        Some(Split::Ingress { dmz, .. }) => {
+            // The gateway asks for its prefix (DHCPv6 server) and gives our DMZ address
+            // (DHCPv4 client).
+            let iif = Match::IifName(dmz.clone());
+            for port in [547, 68] {
+                rules.push(r(
+                    vec![iif.clone(), Match::L4Proto(L4::Udp), Match::Dport(port)],
+                    Action::Accept,
+                ));
+            }
+        }
+        Some(Split::Gateway) => {
+            // The ingress asks for its DMZ address.
+            rules.push(r(
+                vec![wan.clone(), Match::L4Proto(L4::Udp), Match::Dport(67)],
+                Action::Accept,
+            ));
+        }
+        None => {}
+    }
     for o in &cfg.open {
         for l4 in o.proto.l4s() {
             rules.push(
@@ -249,6 +297,16 @@ fn forward(cfg: &FwConfig) -> Chain {
             r(vec![Match::IifName(lan.interface.clone()), wan_out.clone()], Action::Accept)
                 .counted()
                 .comment(format!("{} to wan", lan.name)),
+        );
+    }
+    if let Some(Split::Ingress { dmz, .. }) = &cfg.split {
+        let dmz = (Match::IifName(dmz.clone()), Match::OifName(dmz.clone()));
+        rules.push(r(vec![dmz.0, wan_out.clone()], Action::Accept).counted().comment("dmz to wan"));
+        // IPv6 is routed, not translated: the gateway filters what reaches its LANs.
+        rules.push(
+            r(vec![wan_in.clone(), dmz.1, Match::NfProto(IpVersion::V6)], Action::Accept)
+                .counted()
+                .comment("wan to the gateway (ipv6)"),
         );
     }
     rules.push(r(vec![Match::CtStatusDnat], Action::Accept).counted().comment("port forwards"));
@@ -302,6 +360,16 @@ fn prerouting(cfg: &FwConfig, st: &FwState) -> Chain {
                 .comment(format!("forward {}", pf.name)),
             );
         }
+    }
+    if let Some(Split::Ingress { gateway: Some(gw), .. }) = &cfg.split {
+        let gw = *gw;
+        rules.push(
+            r(
+                vec![Match::IifName(cfg.wan.clone()), Match::NfProto(IpVersion::V4)],
+                Action::Dnat { addr: gw, port: None },
+            )
+            .comment("everything else to the gateway"),
+        );
     }
     Chain {
         name: "prerouting".into(),
@@ -373,6 +441,7 @@ mod tests {
                 port: 22,
             }],
             open: vec![],
+            split: None,
         }
     }
 
@@ -419,6 +488,30 @@ mod tests {
             post.starts_with("table inet routerd\ndelete table inet routerd\n"),
             "atomic replace"
         );
+    }
+
+    #[test]
+    fn the_ingress_passes_everything_to_the_gateway() {
+        let mut c = cfg();
+        c.lans.clear();
+        c.pinholes.clear();
+        c.split = Some(Split::Ingress {
+            dmz: "dmz0".into(),
+            gateway: Some(Ipv4Addr::new(10, 255, 0, 1)),
+        });
+        let text = build(&c, &FwState::default()).unwrap().to_nft();
+        assert!(
+            text.contains("iifname \"ppp0\" meta nfproto ipv4 dnat ip to 10.255.0.1"),
+            "{text}"
+        );
+        let fwd = text.find("th dport 443 dnat").unwrap();
+        assert!(fwd < text.find("dnat ip to 10.255.0.1").unwrap(), "port forwards first: {text}");
+        assert!(text.contains("iifname \"dmz0\" oifname \"ppp0\""), "{text}");
+        assert!(
+            text.contains("iifname \"ppp0\" oifname \"dmz0\" meta nfproto ipv6 counter accept"),
+            "{text}"
+        );
+        assert!(text.contains("iifname \"dmz0\" meta l4proto udp th dport 68 accept"), "{text}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
             })
             .collect(),
         open: Vec::new(),
+        split: None,
     }
 }
 
