@@ -46,6 +46,15 @@ impl Delegation {
     }
 }
 
+/// The ingress's side of the DMZ link (split deployment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DmzLink {
+    /// Our DMZ address, leased by the gateway.
+    pub address: Option<ipnet::Ipv4Net>,
+    /// The gateway (the DHCP server that leased it).
+    pub gateway: Option<Ipv4Addr>,
+}
+
 /// What happened, for whoever listens (the status keeper, `routerctl`, logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,6 +99,8 @@ pub struct Bus {
     pub wan: watch::Sender<WanLink>,
     /// The delegated prefixes.
     pub delegation: watch::Sender<Delegation>,
+    /// The DMZ link, on the ingress.
+    pub dmz: watch::Sender<DmzLink>,
     /// Transitions.
     pub events: broadcast::Sender<Event>,
 }
@@ -101,6 +112,7 @@ impl Bus {
             config: watch::Sender::new(Arc::new(config)),
             wan: watch::Sender::new(WanLink::default()),
             delegation: watch::Sender::new(Delegation { prefixes: remembered, confirmed: false }),
+            dmz: watch::Sender::new(DmzLink::default()),
             events: broadcast::Sender::new(256),
         }
     }

@@ -52,8 +52,8 @@ pub enum WanMode {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `all`, `ingress` or `gateway`.
-    #[serde(default)]
-    pub role: Role,
+    #[serde(default = "default_role")]
+    pub role: Spanned<Role>,
     /// Leases, the DUID, the last prefix: what survives a restart.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
@@ -71,6 +71,31 @@ pub struct Config {
     /// The control socket of `routerctl`.
     #[serde(default)]
     pub control: Control,
+    /// The DMZ link of the split deployment (role `ingress`).
+    pub dmz: Option<Spanned<Dmz>>,
+}
+
+fn default_role() -> Spanned<Role> {
+    Spanned::new(0..0, Role::All)
+}
+
+/// `[dmz]`: on the ingress, the link to the gateway. The gateway gives the ingress its
+/// address there by DHCPv4; the ingress delegates the gateway its prefix by DHCPv6-PD (out
+/// of what the ISP delegated) and announces itself as the IPv6 default router.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dmz {
+    /// The interface towards the gateway.
+    pub interface: String,
+    /// The length delegated to the gateway; default: all of the ISP's prefix.
+    pub delegate_length: Option<u8>,
+}
+
+impl Config {
+    /// The role.
+    pub fn role(&self) -> Role {
+        *self.role.get_ref()
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -575,6 +600,7 @@ impl Validator<'_> {
     }
 
     fn run(mut self, c: &Config) -> Result<(), ConfigError> {
+        self.role(c);
         self.wan(c);
         self.lans(c);
         self.dns(c);
@@ -645,6 +671,76 @@ impl Validator<'_> {
         let pd = &c.wan.ipv6.pd_length;
         if !(32..=64).contains(pd.get_ref()) {
             self.err(&pd.span(), "wan.ipv6.pd_length", "must be 32..=64");
+        }
+    }
+
+    /// What each role of the split deployment needs and refuses.
+    fn role(&mut self, c: &Config) {
+        let span = c.role.span();
+        match (c.role(), &c.dmz) {
+            (Role::Ingress, None) => self.err(
+                &span,
+                "dmz",
+                "role = \"ingress\" needs a [dmz] table (the link to the gateway)",
+            ),
+            (Role::Ingress, Some(d)) => {
+                let ds = d.span();
+                let d = d.get_ref();
+                if !valid_ifname(&d.interface) || d.interface == c.wan.interface {
+                    self.err(
+                        &ds,
+                        "dmz.interface",
+                        format!("{:?} must be an interface other than the WAN's", d.interface),
+                    );
+                }
+                let pd = *c.wan.ipv6.pd_length.get_ref();
+                if d.delegate_length.is_some_and(|l| l < pd || l > 64) {
+                    self.err(
+                        &ds,
+                        "dmz.delegate_length",
+                        format!("must be between wan.ipv6.pd_length ({pd}) and 64"),
+                    );
+                }
+                if let Some(l) = c.lan.first() {
+                    self.err(
+                        &l.span(),
+                        "lan[0]",
+                        "role = \"ingress\" has no LANs: they belong to the gateway",
+                    );
+                }
+                if let Some(p) = c.firewall.port_forward.first() {
+                    self.err(
+                        &p.span(),
+                        "firewall.port_forward[0]",
+                        "on the ingress everything goes to the gateway: forward ports there",
+                    );
+                }
+                if let Some(p) = c.firewall.pinhole.first() {
+                    self.err(
+                        &p.span(),
+                        "firewall.pinhole[0]",
+                        "on the ingress IPv6 goes to the gateway: open pinholes there",
+                    );
+                }
+            }
+            (Role::Gateway, dmz) => {
+                if let Some(d) = dmz {
+                    self.err(
+                        &d.span(),
+                        "dmz",
+                        "only the ingress has a [dmz] table; the gateway's WAN is the DMZ link",
+                    );
+                }
+                if c.wan.mode != WanMode::Static {
+                    self.err(
+                        &span,
+                        "wan.mode",
+                        "the gateway's WAN is the DMZ link: mode = \"static\", its [wan.static] gateway being the ingress, which gets that address by DHCP",
+                    );
+                }
+            }
+            (Role::All, Some(d)) => self.err(&d.span(), "dmz", "only for role = \"ingress\""),
+            (Role::All, None) => {}
         }
     }
 
@@ -931,10 +1027,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_split_examples_parse_and_each_role_refuses_what_is_not_its_own() {
+        let dir = std::env::temp_dir();
+        let ingress = include_str!("../examples/ingress.toml");
+        let gateway = include_str!("../examples/gateway.toml");
+        let i = load(ingress, &dir).unwrap();
+        assert_eq!(
+            (i.role(), i.dmz.as_ref().unwrap().get_ref().delegate_length),
+            (Role::Ingress, Some(48))
+        );
+        let g = load(gateway, &dir).unwrap();
+        assert_eq!((g.role(), g.lan.len()), (Role::Gateway, 2));
+        let e = err(&ingress.replace("[dmz]", "[dmz_link]"), &dir);
+        assert!(e.key.starts_with("dmz"), "{e}");
+        let e = err(&format!("{ingress}\n[[lan]]\nname = \"x\"\ninterface = \"eth5\"\n"), &dir);
+        assert_eq!(e.key, "lan[0]", "{e}");
+        let e = err(&ingress.replace("delegate_length = 48", "delegate_length = 40"), &dir);
+        assert_eq!(e.key, "dmz.delegate_length", "{e}");
+        let e = err(&gateway.replace("mode = \"static\"", "mode = \"dhcp\""), &dir);
+        assert_eq!(e.key, "wan.mode", "{e}");
+        assert!(e.line > 0, "{e}");
+    }
+
+    #[test]
     fn design_example_parses_and_validates() {
         let (text, dir) = example();
         let c = load(&text, &dir).unwrap();
-        assert_eq!(c.role, Role::All);
+        assert_eq!(c.role(), Role::All);
         assert_eq!(c.wan.vlan.as_ref().map(|v| *v.get_ref()), Some(6));
         let p = c.wan.pppoe.as_ref().unwrap().get_ref();
         assert_eq!(

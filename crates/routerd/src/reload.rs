@@ -27,6 +27,9 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
     if old.control != new.control {
         return needs_restart("control");
     }
+    if old.dmz != new.dmz {
+        return needs_restart("dmz");
+    }
     let names = |c: &Config| c.lan.iter().map(|l| l.get_ref().name.clone()).collect::<Vec<_>>();
     if names(old) != names(new) {
         return Err(format!(

@@ -104,7 +104,14 @@ pub async fn run(
     let mut sup = Supervisor::new(status.clone(), shutdown.clone());
     spawn_firewall(&mut sup, &bus);
     let (dns_tx, dns_rx) = watch::channel(None);
-    spawn_dns(&mut sup, &bus, dns_tx);
+    // The ingress serves no LAN: the gateway runs DNS. (The sender is kept either way: its
+    // subscribers take a closed channel for a stop.)
+    let _no_dns = if c.role() == config::Role::Ingress {
+        Some(dns_tx)
+    } else {
+        spawn_dns(&mut sup, &bus, dns_tx);
+        None
+    };
     spawn_addressing(&mut sup, &bus, &status, dns_rx.clone(), remembered, started);
     let (lease_tx, lease_rx) = mpsc::channel(1024);
     let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), status.clone(), dns_rx));
@@ -115,10 +122,21 @@ pub async fn run(
         }
         if l.ula.is_some() || l.subnet_id.is_some() {
             if l.dhcp6.as_ref().is_some_and(|d| d.mode != config::Dhcp6Mode::Off) {
-                spawn_dhcp6(&mut sup, &bus, &l.name, lease_tx.clone());
+                spawn_dhcp6(&mut sup, &bus, Site::Lan(l.name.clone()), lease_tx.clone());
             }
-            spawn_ra(&mut sup, &bus, &l.name);
+            spawn_ra(&mut sup, &bus, Site::Lan(l.name.clone()));
         }
+    }
+    match c.role() {
+        config::Role::Ingress => {
+            spawn_dmz_client(&mut sup, &bus);
+            if c.wan.ipv6.enabled {
+                spawn_dhcp6(&mut sup, &bus, Site::Dmz, lease_tx.clone());
+                spawn_ra(&mut sup, &bus, Site::Dmz);
+            }
+        }
+        config::Role::Gateway => spawn_dmz_server(&mut sup, &bus),
+        config::Role::All => {}
     }
     drop(lease_tx);
     match c.wan.mode {
@@ -193,8 +211,12 @@ fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Brings each LAN up with its addresses.
+/// Brings each LAN up with its addresses (and the ingress's DMZ link).
 async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Error> {
+    if let Some(d) = &c.dmz {
+        let link = nc.link_by_name(&d.get_ref().interface).await?;
+        nc.set_up(&link).await?;
+    }
     for l in &c.lan {
         let l = l.get_ref();
         let link = nc.link_by_name(&l.interface).await?;
@@ -220,12 +242,19 @@ async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Erro
 fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
     sup.spawn("firewall", move |mut stop: Stop| {
-        let (mut cfg, mut wan, mut del) =
-            (bus.config.subscribe(), bus.wan.subscribe(), bus.delegation.subscribe());
+        let (mut cfg, mut wan, mut del, mut dmz) = (
+            bus.config.subscribe(),
+            bus.wan.subscribe(),
+            bus.delegation.subscribe(),
+            bus.dmz.subscribe(),
+        );
         async move {
             let mut last: Option<(fw::FwConfig, fw::FwState)> = None;
             loop {
-                let fwc = wiring::fw_config(&cfg.borrow_and_update());
+                let mut fwc = wiring::fw_config(&cfg.borrow_and_update());
+                if let Some(fw::Split::Ingress { gateway, .. }) = &mut fwc.split {
+                    *gateway = dmz.borrow_and_update().gateway;
+                }
                 let state = fw::FwState {
                     public_ipv4: wan.borrow_and_update().ipv4,
                     delegated: del.borrow_and_update().nets(),
@@ -245,6 +274,7 @@ fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                     r = cfg.changed() => if r.is_err() { break },
                     r = wan.changed() => if r.is_err() { break },
                     r = del.changed() => if r.is_err() { break },
+                    r = dmz.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }
             }
@@ -537,110 +567,208 @@ fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event) {
     });
 }
 
-/// The DHCPv6 server of the LAN `name`: addresses from its /64s (stateful), DNS (both
-/// modes), prefixes for routers on the LAN (`delegate`), each routed to the router that
-/// holds it. It follows the delegation: a new prefix renumbers it (RFC 8415 §18.3.4).
+/// Where a DHCPv6 server or router advertisements run: a LAN, or the ingress's DMZ link.
+#[derive(Debug, Clone)]
+enum Site {
+    /// The LAN of this name.
+    Lan(String),
+    /// The DMZ link to the gateway (role ingress).
+    Dmz,
+}
+
+impl Site {
+    fn name(&self) -> &str {
+        match self {
+            Site::Lan(n) => n,
+            Site::Dmz => "dmz",
+        }
+    }
+
+    fn interface(&self, c: &Config) -> Option<String> {
+        match self {
+            Site::Lan(n) => wiring::lan(c, n).map(|l| l.interface.clone()),
+            Site::Dmz => c.dmz.as_ref().map(|d| d.get_ref().interface.clone()),
+        }
+    }
+
+    /// The DHCPv6 server here: a LAN's (see [`wiring::dhcp6_config`]), or on the DMZ only
+    /// the gateway's prefix, renewed every 30 s so that a prefix change at the ISP reaches
+    /// the gateway within that.
+    fn dhcp6(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+        duid: Vec<u8>,
+    ) -> Option<dhcp_server::Server6Config> {
+        match self {
+            Site::Lan(n) => wiring::dhcp6_config(c, wiring::lan(c, n)?, delegated, duid),
+            Site::Dmz => {
+                let mut sc = dhcp_server::Server6Config::new(duid, Vec::new());
+                sc.pd_pool = wiring::dmz_pool(c, delegated);
+                (sc.t1, sc.t2, sc.preferred, sc.valid) = (30, 48, 600, 1200);
+                Some(sc)
+            }
+        }
+    }
+
+    fn dhcp6_prefixes(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+    ) -> (Vec<ipnet::Ipv6Net>, Option<dhcp_server::PdPool>) {
+        match self {
+            Site::Lan(n) => wiring::lan(c, n).map_or((Vec::new(), None), |l| {
+                (wiring::dhcp6_prefixes(l, delegated), wiring::dhcp6_pool(l, delegated))
+            }),
+            Site::Dmz => (Vec::new(), wiring::dmz_pool(c, delegated)),
+        }
+    }
+
+    /// Router advertisements here: a LAN's /64s, or on the DMZ no prefix, only the default
+    /// route for the gateway.
+    fn ra(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+        uplink: bool,
+    ) -> Option<ra::driver::Config> {
+        match self {
+            Site::Lan(n) => wiring::ra_config(c, wiring::lan(c, n)?, delegated, uplink),
+            Site::Dmz => {
+                let mut rc = ra::driver::Config::new(self.interface(c)?);
+                rc.uplink = uplink;
+                Some(rc)
+            }
+        }
+    }
+
+    fn ra_prefixes(&self, c: &Config, delegated: &[DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
+        match self {
+            Site::Lan(n) => {
+                wiring::lan(c, n).map(|l| wiring::lan_prefixes(l, delegated)).unwrap_or_default()
+            }
+            Site::Dmz => Vec::new(),
+        }
+    }
+}
+
+/// A route to a delegated prefix via the router that holds it, on `index`.
+fn pd_route(
+    index: u32,
+    prefix: std::net::Ipv6Addr,
+    len: u8,
+    peer: std::net::SocketAddrV6,
+) -> netcfg::Route {
+    let via = IpAddr::V6(*peer.ip());
+    netcfg::Route {
+        dst: IpNet::V6(ipnet::Ipv6Net::new(prefix, len).unwrap_or_default()),
+        oif: Some(index),
+        ..netcfg::Route::via(IpNet::V6(ipnet::Ipv6Net::default()), via)
+    }
+}
+
+/// A DHCPv6 server: on a LAN, addresses from its /64s (stateful), DNS (both modes) and
+/// prefixes for routers on the LAN (`delegate`); on the DMZ, the gateway's prefix. Each
+/// delegated prefix is routed to the router that holds it. It follows the delegation: a new
+/// prefix renumbers it (RFC 8415 §18.3.4).
 fn spawn_dhcp6(
     sup: &mut Supervisor,
     bus: &Arc<Bus>,
-    name: &str,
+    site: Site,
     leases: mpsc::Sender<(String, LanLease)>,
 ) {
-    let (bus, name) = (bus.clone(), name.to_string());
-    sup.spawn(format!("dhcp6/{name}"), move |mut stop: Stop| {
-        let (leases, name, bus) = (leases.clone(), name.clone(), bus.clone());
+    let bus = bus.clone();
+    sup.spawn(format!("dhcp6/{}", site.name()), move |mut stop: Stop| {
+        let (leases, site, bus) = (leases.clone(), site.clone(), bus.clone());
         let mut del = bus.delegation.subscribe();
         let (c, d) = (bus.config.borrow().clone(), del.borrow_and_update().clone());
         async move {
-            let Some(lan) = wiring::lan(&c, &name).cloned() else {
+            let name = site.name().to_string();
+            let Some(ifname) = site.interface(&c) else {
                 stopped(&mut stop).await;
                 return Ok(());
             };
             let nc = Netcfg::new().map_err(|e| e.to_string())?;
-            let link = nc.link_by_name(&lan.interface).await.map_err(|e| e.to_string())?;
+            let link = nc.link_by_name(&ifname).await.map_err(|e| e.to_string())?;
             let mac = link.mac.unwrap_or_default();
             let duid = [0u8, 3, 0, 1].iter().chain(mac.iter()).copied().collect();
-            let Some(sc) = wiring::dhcp6_config(&c, &lan, &d.prefixes, duid) else {
+            let Some(sc) = site.dhcp6(&c, &d.prefixes, duid) else {
                 stopped(&mut stop).await;
                 return Ok(());
             };
             let dir = c.state_dir.join(format!("dhcp6-{name}"));
-            let dc = dhcp_server::driver6::Driver6Config::new(&lan.interface, dir, sc);
+            let dc = dhcp_server::driver6::Driver6Config::new(&ifname, dir, sc);
             let (handle, control) = dhcp_server::driver6::control();
             let (tx, mut rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };
             let driver = dhcp_server::driver6::run(dc, Some(tx), control, until);
             tokio::pin!(driver);
-            let route = |prefix: std::net::Ipv6Addr, len: u8, peer: std::net::SocketAddrV6| netcfg::Route {
-                dst: IpNet::V6(ipnet::Ipv6Net::new(prefix, len).unwrap_or_default()),
-                gateway: Some(IpAddr::V6(*peer.ip())),
-                oif: Some(link.index),
-                ..netcfg::Route::via(IpNet::V6(ipnet::Ipv6Net::default()), IpAddr::V6(*peer.ip()))
-            };
             // Delegated prefixes and where they are routed, to take the routes back.
             let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
             let r = loop {
                 tokio::select! {
                     r = &mut driver => break r,
                     Some(ev) = rx.recv() => {
-                        if let dhcp_server::Event6::LeaseGranted(l) = &ev {
-                            if let (dhcp_server::IaKind::Pd, Some(peer)) = (l.kind, l.peer) {
+                        match &ev {
+                            dhcp_server::Event6::LeaseGranted(l) if l.kind == dhcp_server::IaKind::Pd => {
+                                let Some(peer) = l.peer else { continue };
                                 for &(p, len) in &l.addresses {
-                                    match nc.replace_route(&route(p, len, peer)).await {
+                                    match nc.replace_route(&pd_route(link.index, p, len, peer)).await {
                                         Ok(()) => {
                                             if routed.insert((p, len), peer) != Some(peer) {
-                                                info!(lan = %name, prefix = %format!("{p}/{len}"), via = %peer.ip(), "delegated prefix routed");
+                                                info!(site = %name, prefix = %format!("{p}/{len}"), via = %peer.ip(), "delegated prefix routed");
                                             }
                                         }
-                                        Err(e) => warn!(lan = %name, error = %e, "cannot route a delegated prefix"),
+                                        Err(e) => warn!(site = %name, error = %e, "cannot route a delegated prefix"),
                                     }
                                 }
                             }
-                        } else if let dhcp_server::Event6::LeaseReleased(l) | dhcp_server::Event6::LeaseExpired(l) = &ev {
-                            if l.kind == dhcp_server::IaKind::Pd {
+                            dhcp_server::Event6::LeaseReleased(l) | dhcp_server::Event6::LeaseExpired(l) if l.kind == dhcp_server::IaKind::Pd => {
                                 for &(p, len) in &l.addresses {
                                     if let Some(peer) = routed.remove(&(p, len)) {
-                                        let _ = nc.delete_route(&route(p, len, peer)).await;
+                                        let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;
                                     }
                                 }
                             }
+                            _ => {}
                         }
                         let _ = leases.send((name.clone(), LanLease::V6(ev))).await;
                     }
                     r = del.changed() => {
                         if r.is_err() { continue; }
                         let d = del.borrow_and_update().clone();
-                        let (prefixes, pool) = (wiring::dhcp6_prefixes(&lan, &d.prefixes), wiring::dhcp6_pool(&lan, &d.prefixes));
+                        let (prefixes, pool) = site.dhcp6_prefixes(&c, &d.prefixes);
                         match handle.set_prefixes(prefixes.clone(), pool).await {
-                            Ok(()) => info!(lan = %name, ?prefixes, ?pool, "dhcp6 renumbered"),
-                            Err(e) => warn!(lan = %name, error = %e, "dhcp6 not renumbered"),
+                            Ok(()) => info!(site = %name, ?prefixes, ?pool, "dhcp6 renumbered"),
+                            Err(e) => warn!(site = %name, error = %e, "dhcp6 not renumbered"),
                         }
                     }
                 }
             };
             for ((p, len), peer) in routed {
-                let _ = nc.delete_route(&route(p, len, peer)).await;
+                let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;
             }
             r.map_err(|e| e.to_string())
         }
     });
 }
 
-/// Router advertisements on the LAN `name`: its /64s from the delegation (a replaced one is
-/// deprecated), router lifetime 0 while there is no confirmed IPv6 uplink.
-fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, name: &str) {
-    let (bus, name) = (bus.clone(), name.to_string());
-    sup.spawn(format!("ra/{name}"), move |mut stop: Stop| {
+/// Router advertisements: on a LAN its /64s from the delegation (a replaced one is
+/// deprecated); on the DMZ none, only the default route. Router lifetime 0 while there is
+/// no confirmed IPv6 uplink.
+fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
+    let bus = bus.clone();
+    sup.spawn(format!("ra/{}", site.name()), move |mut stop: Stop| {
         let (mut del, mut wan) = (bus.delegation.subscribe(), bus.wan.subscribe());
         let uplink = |d: &Delegation, w: &WanLink| w.up && d.confirmed && !d.prefixes.is_empty();
-        let (made, lan) = {
-            let c = bus.config.borrow();
+        let c = bus.config.borrow().clone();
+        let made = {
             let (d, w) = (del.borrow_and_update().clone(), wan.borrow_and_update().clone());
-            let lan = wiring::lan(&c, &name).cloned();
-            (lan.as_ref().and_then(|l| wiring::ra_config(&c, l, &d.prefixes, uplink(&d, &w))), lan)
+            site.ra(&c, &d.prefixes, uplink(&d, &w))
         };
+        let site = site.clone();
         async move {
-            let (Some(rc), Some(lan)) = (made, lan) else {
+            let Some(rc) = made else {
                 stopped(&mut stop).await;
                 return Ok(());
             };
@@ -653,7 +781,7 @@ fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, name: &str) {
                     r = del.changed() => {
                         if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
                         let d = del.borrow_and_update().clone();
-                        let _ = tx.send(ra::driver::Command::SetPrefixes(wiring::lan_prefixes(&lan, &d.prefixes)));
+                        let _ = tx.send(ra::driver::Command::SetPrefixes(site.ra_prefixes(&c, &d.prefixes)));
                         let _ = tx.send(ra::driver::Command::SetUplink(uplink(&d, &wan.borrow())));
                     }
                     r = wan.changed() => {
@@ -663,6 +791,69 @@ fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, name: &str) {
                     }
                 }
             }
+        }
+    });
+}
+
+/// On the ingress: the DHCPv4 client on the DMZ link; the gateway leases our address there
+/// (no routes: ours go to the ISP), and its address is where inbound IPv4 goes.
+fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dmz", move |stop: Stop| {
+        let bus = bus.clone();
+        let dc = {
+            let c = bus.config.borrow();
+            let ifname = c.dmz.as_ref().map(|d| d.get_ref().interface.clone()).unwrap_or_default();
+            let mut dc = dhcp4_client::driver::Config::new(ifname);
+            dc.state_dir = Some(c.state_dir.clone());
+            dc.install_routes = false;
+            dc
+        };
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => match ev {
+                        dhcp4_client::Event::Bound(l) | dhcp4_client::Event::Renewed(l) | dhcp4_client::Event::Changed { new: l, .. } => {
+                            let link = bus::DmzLink { address: Some(l.net()), gateway: Some(l.server) };
+                            if *bus.dmz.borrow() != link {
+                                info!(address = %l.net(), gateway = %l.server, "dmz up: the gateway leased our address");
+                                bus.dmz.send_replace(link);
+                            }
+                        }
+                        dhcp4_client::Event::Lost | dhcp4_client::Event::Released => {
+                            warn!("dmz lease lost");
+                            bus.dmz.send_replace(bus::DmzLink::default());
+                        }
+                    },
+                }
+            };
+            bus.dmz.send_replace(bus::DmzLink::default());
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// On the gateway: the DHCPv4 server on the DMZ link that gives the ingress its address.
+fn spawn_dmz_server(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dhcp4/dmz", move |mut stop: Stop| {
+        let c = bus.config.borrow().clone();
+        async move {
+            let Some(sc) = wiring::dmz_dhcp4(&c) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let dc = dhcp_server::driver::DriverConfig::new(
+                &c.wan.interface,
+                c.state_dir.join("dhcp4-dmz"),
+                sc,
+            );
+            let until = async move { stopped(&mut stop).await };
+            dhcp_server::driver::run(dc, None, until).await.map_err(|e| e.to_string())
         }
     });
 }

@@ -63,7 +63,14 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
             })
             .collect(),
         open: Vec::new(),
-        split: None,
+        split: match c.role() {
+            config::Role::All => None,
+            config::Role::Gateway => Some(fw::Split::Gateway),
+            config::Role::Ingress => Some(fw::Split::Ingress {
+                dmz: c.dmz.as_ref().map(|d| d.get_ref().interface.clone()).unwrap_or_default(),
+                gateway: None,
+            }),
+        },
     }
 }
 
@@ -256,6 +263,32 @@ pub fn dhcp6_pool(
     let net = base | (u128::from(d.pool) << (128 - u32::from(d.pool_length)));
     let prefix = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net), d.pool_length).ok()?;
     Some(dhcp_server::PdPool { prefix, delegated_len: d.length })
+}
+
+/// On the ingress: the pool the gateway's prefix comes from (all of the ISP's prefix, in
+/// prefixes of `dmz.delegate_length`).
+pub fn dmz_pool(
+    c: &Config,
+    delegated: &[dhcpv6pd::DelegatedPrefix],
+) -> Option<dhcp_server::PdPool> {
+    let p = delegated.first()?;
+    let prefix = ipnet::Ipv6Net::new(p.prefix, p.len).ok()?.trunc();
+    let len =
+        c.dmz.as_ref().and_then(|d| d.get_ref().delegate_length).unwrap_or(p.len).clamp(p.len, 64);
+    Some(dhcp_server::PdPool { prefix, delegated_len: len })
+}
+
+/// On the gateway: the DHCPv4 server on the DMZ link that gives the ingress its address
+/// (`wan.static.gateway`, the only address of its pool; no router option: the ingress
+/// routes to the ISP).
+pub fn dmz_dhcp4(c: &Config) -> Option<dhcp_server::ServerConfig> {
+    let st = c.wan.static_.as_ref()?.get_ref();
+    let pool = dhcp_server::PoolRange { first: st.gateway, last: st.gateway };
+    let mut sc = dhcp_server::ServerConfig::new(st.ipv4.addr(), st.ipv4.trunc(), pool);
+    sc.routers = Vec::new();
+    sc.dns_servers = Vec::new();
+    sc.lease_time = 3600;
+    Some(sc)
 }
 
 /// The DHCPv6 server of a LAN (its DUID comes from the interface), or `None` when the LAN
