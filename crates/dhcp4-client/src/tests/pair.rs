@@ -107,3 +107,17 @@ fn pair_with_loss_rebinds_and_keeps_the_address() {
     assert_eq!(c.lease().unwrap().address, addr);
     assert_eq!(now - t0, secs(3150));
 }
+
+#[test]
+fn pair_rapid_commit_rfc4039_two_messages() {
+    let t0 = Instant::now();
+    let mut cfg = server(t0).unwrap().config().clone();
+    cfg.rapid_commit = true;
+    let mut s2 = dhcp_server::Server::new(cfg, t0, 1_700_000_000).unwrap();
+    let mut cc = client_cfg(26);
+    cc.rapid_commit = true;
+    let mut c = Client::new(cc, t0);
+    drive(&mut c, &mut s2, t0, 1);
+    assert!(matches!(&events(&mut c)[..], [Event::Bound(l)] if l.address == ip("198.51.100.100")));
+    assert_eq!(c.stats().transmitted, 1, "DISCOVER answered by an ACK: no REQUEST");
+}
