@@ -644,3 +644,89 @@ fn lease_log6_round_trip_on_disk_with_a_torn_tail() {
     assert!(LeaseLog6::open(&dir).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Our requesting router (`dhcpv6pd::Client`, the gateway's side of the split deployment)
+/// against `Server6`, on one fake clock: delegation with an address, Renew at T1, and
+/// renumbering seen as `Changed`.
+#[test]
+fn pair_dhcpv6pd_client_gets_a_prefix_and_follows_renumbering() {
+    use dhcpv6pd::{Client, ClientConfig, Command, Event};
+    let mut c = cfg6();
+    c.rapid_commit = false;
+    let mut sim = Sim6::new(c);
+    let mut cc = ClientConfig::new(duid(7), 1, 42);
+    cc.prefix_len_hint = 60;
+    cc.want_address = true;
+    let mut client = Client::new(cc);
+    let src = SocketAddrV6::new(v6("fe80::7"), 546, 0, 2);
+    let mut events = Vec::new();
+    let mut pump = |sim: &mut Sim6, client: &mut Client, events: &mut Vec<Event>| {
+        for _ in 0..16 {
+            let mut moved = false;
+            while let Some(tx) = client.poll_transmit() {
+                sim.s.handle_input(sim.now, &tx.payload, &Meta6 { src });
+                while let Some(c) = sim.s.poll_commit() {
+                    sim.store.push(c.record);
+                    sim.s.handle_committed(c.seq);
+                }
+                moved = true;
+            }
+            for (_, p) in sim.drain() {
+                client.handle_input(sim.now, &p);
+                moved = true;
+            }
+            events.extend(std::iter::from_fn(|| client.poll_event()));
+            if !moved {
+                return;
+            }
+        }
+    };
+    client.handle_command(sim.now, Command::Start);
+    // Drive until the Solicit collection time ends and the Request is answered (bounded).
+    for _ in 0..20 {
+        if events.iter().any(|e| matches!(e, Event::Delegated(_))) {
+            break;
+        }
+        if let Some(t) = client.poll_timeout() {
+            sim.now = sim.now.max(t);
+            client.handle_timeout(sim.now);
+        }
+        pump(&mut sim, &mut client, &mut events);
+    }
+    let lease = match events.iter().find(|e| matches!(e, Event::Delegated(_))) {
+        Some(Event::Delegated(l)) => l.clone(),
+        other => panic!("no delegation: {other:?} {events:?}"),
+    };
+    assert_eq!(lease.prefixes.len(), 1);
+    assert_eq!(lease.prefixes[0].len, 60);
+    assert!(net("2001:db8:1:100::/56").contains(&lease.prefixes[0].prefix));
+    assert_eq!(lease.addresses.len(), 2, "one address per on-link /64: {lease:?}");
+    assert_eq!(lease.dns_servers, vec![v6("2001:db8:1:1::1")]);
+    assert_eq!(lease.domains, vec!["home.arpa".to_owned()]);
+    assert_eq!((lease.t1, lease.t2), (900, 1440));
+
+    // The upstream prefix changes; the client learns it at its Renew (T1).
+    let pool = PdPool { prefix: net("2001:db8:9:100::/56"), delegated_len: 60 };
+    sim.s.set_prefixes(sim.now, vec![net("2001:db8:9:1::/64")], Some(pool)).unwrap();
+    let before = events.len();
+    for _ in 0..20 {
+        if events[before..].iter().any(|e| matches!(e, Event::Changed { .. })) {
+            break;
+        }
+        let t = client.poll_timeout().unwrap();
+        sim.now = sim.now.max(t);
+        sim.s.handle_timeout(sim.now);
+        client.handle_timeout(sim.now);
+        pump(&mut sim, &mut client, &mut events);
+    }
+    let new = match events[before..].iter().find(|e| matches!(e, Event::Changed { .. })) {
+        Some(Event::Changed { new, .. }) => new.clone(),
+        other => panic!("no Changed after renumbering: {other:?} {:?}", &events[before..]),
+    };
+    let live: Vec<_> = new.prefixes.iter().filter(|p| p.valid > 0).collect();
+    assert_eq!(live.len(), 1, "{new:?}");
+    assert!(pool.prefix.contains(&live[0].prefix));
+    assert!(
+        new.addresses.iter().any(|a| a.valid > 0 && net("2001:db8:9:1::/64").contains(&a.addr))
+    );
+}
