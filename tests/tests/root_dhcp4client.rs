@@ -342,3 +342,65 @@ fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
     assert!(routes.contains("default via 198.51.100.1 dev eth0"), "{routes}");
     c.stop();
 }
+
+/// The split deployment's DMZ: our own server (`dhcp-server` driver) on the ingress side,
+/// the client on the gateway side.
+#[test]
+fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
+    use dhcp_server::driver::{self as server_driver, DriverConfig};
+    use dhcp_server::{PoolRange, ServerConfig};
+    let n = net("dmz");
+    n.isp.add_addr("eth0", "192.168.254.1/24").unwrap();
+    let pool = PoolRange {
+        first: Ipv4Addr::new(192, 168, 254, 100),
+        last: Ipv4Addr::new(192, 168, 254, 199),
+    };
+    let server_id = Ipv4Addr::new(192, 168, 254, 1);
+    let mut sc = ServerConfig::new(server_id, "192.168.254.0/24".parse().unwrap(), pool);
+    (sc.lease_time, sc.t1, sc.t2) = (30, Some(2), Some(20));
+    sc.mtu = Some(1500);
+    sc.domain_name = Some("dmz.example".into());
+    sc.routes = vec![("10.20.0.0/16".parse().unwrap(), server_id)];
+    let (stop_server, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ev_tx, mut server_events) = tokio::sync::mpsc::channel(64);
+    let dcfg = DriverConfig::new("eth0", n.dir.join("server"), sc);
+    let server = n
+        .isp
+        .spawn(move |_| async move {
+            server_driver::run(dcfg, Some(ev_tx), async {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+        .unwrap();
+    wait(10, "our server listens on 67", || {
+        let out = n.isp.command("ss").args(["-Hlun", "sport = :67"]).output().unwrap();
+        !out.stdout.is_empty()
+    });
+    let mut c = Dhcp4::start(&n.router, client(&n));
+    let l = c.bound(Duration::from_secs(15));
+    assert!(l.address.to_string().starts_with("192.168.254.1"), "{l:?}");
+    assert_eq!((l.prefix_len, l.gateway, l.server), (24, Some(server_id), server_id));
+    assert_eq!(l.routes, vec![("10.20.0.0/16".parse().unwrap(), server_id)]);
+    assert_eq!((l.mtu, l.domain.as_deref()), (Some(1500), Some("dmz.example")));
+    let routes = ip(&n.router, &["-4", "route", "show"]);
+    assert!(routes.contains("default via 192.168.254.1 dev eth0"), "{routes}");
+    assert!(routes.contains("10.20.0.0/16 via 192.168.254.1 dev eth0"), "{routes}");
+    match c.next(Duration::from_secs(6)) {
+        Some(Event::Renewed(r)) => assert_eq!(r.address, l.address),
+        other => panic!("expected Renewed at T1, got {other:?}"),
+    }
+    assert!(c.stop().contains(&Event::Released));
+    let released = (0..50).any(|_| {
+        while let Ok(e) = server_events.try_recv() {
+            if matches!(e, dhcp_server::Event::LeaseReleased(x) if x.address == l.address) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        false
+    });
+    assert!(released, "the server saw the RELEASE");
+    let _ = stop_server.send(());
+    server.join().unwrap().unwrap();
+}
