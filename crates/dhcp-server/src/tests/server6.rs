@@ -660,7 +660,7 @@ fn pair_dhcpv6pd_client_gets_a_prefix_and_follows_renumbering() {
     let mut client = Client::new(cc);
     let src = SocketAddrV6::new(v6("fe80::7"), 546, 0, 2);
     let mut events = Vec::new();
-    let mut pump = |sim: &mut Sim6, client: &mut Client, events: &mut Vec<Event>| {
+    let pump = |sim: &mut Sim6, client: &mut Client, events: &mut Vec<Event>| {
         for _ in 0..16 {
             let mut moved = false;
             while let Some(tx) = client.poll_transmit() {
