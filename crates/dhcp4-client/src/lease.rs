@@ -74,8 +74,16 @@ impl Lease {
                 _ => None,
             }),
         );
+        // A mask must be contiguous (RFC 950); 0.0.0.0 or a non-contiguous one is treated
+        // as absent.
         let prefix_len = match o.get(OptionCode::SubnetMask) {
-            Some(DhcpOption::SubnetMask(mask)) => u32::from(*mask).leading_ones() as u8,
+            Some(DhcpOption::SubnetMask(mask))
+                if u32::from(*mask).leading_ones() > 0
+                    && u32::from(*mask).leading_ones() + u32::from(*mask).trailing_zeros()
+                        == 32 =>
+            {
+                u32::from(*mask).leading_ones() as u8
+            }
             _ => classful(address),
         };
         let routers = match o.get(OptionCode::Router) {
@@ -154,6 +162,27 @@ fn classful(a: Ipv4Addr) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_contiguous_or_classful() {
+        use dhcproto::v4::{MessageType, Opcode};
+        let now = Instant::now();
+        let ack = |mask: Option<Ipv4Addr>| {
+            let mut m = Message::default();
+            m.set_opcode(Opcode::BootReply).set_yiaddr(Ipv4Addr::new(10, 1, 2, 3));
+            m.opts_mut().insert(DhcpOption::MessageType(MessageType::Ack));
+            m.opts_mut().insert(DhcpOption::AddressLeaseTime(60));
+            if let Some(mask) = mask {
+                m.opts_mut().insert(DhcpOption::SubnetMask(mask));
+            }
+            Lease::from_ack(&m, Some(Ipv4Addr::new(10, 0, 0, 1)), now).map(|l| l.prefix_len)
+        };
+        assert_eq!(ack(Some(Ipv4Addr::new(255, 255, 252, 0))), Some(22));
+        assert_eq!(ack(Some(Ipv4Addr::new(255, 255, 255, 255))), Some(32));
+        assert_eq!(ack(Some(Ipv4Addr::new(255, 0, 255, 0))), Some(8), "non-contiguous");
+        assert_eq!(ack(Some(Ipv4Addr::UNSPECIFIED)), Some(8));
+        assert_eq!(ack(None), Some(8), "classful: 10/8");
+    }
 
     #[test]
     fn timers_default_and_sanitise() {
