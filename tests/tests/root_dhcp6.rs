@@ -323,7 +323,6 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     guard = dh.spawn();
     let again = dh.wait(20, &["BOUND6"], "new_ip6_address", n);
     assert_eq!(v6(&again["new_ip6_address"]), a);
-    drop(guard);
     let granted = server.events().into_iter().find_map(|e| match e {
         Event6::LeaseGranted(l) => Some(l),
         _ => None,
@@ -332,6 +331,17 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     drop(server);
     let (log, _) = LeaseLog6::open(&tmp.0.join("state")).unwrap();
     assert!(log.leases().any(|r| r.address == a && r.state == RecordState::Bound));
+    drop(log);
+    // A restart: the binding comes back from leases6.log, so the next Renew (a Renew for an
+    // unknown binding would get NoBinding) extends the same address.
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    wait(20, "a Renew granted by the restarted server", || {
+        server.granted(IaKind::Na).contains(&(a, 128)).then_some(())
+    });
+    let n = blocks(&dh.log).len();
+    let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
+    assert_eq!(v6(&renew["new_ip6_address"]), a);
+    drop(guard);
 }
 
 #[test]

@@ -116,7 +116,7 @@ pub use config::{PoolRange, Reservation, ServerConfig};
 pub use store::{IaKind, LeaseLog, LeaseLog6, LeaseRecord, LeaseRecord6, RecordState};
 pub use v4::server::{Commit, Event, Lease, Meta, Server, Stats};
 pub use v4::table::{ClientKey, HwAddr};
-pub use v6::config::{Config6Error, PdPool, Server6Config};
+pub use v6::config::{Config6Error, PdPool, Server6Config, duid_ll};
 pub use v6::server::Server6;
 pub use v6::{Commit6, Event6, Lease6, Meta6, Stats6, Transmit6};
 

@@ -143,6 +143,14 @@ impl Server6Config {
     }
 }
 
+/// A DUID-LL (RFC 8415 §11.4: type 3, hardware type 1) from an Ethernet MAC address: a
+/// stable server DUID for a LAN interface.
+pub fn duid_ll(mac: [u8; 6]) -> Vec<u8> {
+    let mut d = vec![0, 3, 0, 1];
+    d.extend_from_slice(&mac);
+    d
+}
+
 /// Checks on-link prefixes (/64s) and a PD pool (non-empty).
 pub fn validate_prefixes(prefixes: &[Ipv6Net], pool: Option<PdPool>) -> Result<(), Config6Error> {
     if let Some(p) = prefixes.iter().find(|p| p.prefix_len() != 64) {
