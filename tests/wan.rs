@@ -130,3 +130,33 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// The stand-in internet behind the ISP's `up0`: `inet` holds 203.0.113.10 and
+/// 2001:db8:ffff::10 (the hosts tests reach) and 203.0.113.53, a DNS server (dnsmasq) that
+/// answers `www.example.test` with 203.0.113.10 — ispemu's default resolver. The ISP routes
+/// (203.0.113.1, 2001:db8:ffff::1). Links `isp` and `inet` in `lab`; the guard stops dnsmasq.
+pub fn internet(lab: &netlab::Lab, isp: &Netns, inet: &Netns) -> netlab::ProcessGuard {
+    use netcfg::Route;
+    lab.connect(isp, "up0", inet, "eth0").expect("isp <-> inet");
+    for (ns, ifname, addr) in [
+        (isp, "up0", "203.0.113.1/24"),
+        (isp, "up0", "2001:db8:ffff::1/64"),
+        (inet, "eth0", "203.0.113.10/24"),
+        (inet, "eth0", "203.0.113.53/24"),
+        (inet, "eth0", "2001:db8:ffff::10/64"),
+    ] {
+        ns.add_addr(ifname, addr).expect("internet address");
+    }
+    for (dst, via) in [("::/0", "2001:db8:ffff::1"), ("0.0.0.0/0", "203.0.113.1")] {
+        let route = Route::via(dst.parse().expect("dst"), via.parse().expect("via"));
+        inet.netcfg(|nc| async move { nc.add_route(&route).await }).expect("internet route");
+    }
+    let mut dnsmasq = inet.command("dnsmasq");
+    dnsmasq
+        .args(["-k", "--no-resolv", "--no-hosts", "--bind-interfaces"])
+        .args(["--listen-address=203.0.113.53", "--address=/www.example.test/203.0.113.10"])
+        .arg("--pid-file=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    inet.spawn_process(&mut dnsmasq).expect("dnsmasq")
+}

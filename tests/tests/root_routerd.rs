@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use netcfg::Route;
 use router_tests::wan::{Isp, bin};
 use router_tests::{PeerEcho, lab, peer_seen};
 
@@ -33,40 +32,10 @@ fn root_routerd_lan_host_gets_lease_names_and_internet() {
     );
     lab.connect(&lan, "eth0", &router, "lan0").unwrap();
     lab.connect(&router, "eth0", &isp, "eth0").unwrap();
-    lab.connect(&isp, "up0", &inet, "eth0").unwrap();
-    isp.add_addr("up0", "203.0.113.1/24").unwrap();
-    inet.add_addr("eth0", "203.0.113.10/24").unwrap();
-    inet.add_addr("eth0", "203.0.113.53/24").unwrap();
-    isp.add_addr("up0", "2001:db8:ffff::1/64").unwrap();
-    inet.add_addr("eth0", "2001:db8:ffff::10/64").unwrap();
-    inet.netcfg(|nc| async move {
-        nc.add_route(&Route::via("::/0".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap()))
-            .await
-    })
-    .unwrap();
-    inet.netcfg(|nc| async move {
-        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "203.0.113.1".parse().unwrap()))
-            .await
-    })
-    .unwrap();
+    let _internet = router_tests::wan::internet(&lab, &isp, &inet);
     let dir = std::env::temp_dir().join(format!("routerd-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-
-    // The internet: a DNS server (dnsmasq) for the ISP's resolver address.
-    let mut upstream = inet.command("dnsmasq");
-    upstream
-        .args([
-            "-k",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--listen-address=203.0.113.53",
-        ])
-        .args(["--address=/www.example.test/203.0.113.10", "--pid-file="])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _upstream = inet.spawn_process(&mut upstream).unwrap();
 
     // The ISP: KPN profile.
     let isp = Isp::start(&isp, &dir, "vlan = 6\n");

@@ -99,6 +99,11 @@ pub async fn run(
     apply_fw(&wiring::fw_config(&c), &initial)?;
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
+    if c.wan.mode != WanMode::Pppoe && c.wan.ipv6.enabled {
+        // The default route comes from the upstream router's RA (on the gateway: the
+        // ingress's), also while forwarding; from the start, so that no early RA is lost.
+        nc.set_accept_ra(&c.wan.interface, 2)?;
+    }
     setup_lans(&nc, &c, &status).await?;
 
     let mut sup = Supervisor::new(status.clone(), shutdown.clone());
@@ -701,8 +706,8 @@ fn spawn_dhcp6(
             let (handle, control) = dhcp_server::driver6::control();
             let (tx, mut rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };
-            let driver = dhcp_server::driver6::run(dc, Some(tx), control, until);
-            tokio::pin!(driver);
+            // A task of its own: renumbering below waits for the driver to answer.
+            let mut driver = tokio::spawn(dhcp_server::driver6::run(dc, Some(tx), control, until));
             // Delegated prefixes and where they are routed, to take the routes back.
             let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
             let r = loop {
@@ -748,7 +753,7 @@ fn spawn_dhcp6(
             for ((p, len), peer) in routed {
                 let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;
             }
-            r.map_err(|e| e.to_string())
+            r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
         }
     });
 }
