@@ -515,3 +515,141 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     let again = wait(20, "the address again", || server.granted(IaKind::Na).get(n).copied());
     assert_eq!(again.0, new_a, "{}", dc.log());
 }
+
+/// The server process of `root_dhcp6_survives_sigkill` (this binary, re-executed in the
+/// server namespace). Does nothing when run without its environment.
+#[test]
+#[ignore = "started by root_dhcp6_survives_sigkill"]
+fn child_dhcp6_server() {
+    let Ok(dir) = std::env::var("DHCP6_CHILD_STATE") else {
+        return;
+    };
+    let mut cfg = config();
+    cfg.valid = 3600;
+    cfg.preferred = 1800;
+    cfg.t1 = 900;
+    cfg.t2 = 1440;
+    cfg.rapid_commit = false;
+    let (_handle, control) = driver6::control();
+    let dcfg = Driver6Config::new("lan0", PathBuf::from(dir), cfg);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(driver6::run(dcfg, None, control, std::future::pending())).unwrap();
+}
+
+/// (client DUID, address) of every IA Address with a valid lifetime in every Reply in a
+/// pcap file (Ethernet, IPv6 without extension headers, UDP).
+fn replies_in_pcap(path: &Path) -> Vec<(Vec<u8>, Ipv6Addr)> {
+    use dhcproto::v6::{DhcpOption, MessageType};
+    let data = std::fs::read(path).unwrap();
+    let mut at = 24;
+    let mut out = Vec::new();
+    while at + 16 <= data.len() {
+        let incl = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let Some(frame) = data.get(at + 16..at + 16 + incl) else { break };
+        at += 16 + incl;
+        let Some(payload) = frame.get(14 + 40 + 8..) else { continue };
+        let Ok(m) = dhcpv6pd::wire::Repr::parse(payload) else { continue };
+        if m.msg_type != MessageType::Reply {
+            continue;
+        }
+        let duid = m.client_id().unwrap_or_default().to_vec();
+        for ia in m.ia_nas() {
+            for o in ia.opts.iter() {
+                if let DhcpOption::IAAddr(a) = o {
+                    if a.valid_life > 0 {
+                        out.push((duid.clone(), a.addr));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn perfdhcp6(ns: &Netns, rate: u32, secs: u32, duid: &str) -> netlab::ProcessGuard {
+    let mut c = ns.command("timeout");
+    c.args(["30", "perfdhcp", "-6", "-l", "eth0", "-r", &rate.to_string(), "-R", "3000"])
+        .args(["-p", &secs.to_string(), "-b", &format!("duid={duid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    ns.spawn_process(&mut c).unwrap()
+}
+
+/// kill -9 under load: every address that reached the wire in a Reply is in leases6.log
+/// afterwards, as that client's; no address is given to two clients, across the restart.
+#[test]
+fn root_dhcp6_survives_sigkill() {
+    let lab = lab("d6kill");
+    let (srv, cli) = lan(&lab, "eth0");
+    let tmp = TempDir::new("kill");
+    let state = tmp.0.join("state");
+    let exe = std::env::current_exe().unwrap();
+    let start_server = || {
+        let mut c = srv.command(&exe);
+        c.args(["--exact", "child_dhcp6_server", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("DHCP6_CHILD_STATE", &state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let g = srv.spawn_process(&mut c).unwrap();
+        wait(10, "the server on port 547", || {
+            let out = srv.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
+            (!out.stdout.is_empty()).then_some(())
+        });
+        g
+    };
+    let pcap = tmp.0.join("replies.pcap");
+    let mut tcpdump = cli
+        .spawn_process(
+            cli.command("tcpdump")
+                .args(["-i", "eth0", "-n", "-U", "-s", "0", "-w"])
+                .arg(&pcap)
+                .args(["udp and src port 547"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
+    let mut server = start_server();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut load = perfdhcp6(&cli, 800, 5, "00010001000000010000000c0102");
+    std::thread::sleep(Duration::from_millis(2500));
+    server.child().kill().unwrap(); // SIGKILL, mid-run
+    server.child().wait().unwrap();
+    let _ = load.child().wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let before_kill = replies_in_pcap(&pcap);
+    assert!(before_kill.len() > 200, "only {} Replies before the kill", before_kill.len());
+    {
+        let (log, report) = LeaseLog6::open(&state).unwrap();
+        let recs: HashMap<Ipv6Addr, _> = log.leases().map(|r| (r.address, r.clone())).collect();
+        for (duid, a) in &before_kill {
+            let r = recs
+                .get(a)
+                .unwrap_or_else(|| panic!("{a} in a Reply to {duid:02x?} is not in the store"));
+            assert_eq!(&r.duid, duid, "{a}");
+            assert_eq!(r.state, RecordState::Bound);
+        }
+        println!(
+            "after SIGKILL: {} leases in Replies on the wire, {} records in the store",
+            before_kill.len(),
+            report.records
+        );
+    }
+    // Restart on the same store; a second population of clients.
+    server = start_server();
+    let mut load = perfdhcp6(&cli, 500, 2, "00010001000000010000000d0203");
+    let _ = load.child().wait();
+    drop(server);
+    std::thread::sleep(Duration::from_millis(300));
+    let st =
+        cli.command("kill").args(["-INT", &tcpdump.child().id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let _ = tcpdump.child().wait();
+    let all = replies_in_pcap(&pcap);
+    assert!(all.len() > before_kill.len(), "Replies after the restart");
+    let mut owner: HashMap<Ipv6Addr, Vec<u8>> = HashMap::new();
+    for (duid, a) in &all {
+        let o = owner.entry(*a).or_insert_with(|| duid.clone());
+        assert_eq!(o, duid, "{a} given to two clients");
+        assert!(net("2001:db8:77:1::/64").contains(a));
+    }
+}
