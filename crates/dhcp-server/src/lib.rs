@@ -29,7 +29,8 @@
 //!   unknown IA), Rebind (§18.3.5: an unknown IA's on-link addresses are taken back, others
 //!   get lifetimes 0), Information-request (§18.3.6, with Information Refresh Time §21.23),
 //!   Release (§18.3.7), Decline (§18.3.8); IA_NA and IA_PD, several per message; NoAddrsAvail
-//!   / NoPrefixAvail in the IA when full (§18.3.9); the §16 Client/Server Identifier checks.
+//!   / NoPrefixAvail in the IA when full (§18.3.9); the §16 Client/Server Identifier checks;
+//!   Preference 255 in Advertise by default (§21.8: the client need not wait for others).
 //!   Addresses the client holds that are not appropriate for the link (another prefix, or a
 //!   prefix renumbering took away) come back with lifetimes 0 beside the new ones.
 //!   Allocation is stable: one interface id per IA_NA (FNV-1a of DUID + IAID into the
@@ -65,7 +66,7 @@
 //!   socket receives both; clients only unicast when told to, so this is moot in practice).
 //! - RFC 8415 §18.3.11, §20.4 (Reconfigure, RKAP): not sent; after renumbering, clients learn
 //!   the new prefix at their next Renew (T1), so T1 bounds how long an old address stays.
-//! - RFC 8415 §21.5 (IA_TA): ignored. §21.8 Preference: not sent (one server per link).
+//! - RFC 8415 §21.5 (IA_TA): ignored.
 //! - RFC 4704 §4: option 39 is not sent back; names go to the router's DNS from the events.
 //! - RFC 8415 §18.3.2 NotOnLink in a Reply to Request: the addresses are returned with
 //!   lifetimes 0 and new ones given instead (what §18.3.4 asks of Renew), which every client

@@ -238,6 +238,7 @@ fn solicit_18_3_1_advertise_then_request_18_3_2_reply() {
     assert!(matches!(adv.get(OptionCode::DomainNameServers),
         Some(DhcpOption::DomainNameServers(d)) if d == &vec![v6("2001:db8:1:1::1")]));
     assert!(adv.has(OptionCode::DomainSearchList));
+    assert_eq!(adv.get(OptionCode::Preference), Some(&DhcpOption::Preference(255)));
     assert!(sim.store.is_empty(), "an Advertise commits nothing");
 
     let reply = sim.one(&holding(MessageType::Request, 1, &adv), MessageType::Reply);

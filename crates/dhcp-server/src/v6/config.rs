@@ -73,6 +73,10 @@ pub struct Server6Config {
     pub info_refresh: Option<u32>,
     /// Answer a Solicit with Rapid Commit by a committed Reply (RFC 8415 §18.3.1).
     pub rapid_commit: bool,
+    /// Preference (option 7) in Advertise; 255 (the default, the only server on the link)
+    /// makes clients Request at once instead of collecting Advertises for a second
+    /// (RFC 8415 §18.2.1). 0 leaves the option out.
+    pub preference: u8,
     /// Interface ids handed out, both ends included: the low 64 bits of every address.
     /// The default leaves the low 4096 (the router's own `::1`, static hosts) and the
     /// RFC 5453 reserved ids out; a tiny range makes the pool exhaustible in tests.
@@ -103,7 +107,8 @@ pub enum Config6Error {
 }
 
 impl Server6Config {
-    /// Defaults: preferred 1 h, valid 2 h, T1 30 min, T2 48 min, rapid commit on, no DNS,
+    /// Defaults: preferred 1 h, valid 2 h, T1 30 min, T2 48 min, rapid commit on,
+    /// preference 255, no DNS,
     /// interface ids from 0x1000 to the RFC 5453 reserved block, decline hold 1 h.
     pub fn new(duid: Vec<u8>, prefixes: Vec<Ipv6Net>) -> Self {
         Server6Config {
@@ -118,6 +123,7 @@ impl Server6Config {
             domains: Vec::new(),
             info_refresh: None,
             rapid_commit: true,
+            preference: 255,
             iid_range: (0x1000, 0xfdff_ffff_ffff_ff7f),
             decline_hold: 3600,
         }

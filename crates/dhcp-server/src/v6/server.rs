@@ -287,7 +287,11 @@ impl Server6 {
             m.push(DhcpOption::RapidCommit);
             return Some(m);
         }
-        Some(self.leases(t, msg, Mode::Offer, MessageType::Advertise))
+        let mut m = self.leases(t, msg, Mode::Offer, MessageType::Advertise);
+        if self.cfg.preference != 0 {
+            m.push(DhcpOption::Preference(self.cfg.preference));
+        }
+        Some(m)
     }
 
     /// Answers every IA_NA and IA_PD of `msg`, in order.
