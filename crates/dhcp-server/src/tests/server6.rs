@@ -731,3 +731,35 @@ fn pair_dhcpv6pd_client_gets_a_prefix_and_follows_renumbering() {
         new.addresses.iter().any(|a| a.valid > 0 && net("2001:db8:9:1::/64").contains(&a.addr))
     );
 }
+
+#[test]
+fn renumbering_into_a_smaller_pd_pool_moves_prefixes_that_do_not_fit() {
+    let mut sim = Sim6::new(cfg6());
+    // Sixteen /60s in the /56: bind clients until one sits above the fourth.
+    let mut far = None;
+    for n in 1..40 {
+        let r = sim.sarr(n);
+        let p = live(&r, IaKind::Pd)[0];
+        let idx = (u128::from(p) >> 68) & 0xf;
+        if idx >= 4 {
+            far = Some((n, r, p));
+            break;
+        }
+    }
+    let (n, reply, old) = far.expect("a client above slot 3");
+    let small = PdPool { prefix: net("2001:db8:7:100::/62"), delegated_len: 64 };
+    sim.s.set_prefixes(sim.now, vec![net("2001:db8:7:1::/64")], Some(small)).unwrap();
+    let r = sim.one(&holding(MessageType::Renew, n, &reply), MessageType::Reply);
+    let pd = leases(&r, IaKind::Pd);
+    assert!(pd.contains(&(old, 60, 0, 0)), "{pd:?}");
+    let new: Vec<_> = pd.iter().filter(|l| l.3 > 0).collect();
+    assert_eq!(new.len(), 1, "{pd:?}");
+    assert!(small.prefix.contains(&new[0].0) && new[0].1 == 64);
+    // No prefix is leased twice after everyone renews.
+    let mut seen = std::collections::HashSet::new();
+    for (_, b) in sim.s.table().iter() {
+        for l in &b.leases {
+            assert!(seen.insert(*l));
+        }
+    }
+}
