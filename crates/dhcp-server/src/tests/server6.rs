@@ -763,3 +763,17 @@ fn renumbering_into_a_smaller_pd_pool_moves_prefixes_that_do_not_fit() {
         }
     }
 }
+
+#[test]
+fn at_most_max_ias_per_message_are_leased() {
+    let mut sim = Sim6::new(cfg6());
+    let mut sol = msg6(MessageType::Solicit, 1, false, false);
+    for id in 0..40 {
+        sol.push(DhcpOption::IANA(IANA { id, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    }
+    sol.push(DhcpOption::RapidCommit);
+    let r = sim.one(&sol, MessageType::Reply);
+    assert_eq!(live(&r, IaKind::Na).len(), 2 * crate::v6::server::MAX_IAS);
+    assert_eq!(sim.s.table().len(), crate::v6::server::MAX_IAS);
+    assert_eq!(sim.s.stats().no_addrs, 40 - crate::v6::server::MAX_IAS as u64);
+}

@@ -77,20 +77,12 @@ impl Server6 {
             _ => {}
         }
         let Some((slot, leases)) = self.candidate(key) else {
-            let (status, text) = match ia.kind {
-                IaKind::Na => (Status::NoAddrsAvail, "no addresses available"),
-                IaKind::Pd => (Status::NoPrefixAvail, "no prefixes available"),
-            };
-            match ia.kind {
-                IaKind::Na => self.stats.no_addrs += 1,
-                IaKind::Pd => self.stats.no_prefixes += 1,
-            }
             warn!(
                 "dhcp6: {:?} pool full, nothing for IAID {} of {:02x?}",
                 ia.kind, ia.iaid, key.duid
             );
             let retired = self.take_retired(t, key, mode);
-            let st = Some(status_option(status, text));
+            let st = Some(self.unavailable(ia.kind));
             return self.ia(ia.kind, ia.iaid, &[], &retired, st);
         };
         if mode == Mode::Offer {
@@ -107,6 +99,26 @@ impl Server6 {
         self.stats.invalidated += retired.len() as u64;
         self.grant(t, key, slot, &leases, hostname);
         self.ia(ia.kind, ia.iaid, &leases, &retired, None)
+    }
+
+    /// §18.3.9: the IA with NoAddrsAvail / NoPrefixAvail and nothing in it.
+    pub(super) fn refuse_ia(&mut self, ia: &IaIn<'_>) -> DhcpOption {
+        let st = Some(self.unavailable(ia.kind));
+        self.ia(ia.kind, ia.iaid, &[], &[], st)
+    }
+
+    /// The "none available" status of an IA of `kind`, counted.
+    fn unavailable(&mut self, kind: IaKind) -> DhcpOption {
+        match kind {
+            IaKind::Na => {
+                self.stats.no_addrs += 1;
+                status_option(Status::NoAddrsAvail, "no addresses available")
+            }
+            IaKind::Pd => {
+                self.stats.no_prefixes += 1;
+                status_option(Status::NoPrefixAvail, "no prefixes available")
+            }
+        }
     }
 
     /// The slot and leases `key` has or would get; `None` when the pool is full.

@@ -23,6 +23,10 @@ use crate::names;
 use crate::store::{IaKind, LeaseRecord6, RecordState};
 use crate::v4::server::Clock;
 
+/// IAs answered per message; the rest get NoAddrsAvail / NoPrefixAvail, so one datagram
+/// cannot take thousands of leases (a home LAN host asks for one or two).
+pub const MAX_IAS: usize = 16;
+
 /// Client FQDN (RFC 4704), kept opaque by the wire layer.
 const OPTION_CLIENT_FQDN: u16 = 39;
 
@@ -299,9 +303,13 @@ impl Server6 {
         let duid = msg.client_id().unwrap_or_default().to_vec();
         let hostname = client_fqdn(msg);
         let mut m = self.base(kind, msg);
-        for ia in ias(msg) {
+        for (i, ia) in ias(msg).into_iter().enumerate() {
             let key = BindingKey { kind: ia.kind, duid: duid.clone(), iaid: ia.iaid };
-            let opt = self.answer_ia(t, &key, &ia, mode, hostname.as_ref());
+            let opt = if i < MAX_IAS {
+                self.answer_ia(t, &key, &ia, mode, hostname.as_ref())
+            } else {
+                self.refuse_ia(&ia)
+            };
             m.push(opt);
         }
         m
