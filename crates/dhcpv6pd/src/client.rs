@@ -89,6 +89,7 @@ pub struct Client {
 impl Client {
     /// A client in `Idle`; send `Command::Start` to begin.
     pub fn new(cfg: ClientConfig) -> Self {
+        let backoff = cfg.no_prefix_backoff;
         Self {
             rng: Rng::new(cfg.seed),
             cfg,
@@ -96,7 +97,7 @@ impl Client {
             held: None,
             sol_max_rt: SOL_MAX_RT,
             inf_max_rt: INF_MAX_RT,
-            backoff: NO_PREFIX_BACKOFF,
+            backoff,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -540,7 +541,7 @@ impl Client {
         if let Some(p) = lease.prefixes.first() {
             self.cfg.last_prefix = Some((p.prefix, p.len));
         }
-        self.backoff = NO_PREFIX_BACKOFF;
+        self.backoff = self.cfg.no_prefix_backoff;
         self.held = Some(lease.clone());
         let b = Binding {
             t1_at: lifetime_deadline(now, lease.t1),

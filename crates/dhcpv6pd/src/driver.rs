@@ -73,6 +73,8 @@ pub struct Config {
     /// interface (`accept_ra = 2`: also while forwarding). On `ppp0` the PPPoE driver
     /// installs `::/0 dev ppp0` as well, for ISPs that send no RA there.
     pub accept_ra: bool,
+    /// First wait after NoPrefixAvail ([`ClientConfig::no_prefix_backoff`]).
+    pub no_prefix_backoff: Duration,
 }
 
 impl Config {
@@ -87,6 +89,7 @@ impl Config {
             rapid_commit: true,
             release_wait: Duration::from_secs(3),
             accept_ra: true,
+            no_prefix_backoff: crate::client::NO_PREFIX_BACKOFF,
         }
     }
 }
@@ -309,6 +312,7 @@ pub async fn run_client(
     mc.prefix_len_hint = cfg.prefix_len_hint;
     mc.last_prefix = state.last_prefix;
     mc.rapid_commit = cfg.rapid_commit;
+    mc.no_prefix_backoff = cfg.no_prefix_backoff;
     info!(interface = %cfg.interface, %ll, duid = %hex(&state.duid), last = ?state.last_prefix, "dhcpv6pd: client starting");
     let mut m = Client::new(mc);
     m.handle_command(Instant::now(), Command::Start);

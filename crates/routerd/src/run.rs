@@ -1057,6 +1057,10 @@ fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
         {
             pc.state_dir = Some(c.state_dir.clone());
             pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
+            if c.role() == config::Role::Gateway {
+                // Our own ingress answers: it may not hold the ISP's prefix yet.
+                pc.no_prefix_backoff = Duration::from_secs(5);
+            }
         }
         async move {
             let (tx, mut rx) = mpsc::unbounded_channel();

@@ -27,6 +27,10 @@ pub struct ClientConfig {
     pub information_only: bool,
     /// Seed of the RNG for transaction ids and RAND.
     pub seed: u64,
+    /// First wait after NoPrefixAvail (doubling up to SOL_MAX_RT); default
+    /// [`crate::client::NO_PREFIX_BACKOFF`]. Shorter where the server is one's own
+    /// (the split deployment's gateway asking its ingress).
+    pub no_prefix_backoff: std::time::Duration,
 }
 
 impl ClientConfig {
@@ -43,6 +47,7 @@ impl ClientConfig {
             reconfigure_accept: true,
             information_only: false,
             seed,
+            no_prefix_backoff: crate::client::NO_PREFIX_BACKOFF,
         }
     }
 }
