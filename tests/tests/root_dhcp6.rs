@@ -342,6 +342,14 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
     assert_eq!(v6(&renew["new_ip6_address"]), a);
     drop(guard);
+    // dhclient restarted with its lease: it confirms the address first (RFC 8415 §18.3.3).
+    let n = blocks(&dh.log).len();
+    let _guard = dh.spawn();
+    let back = dh.wait(20, &["REBOOT6", "BOUND6"], "new_ip6_address", n);
+    assert_eq!(v6(&back["new_ip6_address"]), a);
+    let log = dh.stderr();
+    let confirm = log.rsplit_once("Confirm on eth0").map_or("", |(_, r)| r);
+    assert!(confirm.contains("Success: \"all addresses on link\""), "{log}");
 }
 
 #[test]
