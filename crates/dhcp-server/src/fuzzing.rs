@@ -87,6 +87,7 @@ pub fn config6() -> crate::Server6Config {
     c.dns_servers = vec![std::net::Ipv6Addr::LOCALHOST];
     c.domains = vec!["home.arpa".into()];
     c.info_refresh = Some(600);
+    c.reconfigure = true;
     c
 }
 
@@ -95,6 +96,8 @@ pub fn config6() -> crate::Server6Config {
 /// frames restored into a second server. Must not panic; every answer parses back; no
 /// address or prefix is leased to two IAs; a Reply never leaves before its records.
 pub fn run_server6(data: &[u8]) {
+    use dhcproto::v6::MessageType;
+
     use crate::store::{LeaseRecord6, next_frame_of};
     use crate::{Meta6, Server6};
     let t0 = Instant::now();
@@ -138,6 +141,11 @@ pub fn run_server6(data: &[u8]) {
         while s.poll_event().is_some() {}
         now += Duration::from_secs((i as u64 % 4) * 15);
         s.handle_timeout(now);
+        // Reconfigure retransmissions: sent at once, no commit needed.
+        while let Some(tx) = s.poll_transmit() {
+            let m = dhcpv6pd::wire::Repr::parse(&tx.payload);
+            assert!(m.is_ok_and(|m| m.msg_type == MessageType::Reconfigure), "a timer sent that");
+        }
     }
     check_table6(&s);
     let mut records = Vec::new();

@@ -64,8 +64,13 @@
 //! - RFC 8415 §18.3.10, §21.12 (Server Unicast, UseMulticast): no Server Unicast option is
 //!   sent, but unicast Requests, Renews, Releases and Declines are answered anyway (the
 //!   socket receives both; clients only unicast when told to, so this is moot in practice).
-//! - RFC 8415 §18.3.11, §20.4 (Reconfigure, RKAP): not sent; after renumbering, clients learn
-//!   the new prefix at their next Renew (T1), so T1 bounds how long an old address stays.
+//! - RFC 8415 §18.3.11, §20.4 (Reconfigure, RKAP): off by default; after renumbering,
+//!   clients learn the new prefix at their next Renew (T1), so T1 bounds how long an old
+//!   address stays. With `Server6Config::reconfigure`, clients that sent Reconfigure Accept
+//!   get a Reconfigure (Renew) at once, retransmitted per §18.3.11 (REC_TIMEOUT, REC_MAX_RC,
+//!   no RAND jitter), but without the Authentication option RKAP requires, violating the
+//!   §18.3.11 MUST: meant for our own `dhcpv6pd` client on the split deployment's DMZ; a
+//!   conformant client discards it and renews at T1.
 //! - RFC 8415 §21.5 (IA_TA): ignored.
 //! - RFC 4704 §4: option 39 is not sent back; names go to the router's DNS from the events.
 //! - RFC 8415 §18.3.2 NotOnLink in a Reply to Request: the addresses are returned with
@@ -86,6 +91,7 @@
 //! v6/server.rs    the DHCPv6 machine: RFC 8415 §18.3 message handling, commits, held Replies
 //! v6/ia.rs        one IA_NA / IA_PD answered: choose, extend, adopt, invalidate, commit
 //! v6/event.rs     Meta6, Transmit6, Commit6, Lease6, Event6, Stats6
+//! v6/reconf.rs    opt-in Reconfigure after renumbering (no RKAP), retransmission
 //! store/          the durable lease logs: framed records (length + CRC-32), load, compaction;
 //!                 one framing, two record kinds (leases4.log, leases6.log)
 //! driver.rs       tokio UDP socket on :67 (SO_BINDTODEVICE), writer thread, group commit

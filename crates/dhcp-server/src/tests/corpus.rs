@@ -264,6 +264,11 @@ fn write_seed_corpus6() {
             ]),
         ),
         ("sarr_decline", join(&[sol, req, z(holding(M6::Decline, 1, true))])),
+        ("rapid_reconf_accept_renumber_renew", {
+            let mut m = rapid.clone();
+            m.push(O6::ReconfAccept);
+            join(&[z(m), vec![0xfd, 2], z(holding(M6::Renew, 2, true))])
+        }),
         (
             "exhaust",
             join(

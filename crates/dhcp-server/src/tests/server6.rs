@@ -777,3 +777,124 @@ fn at_most_max_ias_per_message_are_leased() {
     assert_eq!(sim.s.table().len(), crate::v6::server::MAX_IAS);
     assert_eq!(sim.s.stats().no_addrs, 40 - crate::v6::server::MAX_IAS as u64);
 }
+
+/// Moves datagrams between `client` and the server until both are quiet (bounded).
+fn pump6(sim: &mut Sim6, client: &mut dhcpv6pd::Client, events: &mut Vec<dhcpv6pd::Event>) {
+    let src = SocketAddrV6::new(v6("fe80::7"), 546, 0, 2);
+    for _ in 0..16 {
+        let mut moved = false;
+        while let Some(tx) = client.poll_transmit() {
+            sim.s.handle_input(sim.now, &tx.payload, &Meta6 { src });
+            while let Some(c) = sim.s.poll_commit() {
+                sim.store.push(c.record);
+                sim.s.handle_committed(c.seq);
+            }
+            moved = true;
+        }
+        for (dst, p) in sim.drain() {
+            assert_eq!(*dst.ip(), *src.ip());
+            client.handle_input(sim.now, &p);
+            moved = true;
+        }
+        events.extend(std::iter::from_fn(|| client.poll_event()));
+        if !moved {
+            return;
+        }
+    }
+}
+
+/// Advances both machines to their next deadlines until `done` holds (bounded).
+fn drive6(
+    sim: &mut Sim6,
+    client: &mut dhcpv6pd::Client,
+    events: &mut Vec<dhcpv6pd::Event>,
+    done: impl Fn(&[dhcpv6pd::Event]) -> bool,
+) {
+    for _ in 0..40 {
+        pump6(sim, client, events);
+        if done(events) {
+            return;
+        }
+        let next = [client.poll_timeout(), sim.s.poll_timeout()].into_iter().flatten().min();
+        let Some(t) = next else { return };
+        sim.now = sim.now.max(t);
+        sim.s.handle_timeout(sim.now);
+        client.handle_timeout(sim.now);
+    }
+}
+
+#[test]
+fn reconfigure_18_3_11_makes_our_requesting_router_renumber_at_once() {
+    use dhcpv6pd::{Client, ClientConfig, Command, Event};
+    let mut c = cfg6();
+    c.reconfigure = true;
+    let mut sim = Sim6::new(c);
+    let mut cc = ClientConfig::new(duid(8), 1, 9);
+    cc.prefix_len_hint = 60;
+    let mut client = Client::new(cc);
+    let mut events = Vec::new();
+    client.handle_command(sim.now, Command::Start);
+    drive6(&mut sim, &mut client, &mut events, |e| {
+        e.iter().any(|e| matches!(e, Event::Delegated(_)))
+    });
+    assert!(events.iter().any(|e| matches!(e, Event::Delegated(l) if l.reconfigure)));
+    let t_renumber = sim.now;
+    let pool = PdPool { prefix: net("2001:db8:9:100::/56"), delegated_len: 60 };
+    sim.s.set_prefixes(sim.now, vec![net("2001:db8:9:1::/64")], Some(pool)).unwrap();
+    assert_eq!(sim.s.stats().reconfigures, 1, "sent at once");
+    let before = events.len();
+    drive6(&mut sim, &mut client, &mut events, |e| {
+        e[before..].iter().any(|e| matches!(e, Event::Changed { .. }))
+    });
+    let Some(Event::Changed { new, .. }) =
+        events[before..].iter().find(|e| matches!(e, Event::Changed { .. }))
+    else {
+        panic!("no Changed: {:?}", &events[before..]);
+    };
+    assert!(new.prefixes.iter().any(|p| p.valid > 0 && pool.prefix.contains(&p.prefix)));
+    assert!(sim.now.duration_since(t_renumber) < Duration::from_secs(60), "well before T1");
+    assert_eq!(sim.s.stats().reconfigures, 1, "the Renew stopped the retransmissions");
+}
+
+#[test]
+fn reconfigure_only_to_clients_that_accept_it_and_at_most_rec_max_rc_times() {
+    let mut c = cfg6();
+    c.reconfigure = true;
+    let mut sim = Sim6::new(c);
+    // Client 1 accepts Reconfigure, client 2 does not.
+    let mut sol = msg6(MessageType::Solicit, 1, true, false);
+    sol.push(DhcpOption::RapidCommit);
+    sol.push(DhcpOption::ReconfAccept);
+    let r1 = sim.one(&sol, MessageType::Reply);
+    assert!(r1.has(OptionCode::ReconfAccept), "the server agrees");
+    let mut sol2 = msg6(MessageType::Solicit, 2, true, false);
+    sol2.push(DhcpOption::RapidCommit);
+    let r2 = sim.one(&sol2, MessageType::Reply);
+    assert!(!r2.has(OptionCode::ReconfAccept));
+    sim.s.set_prefixes(sim.now, vec![net("2001:db8:9:1::/64")], None).unwrap();
+    let sent: Vec<_> = sim.drain();
+    assert_eq!(sent.len(), 1);
+    let m = Repr::parse(&sent[0].1).unwrap();
+    assert_eq!(m.msg_type, MessageType::Reconfigure);
+    assert_eq!(m.xid, [0, 0, 0]);
+    assert_eq!(m.client_id(), Some(&duid(1)[..]));
+    assert_eq!(m.get(OptionCode::ReconfMsg), Some(&DhcpOption::ReconfMsg(MessageType::Renew)));
+    assert_eq!(sent[0].0.port(), 546);
+    // Never answered: retransmitted with doubling intervals, REC_MAX_RC times in all.
+    for _ in 0..20 {
+        let Some(t) = sim.s.poll_timeout() else { break };
+        if t > sim.now + Duration::from_secs(1000) {
+            break;
+        }
+        sim.now = t;
+        sim.s.handle_timeout(sim.now);
+        sim.drain();
+    }
+    assert_eq!(sim.s.stats().reconfigures, u64::from(crate::v6::REC_MAX_RC));
+    // Off by default.
+    let mut plain = Sim6::new(cfg6());
+    let r = plain.one(&sol, MessageType::Reply);
+    assert!(!r.has(OptionCode::ReconfAccept));
+    plain.s.set_prefixes(plain.now, vec![net("2001:db8:9:1::/64")], None).unwrap();
+    assert!(plain.drain().is_empty());
+}

@@ -77,6 +77,10 @@ pub struct Server6Config {
     /// makes clients Request at once instead of collecting Advertises for a second
     /// (RFC 8415 §18.2.1). 0 leaves the option out.
     pub preference: u8,
+    /// Send Reconfigure (Renew) after `set_prefixes` to clients that sent Reconfigure
+    /// Accept, so they renumber at once instead of at T1. Off by default: no Authentication
+    /// is sent (see `v6/reconf.rs`), so only our own requesting router acts on it.
+    pub reconfigure: bool,
     /// Interface ids handed out, both ends included: the low 64 bits of every address.
     /// The default leaves the low 4096 (the router's own `::1`, static hosts) and the
     /// RFC 5453 reserved ids out; a tiny range makes the pool exhaustible in tests.
@@ -124,6 +128,7 @@ impl Server6Config {
             info_refresh: None,
             rapid_commit: true,
             preference: 255,
+            reconfigure: false,
             iid_range: (0x1000, 0xfdff_ffff_ffff_ff7f),
             decline_hold: 3600,
         }

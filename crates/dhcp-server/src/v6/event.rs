@@ -97,4 +97,6 @@ pub struct Stats6 {
     pub not_on_link: u64,
     /// Information-requests answered.
     pub info_requests: u64,
+    /// Reconfigure messages sent (retransmissions included).
+    pub reconfigures: u64,
 }

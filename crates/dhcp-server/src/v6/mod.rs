@@ -4,7 +4,9 @@
 pub mod config;
 mod event;
 mod ia;
+mod reconf;
 pub mod server;
 pub mod table;
 
 pub use event::{Commit6, Event6, Lease6, Meta6, Stats6, Transmit6};
+pub use reconf::{REC_MAX_RC, REC_TIMEOUT};

@@ -52,6 +52,7 @@ pub struct Server6 {
     pub(super) stats: Stats6,
     /// Where the message being handled came from (for the events of what it is granted).
     pub(super) peer: Option<std::net::SocketAddrV6>,
+    pub(super) reconf: super::reconf::Reconf,
 }
 
 impl Server6 {
@@ -68,6 +69,7 @@ impl Server6 {
             commits: VecDeque::new(),
             held: VecDeque::new(),
             peer: None,
+            reconf: super::reconf::Reconf::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats6::default(),
@@ -160,9 +162,10 @@ impl Server6 {
     /// old addresses and prefixes go out in the client's next Reply to Renew, Rebind or
     /// Request with lifetimes 0, beside the new ones (RFC 8415 §18.3.4: "the server ...
     /// includes the addresses ... with lifetimes of 0"). Nothing is committed until then.
+    /// With `reconfigure` on, clients that agreed to it are sent Reconfigure now.
     pub fn set_prefixes(
         &mut self,
-        _now: Instant,
+        now: Instant,
         prefixes: Vec<Ipv6Net>,
         pd_pool: Option<PdPool>,
     ) -> Result<(), Config6Error> {
@@ -170,6 +173,9 @@ impl Server6 {
         self.table.renumber(&prefixes, pd_pool);
         self.cfg.prefixes = prefixes;
         self.cfg.pd_pool = pd_pool;
+        if self.cfg.reconfigure {
+            self.reconfigure_all(now);
+        }
         Ok(())
     }
 
@@ -203,9 +209,11 @@ impl Server6 {
         self.events.pop_front()
     }
 
-    /// When `handle_timeout` must be called next: the earliest lease or decline end.
+    /// When `handle_timeout` must be called next: the earliest lease or decline end, or
+    /// Reconfigure retransmission.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.table.next_deadline().map(|t| self.clock.instant(t))
+        let lease = self.table.next_deadline().map(|t| self.clock.instant(t));
+        lease.into_iter().chain(self.reconfigure_deadline()).min()
     }
 
     /// Time passed: bindings past their valid lifetime are reclaimed
@@ -218,6 +226,7 @@ impl Server6 {
             self.events.push_back(Event6::LeaseExpired(snapshot(&key, &b)));
         }
         self.table.release_declined(t);
+        self.send_reconfigures(now);
     }
 
     /// A datagram that arrived on port 547 (multicast or unicast).
@@ -238,6 +247,12 @@ impl Server6 {
         }
         let t = self.clock.unix(now);
         self.peer = Some(meta.src);
+        if matches!(
+            msg.msg_type,
+            MessageType::Renew | MessageType::Rebind | MessageType::InformationRequest
+        ) {
+            self.reconfigure_answered(msg.client_id().unwrap_or_default());
+        }
         let first = self.next_seq;
         let reply = match msg.msg_type {
             MessageType::Solicit => self.solicit(t, &msg),
@@ -303,6 +318,11 @@ impl Server6 {
         let duid = msg.client_id().unwrap_or_default().to_vec();
         let hostname = client_fqdn(msg);
         let mut m = self.base(kind, msg);
+        if let Some(src) = self.peer {
+            if self.note_reconfigure_accept(msg, src) {
+                m.push(DhcpOption::ReconfAccept);
+            }
+        }
         for (i, ia) in ias(msg).into_iter().enumerate() {
             let key = BindingKey { kind: ia.kind, duid: duid.clone(), iaid: ia.iaid };
             let opt = if i < MAX_IAS {
