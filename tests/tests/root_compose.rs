@@ -1,9 +1,12 @@
-//! The container demo (compose/demo) end to end, through Docker: builds the FROM-scratch
-//! images from this build's binaries, brings the deployment up, waits for the router's health
-//! check (`routerctl status --check`), and from the client container checks the DHCP lease,
-//! names through the router and the stand-in internet; then the ISP drops the session (PADT)
-//! and the client works again. Takes everything down: no container, network, volume or image
-//! is left. Needs root (or the docker group), Docker Engine and docker-compose; no registry.
+//! The container deployments end to end, through Docker: builds the FROM-scratch images from
+//! this build's binaries once, then brings up `compose/demo` (ispemu, routerd, a client) and
+//! then `compose/kpn` (the split deployment: upstream, isp-kpn, ingress, gateway with two
+//! LANs, a client on each and a downstream router), waits for the routers' health checks
+//! (`routerctl status --check`), checks from the client containers the DHCP lease, the IPv6
+//! address in the delegated prefix, names through the router and the stand-in internet over
+//! IPv4 and IPv6; then the ISP drops the session (PADT) and the clients work again. Takes
+//! everything down: no container, network, volume or image is left. Needs root (or the
+//! docker group), Docker Engine and docker-compose; no registry.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -13,47 +16,47 @@ use std::time::{Duration, Instant};
 
 use router_tests::wan::bin;
 
-/// One run of the demo under its own compose project and image tag.
-struct Demo {
+/// One deployment under its own compose project, with this run's image tag and subnets.
+struct Deployment {
     root: PathBuf,
+    file: &'static str,
     project: String,
     tag: String,
+    env: Vec<(&'static str, String)>,
 }
 
-impl Demo {
-    fn compose(&self) -> Command {
+impl Deployment {
+    fn new(root: &Path, file: &'static str, name: &str, env: Vec<(&'static str, String)>) -> Self {
+        let pid = std::process::id();
+        Deployment {
+            root: root.to_path_buf(),
+            file,
+            project: format!("routerd-{name}{pid}"),
+            tag: format!("ci{pid}"),
+            env,
+        }
+    }
+
+    fn command(&self, limit: &str) -> Command {
         let mut c = Command::new("timeout");
-        c.arg("120")
+        c.arg(limit)
             .arg("docker-compose")
             .arg("-p")
             .arg(&self.project)
             .arg("-f")
-            .arg(self.root.join("compose/demo/docker-compose.yml"))
+            .arg(self.root.join(self.file))
             .env("TAG", &self.tag)
-            .envs(self.subnets());
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         c
     }
 
-    /// Docker's subnets for this run, apart from the demo's own (10.66.6, 192.168.77).
-    fn subnets(&self) -> [(&'static str, String); 2] {
-        let n = 100 + std::process::id() % 100;
-        [("DEMO_WAN", format!("10.66.{n}")), ("DEMO_LAN", format!("192.168.{n}"))]
+    fn compose(&self) -> Command {
+        self.command("120")
     }
 
     /// `docker-compose exec -T SERVICE ARGS...`, bounded to 30 s.
     fn exec(&self, service: &str, args: &[&str]) -> (bool, String) {
-        let mut c = Command::new("timeout");
-        c.arg("30")
-            .arg("docker-compose")
-            .arg("-p")
-            .arg(&self.project)
-            .arg("-f")
-            .arg(self.root.join("compose/demo/docker-compose.yml"))
-            .env("TAG", &self.tag)
-            .envs(self.subnets())
-            .args(["exec", "-T", service])
-            .args(args);
-        let out = c.output().unwrap();
+        let out = self.command("30").args(["exec", "-T", service]).args(args).output().unwrap();
         (
             out.status.success(),
             format!(
@@ -69,8 +72,8 @@ impl Demo {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn health(&self) -> String {
-        let id = self.compose().args(["ps", "-q", "router"]).output().unwrap();
+    fn health(&self, service: &str) -> String {
+        let id = self.compose().args(["ps", "-q", service]).output().unwrap();
         let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
         if id.is_empty() {
             return "absent".into();
@@ -91,11 +94,88 @@ impl Demo {
         }
         start.elapsed()
     }
+
+    fn up(&self) {
+        let up = self.compose().args(["up", "-d"]).output().unwrap();
+        assert!(ok(&up), "up: {}", String::from_utf8_lossy(&up.stderr));
+    }
+
+    /// The client's lease file, once udhcpc wrote it.
+    fn lease(&self, client: &str) -> String {
+        let mut lease = String::new();
+        self.until(Duration::from_secs(30), &format!("{client} lease"), || {
+            let (got, text) = self.exec(client, &["cat", "/tmp/lease"]);
+            lease = text;
+            got
+        });
+        lease
+    }
+
+    /// The client's global IPv6 address in `prefix` (text match on the first hextets), by
+    /// SLAAC from the router's advertisement.
+    fn ipv6(&self, client: &str, prefix: &str) -> String {
+        let mut addr = String::new();
+        self.until(Duration::from_secs(30), &format!("{client} IPv6 in {prefix}"), || {
+            let (_, text) = self.exec(client, &["ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+            addr = text
+                .split_whitespace()
+                .find(|w| w.starts_with(prefix) && w.contains('/'))
+                .unwrap_or_default()
+                .to_string();
+            !addr.is_empty()
+        });
+        addr
+    }
+
+    /// From `client`: a ping and a web page by name over IPv4, and a ping over IPv6.
+    fn reaches_internet(&self, client: &str) -> bool {
+        let (pinged, _) = self.exec(client, &["ping", "-c", "1", "-W", "2", "203.0.113.10"]);
+        let (fetched, page) =
+            self.exec(client, &["wget", "-q", "-O", "-", "http://www.example.test/"]);
+        let (pinged6, _) = self.exec(client, &["ping", "-c", "1", "-W", "2", "2001:db8:ffff::10"]);
+        pinged && fetched && page.contains("stand-in internet") && pinged6
+    }
+
+    /// The ISP (`isp` service) drops every session; waits for a new one.
+    fn padt(&self, isp: &str) {
+        let (_, before) = self.exec(isp, &["ispemu", "ctl", "sessions"]);
+        let (sent, answer) = self.exec(isp, &["ispemu", "ctl", "padt", "all"]);
+        assert!(sent && answer.starts_with("ok"), "{answer}");
+        self.until(Duration::from_secs(30), "a new PPPoE session", || {
+            let (_, now) = self.exec(isp, &["ispemu", "ctl", "sessions"]);
+            now.contains("\"session_id\"") && now != before
+        });
+    }
+
+    /// Takes it down and checks that nothing of it is left.
+    fn down(self) {
+        let project = self.project.clone();
+        drop(self);
+        let left = |args: &[&str]| {
+            let out = Command::new("docker").args(args).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let filter = format!("label=com.docker.compose.project={project}");
+        assert_eq!(left(&["ps", "-aq", "--filter", &filter]), "", "containers left");
+        assert_eq!(left(&["network", "ls", "-q", "--filter", &filter]), "", "networks left");
+        assert_eq!(left(&["volume", "ls", "-q", "--filter", &filter]), "", "volumes left");
+    }
 }
 
-impl Drop for Demo {
+impl Drop for Deployment {
     fn drop(&mut self) {
         let _ = self.compose().args(["down", "-v", "--remove-orphans"]).output();
+    }
+}
+
+/// This run's images; removed on drop.
+struct Images {
+    root: PathBuf,
+    tag: String,
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
         for img in ["router", "isp", "client"] {
             let _ = Command::new("docker")
                 .args(["image", "rm", "-f", &format!("routerd-demo-{img}:{}", self.tag)])
@@ -110,7 +190,7 @@ fn ok(out: &Output) -> bool {
 }
 
 #[test]
-fn root_compose_demo_client_gets_lease_names_internet_and_survives_padt() {
+fn root_compose_demo_and_kpn_clients_get_leases_ipv6_names_internet_and_survive_padt() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let docker = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
     assert!(
@@ -121,17 +201,14 @@ fn root_compose_demo_client_gets_lease_names_internet_and_survives_padt() {
     for b in ["routerctl", "ispemu"] {
         bin(b);
     }
-    let demo = Demo {
-        root: root.clone(),
-        project: format!("routerd-ci{}", std::process::id()),
-        tag: format!("ci{}", std::process::id()),
-    };
+    let pid = std::process::id();
+    let images = Images { root: root.clone(), tag: format!("ci{pid}") };
 
     // Images from this build's binaries (compose/build-images.sh, no registry).
     let build = Command::new("timeout")
         .arg("300")
         .arg(root.join("compose/build-images.sh"))
-        .arg(&demo.tag)
+        .arg(&images.tag)
         .env("BIN_DIR", &bin_dir)
         .output()
         .unwrap();
@@ -141,20 +218,29 @@ fn root_compose_demo_client_gets_lease_names_internet_and_survives_padt() {
         String::from_utf8_lossy(&build.stdout),
         String::from_utf8_lossy(&build.stderr)
     );
+    println!("compose images: {}", String::from_utf8_lossy(&build.stdout).trim());
 
+    // Subnets apart from the deployments' own defaults, so a running `make demo` is no bother.
+    let n = 100 + pid % 100;
+    demo(&root, vec![("DEMO_WAN", format!("10.66.{n}")), ("DEMO_LAN", format!("192.168.{n}"))]);
+    kpn(&root, vec![("KPN_NET", format!("10.{}", 68 + pid % 100))]);
+
+    drop(images);
+    let out = Command::new("docker")
+        .args(["image", "ls", "-q", "--filter", &format!("reference=routerd-demo-*:ci{pid}")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "images left");
+}
+
+/// compose/demo: ispemu, routerd (role all), a client.
+fn demo(root: &Path, env: Vec<(&'static str, String)>) {
+    let demo = Deployment::new(root, "compose/demo/docker-compose.yml", "ci", env);
     let started = Instant::now();
-    let up = demo.compose().args(["up", "-d"]).output().unwrap();
-    assert!(ok(&up), "up: {}", String::from_utf8_lossy(&up.stderr));
-    demo.until(Duration::from_secs(60), "router healthy", || demo.health() == "healthy");
+    demo.up();
+    demo.until(Duration::from_secs(60), "router healthy", || demo.health("router") == "healthy");
     let healthy = started.elapsed();
-
-    // The client's lease, from routerd's DHCPv4 server.
-    let mut lease = String::new();
-    demo.until(Duration::from_secs(30), "client lease", || {
-        let (got, text) = demo.exec("client", &["cat", "/tmp/lease"]);
-        lease = text;
-        got
-    });
+    let lease = demo.lease("client");
     println!(
         "compose demo: router healthy {healthy:?} and client leased {:?} after `up`",
         started.elapsed()
@@ -169,6 +255,9 @@ fn root_compose_demo_client_gets_lease_names_internet_and_survives_padt() {
     let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
     let (_, addr) = demo.exec("client", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
     assert!(addr.contains(&format!("inet {ip}/24")), "only the lease on eth0: {addr}");
+    // IPv6 by SLAAC in the LAN's /64 of the ISP's /48 (ispemu's pool 2001:db8:1000::/36).
+    let v6 = demo.ipv6("client", "2001:db8:1");
+    println!("compose demo: client {ip} and {v6}");
 
     // Names through the router: its own, and one forwarded to the ISP's resolver.
     let (_, printer) =
@@ -177,41 +266,56 @@ fn root_compose_demo_client_gets_lease_names_internet_and_survives_padt() {
     let (_, www) = demo.exec("client", &["nslookup", "-type=a", "www.example.test", "192.168.1.1"]);
     assert!(www.contains("203.0.113.10"), "{www}");
 
-    // The stand-in internet, through PPPoE and NAT: ping and a web page by name.
-    let reach = || {
-        let (pinged, _) = demo.exec("client", &["ping", "-c", "1", "-W", "2", "203.0.113.10"]);
-        let (fetched, page) =
-            demo.exec("client", &["wget", "-q", "-O", "-", "http://www.example.test/"]);
-        pinged && fetched && page.contains("stand-in internet")
-    };
-    demo.until(Duration::from_secs(10), "client reaches the stand-in internet", reach);
+    // The stand-in internet, through PPPoE: NATed IPv4 and routed IPv6.
+    demo.until(Duration::from_secs(15), "client reaches the stand-in internet", || {
+        demo.reaches_internet("client")
+    });
 
     // The ISP drops the session; routerd redials and the client works again, untouched.
-    let (_, before) = demo.exec("isp", &["ispemu", "ctl", "sessions"]);
-    let (sent, answer) = demo.exec("isp", &["ispemu", "ctl", "padt", "all"]);
-    assert!(sent && answer.starts_with("ok"), "{answer}");
-    demo.until(Duration::from_secs(30), "a new PPPoE session", || {
-        let (_, now) = demo.exec("isp", &["ispemu", "ctl", "sessions"]);
-        now.contains("\"session_id\"") && now != before
-    });
+    demo.padt("isp");
     demo.until(Duration::from_secs(30), "router healthy after the PADT", || {
         demo.exec("router", &["routerctl", "status", "--check"]).0
     });
-    demo.until(Duration::from_secs(30), "client reaches the internet after the PADT", reach);
+    demo.until(Duration::from_secs(30), "client reaches the internet after the PADT", || {
+        demo.reaches_internet("client")
+    });
+    demo.down();
+}
 
-    // Everything goes: containers, networks, the state volume, the images.
-    drop(demo);
-    let left = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let pid = std::process::id();
-    let project = format!("routerd-ci{pid}");
-    let filter = format!("label=com.docker.compose.project={project}");
-    assert_eq!(left(&["ps", "-aq", "--filter", &filter]), "", "containers left");
-    assert_eq!(left(&["network", "ls", "-q", "--filter", &filter]), "", "networks left");
-    assert_eq!(left(&["volume", "ls", "-q", "--filter", &filter]), "", "volumes left");
-    let images =
-        left(&["image", "ls", "-q", "--filter", &format!("reference=routerd-demo-*:ci{pid}")]);
-    assert_eq!(images, "", "images left");
+/// compose/kpn: the split deployment.
+fn kpn(root: &Path, env: Vec<(&'static str, String)>) {
+    let kpn = Deployment::new(root, "compose/kpn/docker-compose.yml", "kpn", env);
+    let started = Instant::now();
+    kpn.up();
+    let routers = ["ingress", "gateway", "cluster-router"];
+    kpn.until(Duration::from_secs(90), "ingress, gateway and cluster-router healthy", || {
+        routers.iter().all(|r| kpn.health(r) == "healthy")
+    });
+    let healthy = started.elapsed();
+    let lease = kpn.lease("client-home");
+    assert!(lease.starts_with("ip=192.168.1.1") && lease.contains("dns=192.168.1.1"), "{lease}");
+    let cluster = kpn.lease("client-cluster");
+    assert!(cluster.starts_with("ip=192.168.20.1"), "{cluster}");
+    let v6 = kpn.ipv6("client-home", "2001:db8:1");
+    println!("compose kpn: routers healthy {healthy:?} after `up`; client-home {lease} {v6}");
+    let (_, www) =
+        kpn.exec("client-home", &["nslookup", "-type=a", "www.example.test", "192.168.1.1"]);
+    assert!(www.contains("203.0.113.10"), "{www}");
+    kpn.until(Duration::from_secs(20), "client-home reaches the stand-in internet", || {
+        kpn.reaches_internet("client-home")
+    });
+    // The downstream router in the cluster LAN got a /60 from the gateway's pool.
+    kpn.until(Duration::from_secs(60), "a /60 for the cluster router", || {
+        kpn.exec("cluster-router", &["routerctl", "prefixes"]).1.contains("/60")
+    });
+
+    // The ISP drops the session: the ingress redials, the home client works again.
+    kpn.padt("isp-kpn");
+    kpn.until(Duration::from_secs(30), "ingress healthy after the PADT", || {
+        kpn.exec("ingress", &["routerctl", "status", "--check"]).0
+    });
+    kpn.until(Duration::from_secs(30), "client-home reaches the internet after the PADT", || {
+        kpn.reaches_internet("client-home")
+    });
+    kpn.down();
 }

@@ -1,6 +1,8 @@
-# routerd's container: names the Docker-attached interfaces wan0/lan0 (found by the subnets
-# Docker numbered them from, $WAN_NET and $LAN_NET), drops Docker's addresses and default
-# route (routerd numbers the LAN and routes via PPPoE), then runs routerd in the foreground.
+# routerd's container: names the Docker-attached interfaces as routerd's config expects,
+# found by the subnet Docker numbered each from: IFACES="wan0=10.66.6. lan0=192.168.77."
+# (name=prefix pairs; WAN_NET/LAN_NET name wan0/lan0 when IFACES is unset). Drops Docker's
+# addresses and default route (routerd numbers and routes everything itself), then runs
+# routerd in the foreground.
 set -eu
 pick() { ip -o -4 addr show | awk -v p="$1" 'index($4, p) == 1 { print $2; exit }'; }
 rename() {
@@ -12,8 +14,10 @@ rename() {
   ip link set "$2" up
   echo "entrypoint: $ifc ($1*) is $2"
 }
-rename "$WAN_NET" wan0
-rename "$LAN_NET" lan0
+IFACES="${IFACES:-wan0=${WAN_NET:-} lan0=${LAN_NET:-}}"
+for pair in $IFACES; do
+  rename "${pair#*=}" "${pair%%=*}"
+done
 ip route del default 2>/dev/null || true
 mkdir -p /run/routerd /var/lib/routerd /tmp
 exec /usr/local/bin/routerd run --config /etc/routerd/routerd.toml

@@ -708,6 +708,7 @@ fn spawn_dhcp6(
             let until = async move { stopped(&mut stop).await };
             // A task of its own: renumbering below waits for the driver to answer.
             let mut driver = tokio::spawn(dhcp_server::driver6::run(dc, Some(tx), control, until));
+            let mut numbered = site.dhcp6_prefixes(&c, &d.prefixes);
             // Delegated prefixes and where they are routed, to take the routes back.
             let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
             let r = loop {
@@ -742,7 +743,12 @@ fn spawn_dhcp6(
                     r = del.changed() => {
                         if r.is_err() { continue; }
                         let d = del.borrow_and_update().clone();
-                        let (prefixes, pool) = site.dhcp6_prefixes(&c, &d.prefixes);
+                        let now = site.dhcp6_prefixes(&c, &d.prefixes);
+                        if now == numbered {
+                            continue; // renewed: the same prefixes
+                        }
+                        numbered = now.clone();
+                        let (prefixes, pool) = now;
                         match handle.set_prefixes(prefixes.clone(), pool).await {
                             Ok(()) => info!(site = %name, ?prefixes, ?pool, "dhcp6 renumbered"),
                             Err(e) => warn!(site = %name, error = %e, "dhcp6 not renumbered"),
@@ -1057,8 +1063,10 @@ fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
         {
             pc.state_dir = Some(c.state_dir.clone());
             pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
-            if c.role() == config::Role::Gateway {
-                // Our own ingress answers: it may not hold the ISP's prefix yet.
+            if c.wan.mode != WanMode::Pppoe {
+                // Behind another router (the split deployment's gateway behind its ingress, a
+                // router in a LAN) the server may not hold its own prefix yet: ask again soon
+                // (doubling from 5 s instead of 60 s).
                 pc.no_prefix_backoff = Duration::from_secs(5);
             }
         }
@@ -1082,14 +1090,23 @@ fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
 
 /// A new, renewed, changed or lost delegation goes on the bus.
 fn on_pd(bus: &Bus, ev: dhcpv6pd::Event) {
-    let new = match ev {
-        dhcpv6pd::Event::Delegated(l)
-        | dhcpv6pd::Event::Renewed(l)
-        | dhcpv6pd::Event::Changed { new: l, .. } => l.prefixes,
-        dhcpv6pd::Event::Lost | dhcpv6pd::Event::Released => Vec::new(),
+    let (new, what) = match ev {
+        dhcpv6pd::Event::Delegated(l) => (l.prefixes, "delegated prefix"),
+        dhcpv6pd::Event::Renewed(l) => (l.prefixes, "delegated prefix renewed"),
+        dhcpv6pd::Event::Changed { new: l, .. } => (l.prefixes, "delegated prefix changed"),
+        dhcpv6pd::Event::Lost => (Vec::new(), "delegated prefix lost"),
+        dhcpv6pd::Event::Released => (Vec::new(), "delegated prefix released"),
+        dhcpv6pd::Event::NoPrefixAvail => {
+            warn!("the delegating router has no prefix for us (NoPrefixAvail); asking again later");
+            return;
+        }
         _ => return,
     };
-    info!(prefixes = ?shown(&new), "delegated prefix");
+    if what == "delegated prefix renewed" {
+        tracing::debug!(prefixes = ?shown(&new), "{what}");
+    } else {
+        info!(prefixes = ?shown(&new), "{what}");
+    }
     bus.emit(if new.is_empty() {
         bus::Event::PrefixLost
     } else {
