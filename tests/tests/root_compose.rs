@@ -201,6 +201,17 @@ fn root_compose_demo_and_kpn_clients_get_leases_ipv6_names_internet_and_survive_
     for b in ["routerctl", "ispemu"] {
         bin(b);
     }
+    // The production template is only checked (bringing it up would take real NICs).
+    let template = Command::new("docker-compose")
+        .arg("-f")
+        .arg(root.join("compose/router/docker-compose.yml"))
+        .args(["config", "-q"])
+        .env("WAN_NIC", "eth0")
+        .env("LAN_NIC", "eth1")
+        .output()
+        .unwrap();
+    assert!(ok(&template), "compose/router: {}", String::from_utf8_lossy(&template.stderr));
+
     let pid = std::process::id();
     let images = Images { root: root.clone(), tag: format!("ci{pid}") };
 

@@ -1050,6 +1050,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_compose_deployments_config_validates() {
+        let dir = std::env::temp_dir().join(format!("routerd-compose-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pppoe"), "internet\n").unwrap();
+        for (name, text) in [
+            ("demo", include_str!("../../../compose/demo/routerd.toml")),
+            ("kpn ingress", include_str!("../../../compose/kpn/ingress.toml")),
+            ("kpn gateway", include_str!("../../../compose/kpn/gateway.toml")),
+            ("kpn cluster router", include_str!("../../../compose/kpn/cluster-router.toml")),
+            ("router template", include_str!("../../../compose/router/routerd.toml")),
+        ] {
+            let text = text.replace("/run/secrets/pppoe", "pppoe");
+            let r = load(&text, &dir);
+            assert!(r.is_ok(), "compose {name}: {r:?}");
+        }
+    }
+
+    #[test]
     fn design_example_parses_and_validates() {
         let (text, dir) = example();
         let c = load(&text, &dir).unwrap();
