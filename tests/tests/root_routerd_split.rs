@@ -210,13 +210,14 @@ fn root_routerd_split_ingress_and_gateway() {
     // default router again (RFC 4861 §6.2.5: router lifetime 0 while the WAN was down).
     wait(20, "IPv6 after the redial", &logs, ping6);
 
-    // The ISP renumbers: the ingress gets a new /48, the gateway a new /56 out of it at its
-    // next Renew (T1 30 s on the DMZ), and the LAN host a new address.
+    // The ISP renumbers: the ingress gets a new /48, the gateway a new /56 out of it at once
+    // (the ingress sends it Reconfigure; else its next Renew, T1 30 s), and the LAN host a
+    // new address.
     assert_eq!(isp.ctl("pd pool 2001:db8:2000::/36").trim(), "ok");
     assert!(isp.ctl("padt all").starts_with("ok"));
     let renumbered: ipnet::Ipv6Net = "2001:db8:2000::/36".parse().unwrap();
     let mut new_host = None;
-    wait(60, "the LAN host renumbered through both routers", &logs, || {
+    wait(40, "the LAN host renumbered through both routers", &logs, || {
         new_host = slaac(&lan, renumbered);
         new_host.is_some()
     });

@@ -597,8 +597,8 @@ impl Site {
     }
 
     /// The DHCPv6 server here: a LAN's (see [`wiring::dhcp6_config`]), or on the DMZ only
-    /// the gateway's prefix, renewed every 30 s so that a prefix change at the ISP reaches
-    /// the gateway within that.
+    /// the gateway's prefix: a prefix change at the ISP reaches the gateway by Reconfigure,
+    /// or at its next Renew (every 30 s).
     fn dhcp6(
         &self,
         c: &Config,
@@ -611,6 +611,8 @@ impl Site {
                 let mut sc = dhcp_server::Server6Config::new(duid, Vec::new());
                 sc.pd_pool = wiring::dmz_pool(c, delegated);
                 (sc.t1, sc.t2, sc.preferred, sc.valid) = (30, 48, 600, 1200);
+                // Our own gateway agrees to Reconfigure: a new prefix reaches it at once.
+                sc.reconfigure = true;
                 Some(sc)
             }
         }
