@@ -1,15 +1,35 @@
 //! routerd with its WAN by DHCP (IPoE), against ISC Kea as the ISP: kea-dhcp4 leases the
-//! WAN address, kea-dhcp6 delegates a /48 on the same link. The LAN host's traffic leaves
-//! NATed to the leased address, and the LAN is numbered from the delegated prefix. Needs root.
+//! WAN address, kea-dhcp6 delegates a /48 on the same link. On the LAN, ISC dhclient gets
+//! IPv4 by DHCP and, as `dhclient -6 -N -P`, an address (IA_NA) and a /60 for a router
+//! behind it (IA_PD) from routerd's DHCPv6 server; the /60 is routed to it, its name is in
+//! DNS, and its traffic leaves NATed to the leased address. Needs root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use netcfg::Route;
 use router_tests::wan::bin;
 use router_tests::{PeerEcho, kea, lab, peer_seen};
+
+/// The /64 number `id` of the delegated /48 in `prefixes` (routerctl's JSON list).
+fn prefixes_net(prefixes: &str, id: u16) -> ipnet::Ipv6Net {
+    let v: serde_json::Value = serde_json::from_str(prefixes).unwrap();
+    let p: ipnet::Ipv6Net = v[0].as_str().unwrap().parse().unwrap();
+    let base = u128::from(p.network()) | (u128::from(id) << 64);
+    ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(base), 64).unwrap()
+}
+
+/// `net`'s enclosing prefix of length `len`.
+trait Supernet {
+    fn supernet_of(self, len: u8) -> ipnet::Ipv6Net;
+}
+
+impl Supernet for ipnet::Ipv6Net {
+    fn supernet_of(self, len: u8) -> ipnet::Ipv6Net {
+        ipnet::Ipv6Net::new(self.network(), len).unwrap().trunc()
+    }
+}
 
 #[test]
 fn root_routerd_wan_by_dhcp_from_kea_with_prefix_delegation() {
@@ -20,12 +40,6 @@ fn root_routerd_wan_by_dhcp_from_kea_with_prefix_delegation() {
     lab.connect(&router, "eth0", &isp, "eth0").unwrap();
     isp.add_addr("eth0", "198.51.100.1/24").unwrap();
     isp.add_addr("eth0", "fd00::1/64").unwrap();
-    lan.add_addr("eth0", "192.168.1.50/24").unwrap();
-    lan.netcfg(|nc| async move {
-        nc.add_route(&Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap()))
-            .await
-    })
-    .unwrap();
     let dir = std::env::temp_dir().join(format!("routerd-ipoe-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -85,6 +99,9 @@ name = "lan"
 interface = "lan0"
 ipv4 = "192.168.1.1/24"
 subnet_id = 1
+ula = "fd12:3456:789a:1::1/64"
+dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
+dhcp6 = {{ mode = "stateful", delegate = {{ pool = 1, pool_length = 56, length = 60 }} }}
 [control]
 socket = "{}"
 "#,
@@ -122,6 +139,81 @@ socket = "{}"
     let addrs = router.command("ip").args(["-6", "addr", "show", "dev", "lan0"]).output().unwrap();
     let addrs = String::from_utf8_lossy(&addrs.stdout).into_owned();
     assert!(addrs.contains(":1::1/64"), "LAN numbered by subnet id 1: {addrs}");
+
+    // The LAN host: ISC dhclient for IPv4, then for an address and a prefix over DHCPv6.
+    let script = dir.join("dhclient-script");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; }} >> {}\n\
+             case \"$reason\" in BOUND|RENEW|REBIND|REBOOT)\n\
+               ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\"\n\
+               ip route replace default via \"${{new_routers%% *}}\" dev \"$interface\" ;;\n\
+             esac\nexit 0\n",
+            dir.join("dhclient.log").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("dhclient.conf"), "send fqdn.fqdn \"pc6\";\n").unwrap();
+    let dhclient = |v: &str, extra: &[&str]| {
+        let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        let mut c = lan.command("dhclient");
+        c.args([v, "-d", "-v", "-cf", &d("dhclient.conf"), "-sf", &d("dhclient-script")])
+            .args(["-lf", &d(&format!("leases{v}")), "-pf", &d(&format!("pid{v}"))])
+            .args(extra)
+            .arg("eth0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        lan.spawn_process(&mut c).unwrap()
+    };
+    let log = || std::fs::read_to_string(dir.join("dhclient.log")).unwrap_or_default();
+    let var = |name: &str| {
+        log().lines().rev().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_string)
+    };
+    let _dhclient4 = dhclient("-4", &[]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while var("new_ip_address").is_none() {
+        assert!(Instant::now() < until, "no DHCPv4 lease for dhclient:\n{}\n{}", log(), logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v4 = var("new_ip_address").unwrap();
+    assert!(v4.starts_with("192.168.1.1"), "{v4}");
+    assert_eq!(var("new_routers").as_deref(), Some("192.168.1.1"));
+    assert_eq!(var("new_domain_name_servers").as_deref(), Some("192.168.1.1"));
+    kea::wait_dad(&lan, "eth0");
+    let _dhclient6 = dhclient("-6", &["-N", "-P"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while var("new_ip6_address").is_none() || var("new_ip6_prefix").is_none() {
+        assert!(Instant::now() < until, "no DHCPv6 lease for dhclient:\n{}\n{}", log(), logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (a6, p6) = (var("new_ip6_address").unwrap(), var("new_ip6_prefix").unwrap());
+    println!("dhclient via routerd: {v4}, {a6}, {p6}");
+    let na: std::net::Ipv6Addr = a6.parse().unwrap();
+    let lan64: ipnet::Ipv6Net = prefixes_net(&prefixes, 1);
+    let ula: ipnet::Ipv6Net = "fd12:3456:789a:1::/64".parse().unwrap();
+    assert!(lan64.contains(&na) || ula.contains(&na), "IA_NA {na} on the LAN's /64s");
+    let pd: ipnet::Ipv6Net = p6.parse().unwrap();
+    let pool = prefixes_net(&prefixes, 0x100).supernet_of(56);
+    assert!(pd.prefix_len() == 60 && pool.contains(&pd), "IA_PD {pd} out of pool {pool}");
+    let route = router.command("ip").args(["-6", "route", "show", &p6]).output().unwrap();
+    let route = String::from_utf8_lossy(&route.stdout).into_owned();
+    assert!(
+        route.contains("via fe80:") && route.contains("lan0"),
+        "{p6} routed to the host: {route}"
+    );
+    let dig = lan
+        .command("dig")
+        .args(["@192.168.1.1", "+short", "+time=2", "+tries=2", "AAAA", "pc6.home.arpa"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&dig.stdout).into_owned();
+    assert!(
+        names.lines().any(|l| l.trim() == na.to_string()),
+        "pc6.home.arpa: {names}\n{}",
+        logs()
+    );
 
     // The LAN host's traffic leaves NATed to the leased address.
     let echo = PeerEcho::start(&isp, "198.51.100.1:8080".parse::<SocketAddr>().unwrap());
