@@ -39,6 +39,8 @@
 pub mod advertiser;
 #[cfg(feature = "driver")]
 pub mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
 mod rng;
 pub mod wire;
 

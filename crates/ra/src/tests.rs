@@ -280,3 +280,48 @@ fn renewed_lifetimes_wait_for_the_periodic_ra() {
     assert_eq!(m.poll_timeout(), Some(next));
     assert_eq!(prefixes(&m.advertisement(t1, 0))[0].1, 3600);
 }
+
+/// Every file of the fuzz seed corpus through the fuzz properties, on stable.
+#[test]
+fn fuzz_corpus_does_not_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ra_input");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        crate::fuzzing::run(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 8, "seed corpus has only {n} files");
+    // The seeds mean what their names say.
+    let rs = std::fs::read(dir.join("rs_slla")).unwrap();
+    assert!(crate::wire::RouterSolicitation::parse(&rs).is_ok());
+    let ra = std::fs::read(dir.join("ra_full")).unwrap();
+    assert_eq!(crate::wire::RouterAdvertisement::parse(&ra).unwrap().options.len(), 5);
+}
+
+/// A bounded, seeded mutation run over the corpus (cargo-fuzz needs nightly);
+/// `RA_MUTATIONS` raises the count.
+#[test]
+fn seeded_mutations_of_the_corpus_do_not_panic() {
+    let n: usize = std::env::var("RA_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ra_input");
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    let mut rng = crate::rng::Rng::new(0x5eed_0a11);
+    let mut next = || rng.next_u64();
+    for _ in 0..n {
+        let mut data = seeds[(next() % seeds.len() as u64) as usize].clone();
+        for _ in 0..(next() % 4 + 1) {
+            match next() % 3 {
+                0 if !data.is_empty() => {
+                    let i = (next() % data.len() as u64) as usize;
+                    data[i] = next() as u8;
+                }
+                1 if !data.is_empty() => data.truncate((next() % data.len() as u64) as usize),
+                _ => data.push(next() as u8),
+            }
+        }
+        crate::fuzzing::run(&data);
+    }
+}
