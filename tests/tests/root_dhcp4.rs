@@ -1,6 +1,7 @@
 //! DHCPv4 server (crates/dhcp-server) against real clients from Debian, in namespaces:
-//! ISC dhclient, busybox udhcpc, and perfdhcp (kea-admin) for the SIGKILL durability test.
-//! Needs root and `scripts/install-deps.sh` (isc-dhcp-client busybox kea-admin tcpdump).
+//! ISC dhclient, dhcpcd 9, busybox udhcpc, and perfdhcp (kea-admin) for the SIGKILL
+//! durability test. Needs root and `scripts/install-deps.sh` (isc-dhcp-client dhcpcd-base
+//! busybox kea-admin tcpdump).
 //!
 //! Topology: a `srv` namespace with a bridge `br0` (192.168.77.1/24) and one veth per client
 //! namespace (`eth0` there). The server runs in-process on the srv namespace's thread, or,
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use dhcp_server::driver::{self, DriverConfig};
 use dhcp_server::{Event, LeaseLog, PoolRange, RecordState, Reservation, ServerConfig};
 use netlab::{Lab, Netns};
+use router_tests::clients::{Dhcpcd, Family, processes_in};
 use router_tests::lab;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
@@ -389,6 +391,104 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
         })
         .collect();
     assert!(names.iter().all(|n| n == "udhcp-box"), "{names:?}");
+}
+
+/// The names in a directory (empty when it does not exist), sorted.
+fn listing(dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// dhcpcd 9 (`-4`, its own configuration and directories, a hook script that only logs):
+/// a lease with the option 121 routes and DNS servers, a renewal at T1, `-k` releases it, and
+/// started again it gets the same address. Nothing of it is left on the host.
+#[test]
+fn root_dhcp4_dhcpcd_renew_release_and_back() {
+    let host_db = (listing("/var/lib/dhcpcd"), listing("/run/dhcpcd"));
+    let lab = lab("d4dhcpcd");
+    let (srv, cl) = lan(&lab, 1);
+    let tmp = TempDir::new("dhcpcd");
+    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let log = tmp.0.join("hook.log");
+    let hook = tmp.0.join("hook");
+    let body = format!(
+        "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; }} >> '{}'\nexit 0\n",
+        log.display()
+    );
+    std::fs::write(&hook, body).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // No ARP probe or IPv4LL (they only add seconds); the options the test reads back.
+    let conf = "noarp\nnoipv4ll\nhostname dhcpcd-pc\n\
+        option classless_static_routes, domain_name_servers, domain_name, domain_search\n\
+        option interface_mtu, ntp_servers\n";
+    let mut dc = Dhcpcd::new(&cl[0], &tmp.0, "eth0", Family::V4, conf).script(&hook);
+    dc.start();
+    let bound = wait(20, "dhcpcd BOUND", || block_with(&log, &["BOUND"], 0));
+    let a = ip(&bound["new_ip_address"]);
+    assert!((ip("192.168.77.100")..=ip("192.168.77.199")).contains(&a), "{a}");
+    assert_eq!(bound["new_subnet_mask"], "255.255.255.0");
+    assert_eq!(
+        bound["new_classless_static_routes"],
+        "10.20.0.0/16 192.168.77.1 0.0.0.0/0 192.168.77.1"
+    );
+    assert_eq!(bound["new_domain_name_servers"], "192.168.77.53 192.168.77.54");
+    assert_eq!(bound["new_domain_search"], "home.arpa lab.example");
+    assert_eq!(bound["new_interface_mtu"], "1400");
+    assert_eq!(bound["new_dhcp_lease_time"], "30");
+    assert!(!processes_in(&cl[0]).is_empty(), "dhcpcd runs in the client namespace");
+    // dhcpcd configured the address and the option 121 routes in its namespace.
+    let routes = cl[0].command("ip").args(["-4", "route"]).output().unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout).into_owned();
+    assert!(routes.contains("10.20.0.0/16 via 192.168.77.1"), "{routes}");
+    assert!(routes.contains("default via 192.168.77.1"), "{routes}");
+    // The lease file, read back by dhcpcd itself.
+    let dump = dc.dump_lease();
+    let lease: HashMap<&str, &str> = dump.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(lease.get("ip_address"), Some(&a.to_string().as_str()), "{dump}");
+    assert_eq!(lease.get("domain_name_servers"), Some(&"192.168.77.53 192.168.77.54"), "{dump}");
+    assert_eq!(
+        lease.get("classless_static_routes"),
+        Some(&"10.20.0.0/16 192.168.77.1 0.0.0.0/0 192.168.77.1"),
+        "{dump}"
+    );
+    // T1 = 4 s: a RENEW, same address.
+    let n = blocks(&log).len();
+    let renew = wait(15, "dhcpcd RENEW", || block_with(&log, &["RENEW"], n));
+    assert_eq!(ip(&renew["new_ip_address"]), a, "{}", dc.log());
+    // -k: released, on the server too.
+    dc.release();
+    wait(5, "LeaseReleased", || {
+        server
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::LeaseReleased(l) if l.address == a))
+            .then_some(())
+    });
+    assert!(dc.log().contains(&format!("releasing lease of {a}")), "{}", dc.log());
+    assert!(block_with(&log, &["RELEASE", "STOP"], n).is_some(), "{}", dc.log());
+    // Back: the same address again.
+    let n = blocks(&log).len();
+    dc.start();
+    let again = wait(20, "dhcpcd BOUND again", || block_with(&log, &["BOUND"], n));
+    assert_eq!(ip(&again["new_ip_address"]), a, "{}", dc.log());
+    let names: Vec<_> = server
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::LeaseGranted(l) => l.hostname,
+            _ => None,
+        })
+        .collect();
+    assert!(names.iter().all(|n| n == "dhcpcd-pc") && !names.is_empty(), "{names:?}");
+    drop(dc);
+    let left = processes_in(&cl[0]);
+    assert!(left.is_empty(), "processes left in the client namespace: {left:?}");
+    assert_eq!((listing("/var/lib/dhcpcd"), listing("/run/dhcpcd")), host_db, "host untouched");
+    let own = listing(&tmp.0.join("db").to_string_lossy());
+    assert!(own.iter().any(|f| f.contains("eth0")), "its lease file was the test's: {own:?}");
 }
 
 /// A reservation by MAC is honoured, and two clients never share an address.

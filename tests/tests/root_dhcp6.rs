@@ -19,6 +19,7 @@ use dhcp_server::driver6::{self, Driver6Config, Handle6};
 use dhcp_server::{Event6, IaKind, LeaseLog6, PdPool, RecordState, Server6Config};
 use ipnet::Ipv6Net;
 use netlab::{Lab, Netns};
+use router_tests::clients::{Dhcpcd, Family};
 use router_tests::lab;
 
 const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0x77, 1];
@@ -392,85 +393,6 @@ fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     assert!(leases.contains(&new_a.to_string()), "{leases}");
 }
 
-/// dhcpcd with its own configuration: IPv6 only, no router solicitation (it starts DHCPv6
-/// at once when IAs are configured), no hook script, in the foreground. Its database and run
-/// directories (DUID, lease, pid, control socket) are the test's own, bind-mounted over
-/// /var/lib/dhcpcd and /run/dhcpcd in a private mount namespace.
-struct Dhcpcd<'a> {
-    ns: &'a Netns,
-    dir: PathBuf,
-    ifname: String,
-    guard: Option<netlab::ProcessGuard>,
-}
-
-impl<'a> Dhcpcd<'a> {
-    fn new(ns: &'a Netns, dir: &Path, ifname: &str) -> Self {
-        let conf = "ipv6only\nnoipv6rs\noption dhcp6_name_servers, dhcp6_domain_search\n\
-            ia_na 1\nia_pd 2\nfqdn both\nhostname dhcpcd-pc\n";
-        std::fs::write(dir.join("dhcpcd.conf"), conf).unwrap();
-        for d in ["db", "run"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        Dhcpcd { ns, dir: dir.to_owned(), ifname: ifname.to_owned(), guard: None }
-    }
-
-    fn command(&self, extra: &[&str]) -> Command {
-        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
-        let mounts = format!(
-            "mkdir -p /var/lib/dhcpcd /run/dhcpcd && mount --bind '{}' /var/lib/dhcpcd && \
-             mount --bind '{}' /run/dhcpcd && exec dhcpcd \"$@\"",
-            d("db"),
-            d("run")
-        );
-        let mut c = self.ns.command("unshare");
-        c.args(["-m", "sh", "-c", &mounts, "dhcpcd"])
-            .args(["-6", "-B", "-d", "-f", &d("dhcpcd.conf"), "-c", "/bin/true"])
-            .args(extra)
-            .arg(&self.ifname)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::options().append(true).create(true).open(d("stderr")).unwrap());
-        c
-    }
-
-    fn start(&mut self) {
-        self.guard = Some(self.ns.spawn_process(&mut self.command(&[])).unwrap());
-    }
-
-    /// `dhcpcd -k`: the running one releases its leases and exits.
-    fn release(&mut self) {
-        let st = self.command(&["-k"]).status().unwrap();
-        assert!(st.success(), "dhcpcd -k:\n{}", self.log());
-        self.reap();
-    }
-
-    /// Waits (5 s at most) for the running one to exit, then drops the guard.
-    fn reap(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            for _ in 0..50 {
-                if g.child().try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
-    }
-}
-
-impl Drop for Dhcpcd<'_> {
-    /// `dhcpcd -x`: stops it with its privilege-separation helpers, which a kill of the main
-    /// process leaves behind.
-    fn drop(&mut self) {
-        if self.guard.is_some() {
-            let _ = self.command(&["-x"]).status();
-            self.reap();
-        }
-    }
-}
-
 #[test]
 fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     let lab = lab("d6dcd");
@@ -478,7 +400,10 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     let (srv, cl) = lan(&lab, &ifname);
     let tmp = TempDir::new("dhcpcd");
     let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let mut dc = Dhcpcd::new(&cl, &tmp.0, &ifname);
+    // IPv6 only, no router solicitation (it starts DHCPv6 at once when IAs are configured).
+    let conf = "ipv6only\nnoipv6rs\noption dhcp6_name_servers, dhcp6_domain_search\n\
+        ia_na 1\nia_pd 2\nfqdn both\nhostname dhcpcd-pc\n";
+    let mut dc = Dhcpcd::new(&cl, &tmp.0, &ifname, Family::V6, conf);
     dc.start();
     let a = wait(20, "an IA_NA address from dhcpcd", || {
         server
