@@ -296,6 +296,10 @@ fn fuzz_corpus_does_not_panic() {
     assert!(crate::wire::RouterSolicitation::parse(&rs).is_ok());
     let ra = std::fs::read(dir.join("ra_full")).unwrap();
     assert_eq!(crate::wire::RouterAdvertisement::parse(&ra).unwrap().options.len(), 5);
+    // Found by the fuzzer: a DNSSL option with padding but no name was accepted, and could
+    // not be emitted again. RFC 8106 §5.2 wants one or more names.
+    let ra = std::fs::read(dir.join("ra_dnssl_without_names")).unwrap();
+    assert!(crate::wire::RouterAdvertisement::parse(&ra).is_err());
 }
 
 /// A bounded, seeded mutation run over the corpus (cargo-fuzz needs nightly);

@@ -280,10 +280,15 @@ impl NdOption {
                 lifetime: be32(d, 2)?,
                 servers: d.get(6..).unwrap_or_default().chunks_exact(16).map(to_addr).collect(),
             },
-            OPT_DNSSL if len >= 2 => NdOption::Dnssl {
-                lifetime: be32(d, 2)?,
-                domains: parse_names(d.get(6..).unwrap_or_default(), offset + 6)?,
-            },
+            OPT_DNSSL if len >= 2 => {
+                let domains = parse_names(d.get(6..).unwrap_or_default(), offset + 6)?;
+                // RFC 8106 §5.2: one or more names (without one, the option could not be
+                // emitted again: it would be shorter than its minimum length).
+                if domains.is_empty() {
+                    return Err(Error::DomainName { offset: offset + 6 });
+                }
+                NdOption::Dnssl { lifetime: be32(d, 2)?, domains }
+            }
             OPT_MTU | OPT_RDNSS | OPT_DNSSL => return Err(layout),
             _ => NdOption::Unknown { code, data: d.to_vec() },
         })
