@@ -1,0 +1,75 @@
+//! The split deployment's DMZ link: the ingress's DHCPv4 client, the gateway's DHCPv4
+//! server for it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::stopped;
+use crate::bus::{self, Bus};
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self};
+
+/// On the ingress: the DHCPv4 client on the DMZ link; the gateway leases our address there
+/// (no routes: ours go to the ISP), and its address is where inbound IPv4 goes.
+pub(super) fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dmz", move |stop: Stop| {
+        let bus = bus.clone();
+        let dc = {
+            let c = bus.config.borrow();
+            let ifname = c.dmz.as_ref().map(|d| d.get_ref().interface.clone()).unwrap_or_default();
+            let mut dc = dhcp4_client::driver::Config::new(ifname);
+            dc.state_dir = Some(c.state_dir.clone());
+            dc.install_routes = false;
+            dc
+        };
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => match ev {
+                        dhcp4_client::Event::Bound(l) | dhcp4_client::Event::Renewed(l) | dhcp4_client::Event::Changed { new: l, .. } => {
+                            let link = bus::DmzLink { address: Some(l.net()), gateway: Some(l.server) };
+                            if *bus.dmz.borrow() != link {
+                                info!(address = %l.net(), gateway = %l.server, "dmz up: the gateway leased our address");
+                                bus.dmz.send_replace(link);
+                            }
+                        }
+                        dhcp4_client::Event::Lost | dhcp4_client::Event::Released => {
+                            warn!("dmz lease lost");
+                            bus.dmz.send_replace(bus::DmzLink::default());
+                        }
+                    },
+                }
+            };
+            bus.dmz.send_replace(bus::DmzLink::default());
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// On the gateway: the DHCPv4 server on the DMZ link that gives the ingress its address.
+pub(super) fn spawn_dmz_server(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dhcp4/dmz", move |mut stop: Stop| {
+        let c = bus.config.borrow().clone();
+        async move {
+            let Some(sc) = wiring::dmz_dhcp4(&c) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let dc = dhcp_server::driver::DriverConfig::new(
+                &c.wan.interface,
+                c.state_dir.join("dhcp4-dmz"),
+                sc,
+            );
+            let until = async move { stopped(&mut stop).await };
+            dhcp_server::driver::run(dc, None, until).await.map_err(|e| e.to_string())
+        }
+    });
+}

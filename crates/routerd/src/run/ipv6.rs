@@ -1,0 +1,254 @@
+//! IPv6 on a LAN or the ingress's DMZ: the DHCPv6 server (addresses, DNS, delegation to
+//! routers behind it) and router advertisements.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use dhcpv6pd::DelegatedPrefix;
+use ipnet::IpNet;
+use netcfg::Netcfg;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{LanLease, stopped};
+use crate::bus::{Bus, Delegation, WanLink};
+use crate::config::Config;
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self};
+
+/// Where a DHCPv6 server or router advertisements run: a LAN, or the ingress's DMZ link.
+#[derive(Debug, Clone)]
+pub(super) enum Site {
+    /// The LAN of this name.
+    Lan(String),
+    /// The DMZ link to the gateway (role ingress).
+    Dmz,
+}
+
+impl Site {
+    fn name(&self) -> &str {
+        match self {
+            Site::Lan(n) => n,
+            Site::Dmz => "dmz",
+        }
+    }
+
+    fn interface(&self, c: &Config) -> Option<String> {
+        match self {
+            Site::Lan(n) => wiring::lan(c, n).map(|l| l.interface.clone()),
+            Site::Dmz => c.dmz.as_ref().map(|d| d.get_ref().interface.clone()),
+        }
+    }
+
+    /// The DHCPv6 server here: a LAN's (see [`wiring::dhcp6_config`]), or on the DMZ only
+    /// the gateway's prefix: a prefix change at the ISP reaches the gateway by Reconfigure,
+    /// or at its next Renew (every 30 s).
+    fn dhcp6(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+        duid: Vec<u8>,
+    ) -> Option<dhcp_server::Server6Config> {
+        match self {
+            Site::Lan(n) => wiring::dhcp6_config(c, wiring::lan(c, n)?, delegated, duid),
+            Site::Dmz => {
+                let mut sc = dhcp_server::Server6Config::new(duid, Vec::new());
+                sc.pd_pool = wiring::dmz_pool(c, delegated);
+                (sc.t1, sc.t2, sc.preferred, sc.valid) = (30, 48, 600, 1200);
+                // Our own gateway agrees to Reconfigure: a new prefix reaches it at once.
+                sc.reconfigure = true;
+                Some(sc)
+            }
+        }
+    }
+
+    fn dhcp6_prefixes(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+    ) -> (Vec<ipnet::Ipv6Net>, Option<dhcp_server::PdPool>) {
+        match self {
+            Site::Lan(n) => wiring::lan(c, n).map_or((Vec::new(), None), |l| {
+                (wiring::dhcp6_prefixes(l, delegated), wiring::dhcp6_pool(l, delegated))
+            }),
+            Site::Dmz => (Vec::new(), wiring::dmz_pool(c, delegated)),
+        }
+    }
+
+    /// Router advertisements here: a LAN's /64s, or on the DMZ no prefix, only the default
+    /// route for the gateway.
+    fn ra(
+        &self,
+        c: &Config,
+        delegated: &[DelegatedPrefix],
+        uplink: bool,
+    ) -> Option<ra::driver::Config> {
+        match self {
+            Site::Lan(n) => wiring::ra_config(c, wiring::lan(c, n)?, delegated, uplink),
+            Site::Dmz => {
+                let mut rc = ra::driver::Config::new(self.interface(c)?);
+                rc.uplink = uplink;
+                Some(rc)
+            }
+        }
+    }
+
+    fn ra_prefixes(&self, c: &Config, delegated: &[DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
+        match self {
+            Site::Lan(n) => {
+                wiring::lan(c, n).map(|l| wiring::lan_prefixes(l, delegated)).unwrap_or_default()
+            }
+            Site::Dmz => Vec::new(),
+        }
+    }
+}
+
+/// A route to a delegated prefix via the router that holds it, on `index`.
+pub(super) fn pd_route(
+    index: u32,
+    prefix: std::net::Ipv6Addr,
+    len: u8,
+    peer: std::net::SocketAddrV6,
+) -> netcfg::Route {
+    let via = IpAddr::V6(*peer.ip());
+    netcfg::Route {
+        dst: IpNet::V6(ipnet::Ipv6Net::new(prefix, len).unwrap_or_default()),
+        oif: Some(index),
+        ..netcfg::Route::via(IpNet::V6(ipnet::Ipv6Net::default()), via)
+    }
+}
+
+/// A DHCPv6 server: on a LAN, addresses from its /64s (stateful), DNS (both modes) and
+/// prefixes for routers on the LAN (`delegate`); on the DMZ, the gateway's prefix. Each
+/// delegated prefix is routed to the router that holds it. It follows the delegation: a new
+/// prefix renumbers it (RFC 8415 §18.3.4).
+pub(super) fn spawn_dhcp6(
+    sup: &mut Supervisor,
+    bus: &Arc<Bus>,
+    site: Site,
+    leases: mpsc::Sender<(String, LanLease)>,
+) {
+    let bus = bus.clone();
+    sup.spawn(format!("dhcp6/{}", site.name()), move |mut stop: Stop| {
+        let (leases, site, bus) = (leases.clone(), site.clone(), bus.clone());
+        let mut del = bus.delegation.subscribe();
+        let (c, d) = (bus.config.borrow().clone(), del.borrow_and_update().clone());
+        async move {
+            let name = site.name().to_string();
+            let Some(ifname) = site.interface(&c) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let nc = Netcfg::new().map_err(|e| e.to_string())?;
+            let link = nc.link_by_name(&ifname).await.map_err(|e| e.to_string())?;
+            let mac = link.mac.unwrap_or_default();
+            let duid = [0u8, 3, 0, 1].iter().chain(mac.iter()).copied().collect();
+            let Some(sc) = site.dhcp6(&c, &d.prefixes, duid) else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let dir = c.state_dir.join(format!("dhcp6-{name}"));
+            let dc = dhcp_server::driver6::Driver6Config::new(&ifname, dir, sc);
+            let (handle, control) = dhcp_server::driver6::control();
+            let (tx, mut rx) = mpsc::channel(1024);
+            let until = async move { stopped(&mut stop).await };
+            // A task of its own: renumbering below waits for the driver to answer.
+            let mut driver = tokio::spawn(dhcp_server::driver6::run(dc, Some(tx), control, until));
+            let mut numbered = site.dhcp6_prefixes(&c, &d.prefixes);
+            // Delegated prefixes and where they are routed, to take the routes back.
+            let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => {
+                        match &ev {
+                            dhcp_server::Event6::LeaseGranted(l) if l.kind == dhcp_server::IaKind::Pd => {
+                                let Some(peer) = l.peer else { continue };
+                                for &(p, len) in &l.addresses {
+                                    match nc.replace_route(&pd_route(link.index, p, len, peer)).await {
+                                        Ok(()) => {
+                                            if routed.insert((p, len), peer) != Some(peer) {
+                                                info!(site = %name, prefix = %format!("{p}/{len}"), via = %peer.ip(), "delegated prefix routed");
+                                            }
+                                        }
+                                        Err(e) => warn!(site = %name, error = %e, "cannot route a delegated prefix"),
+                                    }
+                                }
+                            }
+                            dhcp_server::Event6::LeaseReleased(l) | dhcp_server::Event6::LeaseExpired(l) if l.kind == dhcp_server::IaKind::Pd => {
+                                for &(p, len) in &l.addresses {
+                                    if let Some(peer) = routed.remove(&(p, len)) {
+                                        let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        let _ = leases.send((name.clone(), LanLease::V6(ev))).await;
+                    }
+                    r = del.changed() => {
+                        if r.is_err() { continue; }
+                        let d = del.borrow_and_update().clone();
+                        let now = site.dhcp6_prefixes(&c, &d.prefixes);
+                        if now == numbered {
+                            continue; // renewed: the same prefixes
+                        }
+                        numbered = now.clone();
+                        let (prefixes, pool) = now;
+                        match handle.set_prefixes(prefixes.clone(), pool).await {
+                            Ok(()) => info!(site = %name, ?prefixes, ?pool, "dhcp6 renumbered"),
+                            Err(e) => warn!(site = %name, error = %e, "dhcp6 not renumbered"),
+                        }
+                    }
+                }
+            };
+            for ((p, len), peer) in routed {
+                let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;
+            }
+            r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// Router advertisements: on a LAN its /64s from the delegation (a replaced one is
+/// deprecated); on the DMZ none, only the default route. Router lifetime 0 while there is
+/// no confirmed IPv6 uplink.
+pub(super) fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
+    let bus = bus.clone();
+    sup.spawn(format!("ra/{}", site.name()), move |mut stop: Stop| {
+        let (mut del, mut wan) = (bus.delegation.subscribe(), bus.wan.subscribe());
+        let uplink = |d: &Delegation, w: &WanLink| w.up && d.confirmed && !d.prefixes.is_empty();
+        let c = bus.config.borrow().clone();
+        let made = {
+            let (d, w) = (del.borrow_and_update().clone(), wan.borrow_and_update().clone());
+            site.ra(&c, &d.prefixes, uplink(&d, &w))
+        };
+        let site = site.clone();
+        async move {
+            let Some(rc) = made else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            let driver = ra::driver::run(rc, rx, stop.clone());
+            tokio::pin!(driver);
+            loop {
+                tokio::select! {
+                    r = &mut driver => return r.map_err(|e| e.to_string()),
+                    r = del.changed() => {
+                        if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
+                        let d = del.borrow_and_update().clone();
+                        let _ = tx.send(ra::driver::Command::SetPrefixes(site.ra_prefixes(&c, &d.prefixes)));
+                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&d, &wan.borrow())));
+                    }
+                    r = wan.changed() => {
+                        if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
+                        let w = wan.borrow_and_update().clone();
+                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&del.borrow(), &w)));
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,176 @@
+//! DHCPv4 on the LANs, and what becomes of every lease (v4 and v6): `routerctl leases`,
+//! names in DNS, events on the bus.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use super::{LanLease, set, stopped};
+use crate::bus::{self, Bus};
+use crate::status::{LeaseStatus, Shared};
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self};
+
+/// The DHCPv4 server of the LAN `name`; its lease events go to `leases`.
+pub(super) fn spawn_dhcp4(
+    sup: &mut Supervisor,
+    bus: &Arc<Bus>,
+    name: &str,
+    leases: mpsc::Sender<(String, LanLease)>,
+) {
+    let (bus, name) = (bus.clone(), name.to_string());
+    sup.spawn(format!("dhcp4/{name}"), move |mut stop: Stop| {
+        let (leases, name) = (leases.clone(), name.clone());
+        let made = {
+            let c = bus.config.borrow();
+            wiring::lan(&c, &name).and_then(|l| {
+                let sc = wiring::dhcp_config(&c, l)?;
+                let dir = c.state_dir.join(format!("dhcp4-{name}"));
+                Some(dhcp_server::driver::DriverConfig::new(&l.interface, dir, sc))
+            })
+        };
+        async move {
+            let Some(dc) = made else {
+                stopped(&mut stop).await;
+                return Ok(());
+            };
+            let (tx, mut rx) = mpsc::channel(1024);
+            let until = async move { stopped(&mut stop).await };
+            let driver = dhcp_server::driver::run(dc, Some(tx), until);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => { let _ = leases.send((name.clone(), LanLease::V4(ev))).await; }
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                let _ = leases.send((name.clone(), LanLease::V4(ev))).await;
+            }
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// Keeps `routerctl leases` current, publishes lease names in DNS (again after DNS
+/// restarts), and puts lease events on the bus.
+pub(super) async fn keep_leases(
+    mut rx: mpsc::Receiver<(String, LanLease)>,
+    bus: Arc<Bus>,
+    status: Shared,
+    mut dns: watch::Receiver<Option<dns::DnsHandle>>,
+) {
+    let mut names: HashMap<Vec<u8>, dns::LeaseUpdate> = HashMap::new();
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some((lan, ev)) = ev else { break };
+                let update = match ev {
+                    LanLease::V4(ev) => {
+                        track_lease(&status, &bus, &lan, &ev);
+                        wiring::lease_update(ev)
+                    }
+                    LanLease::V6(ev) => {
+                        track_lease6(&status, &bus, &lan, &ev);
+                        wiring::lease6_update(ev)
+                    }
+                };
+                let Some(update) = update else { continue };
+                match &update {
+                    dns::LeaseUpdate::Granted { client_id, .. } => { names.insert(client_id.clone(), update.clone()); }
+                    dns::LeaseUpdate::Released { client_id } | dns::LeaseUpdate::Expired { client_id } => { names.remove(client_id); }
+                    #[allow(unreachable_patterns)]
+                    _ => {}
+                }
+                let handle = dns.borrow().clone();
+                if let Some(h) = handle {
+                    if let Err(e) = h.lease(update).await {
+                        info!(conflict = %e, "lease name not published");
+                    }
+                }
+            }
+            r = dns.changed() => {
+                if r.is_err() { break }
+                let handle = dns.borrow_and_update().clone();
+                if let Some(h) = handle {
+                    for u in names.values() {
+                        let _ = h.lease(u.clone()).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event6) {
+    let (l, granted) = match ev {
+        dhcp_server::Event6::LeaseGranted(l) => (l, true),
+        dhcp_server::Event6::LeaseReleased(l)
+        | dhcp_server::Event6::LeaseExpired(l)
+        | dhcp_server::Event6::AddressDeclined(l) => (l, false),
+    };
+    let expires = l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for &(a, len) in &l.addresses {
+        let key = if len == 128 { a.to_string() } else { format!("{a}/{len}") };
+        set(status, |s| {
+            if granted {
+                let st = LeaseStatus {
+                    lan: lan.to_string(),
+                    address: key.clone(),
+                    hostname: l.hostname.clone(),
+                    expires,
+                };
+                s.leases.insert(key.clone(), st);
+            } else {
+                s.leases.remove(&key);
+            }
+        });
+        bus.emit(if granted {
+            bus::Event::LeaseGranted {
+                lan: lan.into(),
+                address: IpAddr::V6(a),
+                hostname: l.hostname.clone(),
+            }
+        } else {
+            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V6(a) }
+        });
+    }
+}
+
+pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event) {
+    set(status, |s| match ev {
+        dhcp_server::Event::LeaseGranted(l) => {
+            let expires =
+                l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            s.leases.insert(
+                l.address.to_string(),
+                LeaseStatus {
+                    lan: lan.to_string(),
+                    address: l.address.to_string(),
+                    hostname: l.hostname.clone(),
+                    expires,
+                },
+            );
+        }
+        dhcp_server::Event::LeaseReleased(l)
+        | dhcp_server::Event::LeaseExpired(l)
+        | dhcp_server::Event::AddressDeclined(l) => {
+            s.leases.remove(&l.address.to_string());
+        }
+    });
+    bus.emit(match ev {
+        dhcp_server::Event::LeaseGranted(l) => bus::Event::LeaseGranted {
+            lan: lan.into(),
+            address: IpAddr::V4(l.address),
+            hostname: l.hostname.clone(),
+        },
+        dhcp_server::Event::LeaseReleased(l)
+        | dhcp_server::Event::LeaseExpired(l)
+        | dhcp_server::Event::AddressDeclined(l) => {
+            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V4(l.address) }
+        }
+    });
+}

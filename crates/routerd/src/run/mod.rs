@@ -1,0 +1,252 @@
+//! `routerd run`: the services, supervised, wired by the [`Bus`].
+//!
+//! Start order (each depends on those before it): the firewall (safe defaults before any
+//! interface forwards), forwarding, LAN addressing, DNS, the DHCPv4 servers, router
+//! advertisements, the WAN (PPPoE) and the DHCPv6-PD client on `ppp0`. Each is a
+//! [`Supervisor`] service: restarted with back-off when it fails, restarted on purpose when a
+//! reload changes its part of the configuration, its state in `routerctl status`.
+//!
+//! Who follows what on the bus: the firewall re-applies its ruleset when the configuration,
+//! the public IPv4 address or the delegated prefix changes; `addressing` numbers each LAN's
+//! /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the state
+//! directory (so a restarted router still knows what its LAN hosts hold, RFC 9096), moves
+//! DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router advertisements
+//! announce its /64s and deprecate a replaced prefix; DHCP leases are published in DNS.
+//!
+//! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcp4-client`) or a static
+//! address (the PD client on the WAN interface for both).
+//!
+//! Not yet: DHCPv6 on the LANs (the M/O flags follow the config, but hosts get addresses by
+//! SLAAC only).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use netcfg::{AddrOptions, Family, Netcfg};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
+
+use crate::bus::{self, Bus};
+use crate::config::{self, Config, WanMode};
+use crate::status::{Shared, Status};
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self, lan_addresses};
+
+mod dmz;
+mod global;
+mod ipv6;
+mod leases;
+mod wan;
+
+use dmz::{spawn_dmz_client, spawn_dmz_server};
+use global::{shown, spawn_addressing, spawn_dns, spawn_firewall};
+use ipv6::{Site, spawn_dhcp6, spawn_ra};
+use leases::{keep_leases, spawn_dhcp4};
+use wan::{spawn_pd, spawn_wan, spawn_wan_dhcp, spawn_wan_static};
+
+pub(super) fn set(status: &Shared, f: impl FnOnce(&mut Status)) {
+    f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
+}
+
+/// Why the router stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Network configuration failed.
+    #[error(transparent)]
+    Netcfg(#[from] netcfg::Error),
+    /// The firewall could not be applied.
+    #[error(transparent)]
+    Fw(#[from] fw::Error),
+    /// The control socket could not be opened.
+    #[error("control socket: {0}")]
+    Control(#[source] std::io::Error),
+    /// The state directory cannot be used.
+    #[error("state directory {0}: {1}")]
+    StateDir(std::path::PathBuf, #[source] std::io::Error),
+}
+
+pub(super) fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
+    let rs = fw::build(cfg, state)?;
+    fw::Firewall::apply(&rs)?;
+    info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, delegated = ?state.delegated, "firewall applied");
+    Ok(())
+}
+
+/// A lease event of one LAN's DHCP server.
+pub(super) enum LanLease {
+    V4(dhcp_server::Event),
+    V6(dhcp_server::Event6),
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub(super) async fn stopped(stop: &mut Stop) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs the router until `shutdown` turns true. Each configuration that arrives on
+/// `reload` (SIGHUP) is applied by difference, or refused as a whole.
+pub async fn run(
+    c: Config,
+    mut shutdown: watch::Receiver<bool>,
+    mut reload: mpsc::UnboundedReceiver<Result<Config, String>>,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&c.state_dir).map_err(|e| Error::StateDir(c.state_dir.clone(), e))?;
+    let nc = Netcfg::new()?;
+    let status: Shared = Arc::new(std::sync::Mutex::new(Status::default()));
+    let control =
+        crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
+    let remembered = bus::load_delegation(&c.state_dir);
+    if !remembered.is_empty() {
+        info!(prefixes = ?shown(&remembered), "remembered delegation (kept until the ISP confirms or replaces it)");
+    }
+    let bus = Arc::new(Bus::new(c.clone(), remembered.clone()));
+    // Firewall first: safe defaults before any interface forwards anything.
+    let initial = fw::FwState { public_ipv4: None, delegated: bus.delegation.borrow().nets() };
+    apply_fw(&wiring::fw_config(&c), &initial)?;
+    nc.set_forwarding("all", Family::V4, true)?;
+    nc.set_forwarding("all", Family::V6, true)?;
+    if c.wan.mode != WanMode::Pppoe && c.wan.ipv6.enabled {
+        // The default route comes from the upstream router's RA (on the gateway: the
+        // ingress's), also while forwarding; from the start, so that no early RA is lost.
+        nc.set_accept_ra(&c.wan.interface, 2)?;
+    }
+    setup_lans(&nc, &c, &status).await?;
+
+    let mut sup = Supervisor::new(status.clone(), shutdown.clone());
+    spawn_firewall(&mut sup, &bus);
+    let (dns_tx, dns_rx) = watch::channel(None);
+    // The ingress serves no LAN: the gateway runs DNS. (The sender is kept either way: its
+    // subscribers take a closed channel for a stop.)
+    let _no_dns = if c.role() == config::Role::Ingress {
+        Some(dns_tx)
+    } else {
+        spawn_dns(&mut sup, &bus, dns_tx);
+        None
+    };
+    spawn_addressing(&mut sup, &bus, &status, dns_rx.clone(), remembered, started);
+    let (lease_tx, lease_rx) = mpsc::channel(1024);
+    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), status.clone(), dns_rx));
+    for l in &c.lan {
+        let l = l.get_ref();
+        if l.dhcp4.is_some() && l.ipv4.is_some() {
+            spawn_dhcp4(&mut sup, &bus, &l.name, lease_tx.clone());
+        }
+        if l.ula.is_some() || l.subnet_id.is_some() {
+            if l.dhcp6.as_ref().is_some_and(|d| d.mode != config::Dhcp6Mode::Off) {
+                spawn_dhcp6(&mut sup, &bus, Site::Lan(l.name.clone()), lease_tx.clone());
+            }
+            spawn_ra(&mut sup, &bus, Site::Lan(l.name.clone()));
+        }
+    }
+    match c.role() {
+        config::Role::Ingress => {
+            spawn_dmz_client(&mut sup, &bus);
+            if c.wan.ipv6.enabled {
+                spawn_dhcp6(&mut sup, &bus, Site::Dmz, lease_tx.clone());
+                spawn_ra(&mut sup, &bus, Site::Dmz);
+            }
+        }
+        config::Role::Gateway => spawn_dmz_server(&mut sup, &bus),
+        config::Role::All => {}
+    }
+    drop(lease_tx);
+    match c.wan.mode {
+        WanMode::Pppoe => spawn_wan(&mut sup, &bus, &status),
+        WanMode::Dhcp => spawn_wan_dhcp(&mut sup, &bus, &status),
+        WanMode::Static => spawn_wan_static(&mut sup, &bus, &status),
+    }
+    if c.wan.ipv6.enabled {
+        spawn_pd(&mut sup, &bus);
+    }
+
+    loop {
+        tokio::select! {
+            res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
+            Some(new) = reload.recv() => apply_reload(&bus, &sup, &status, new),
+        }
+    }
+    info!("shutting down");
+    sup.join(Duration::from_secs(8)).await;
+    leases.abort();
+    control.abort();
+    let _ = std::fs::remove_file(&c.control.socket);
+    Ok(())
+}
+
+/// SIGHUP: a valid configuration is applied by difference; anything else leaves the running
+/// one in force, and says why.
+fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config, String>) {
+    let outcome = new.and_then(|new| {
+        let old = bus.config.borrow().clone();
+        let plan = crate::reload::plan(&old, &new)?;
+        check_services(bus, &new)?;
+        bus.config.send_replace(Arc::new(new));
+        for s in &plan.restart {
+            sup.restart(s);
+        }
+        bus.emit(bus::Event::ConfigReloaded);
+        Ok(plan)
+    });
+    let line = match outcome {
+        Ok(plan) => {
+            info!(changed = ?plan.changed, restarted = ?plan.restart, "configuration reloaded");
+            format!("applied: changed {:?}, restarted {:?}", plan.changed, plan.restart)
+        }
+        Err(e) => {
+            error!(error = %e, "reload refused; the running configuration stays");
+            format!("refused: {e}")
+        }
+    };
+    set(status, |s| {
+        s.reload = Some(line);
+        s.reloads += 1;
+    });
+}
+
+/// Builds every service's configuration from `new` the way the services will, so a reload
+/// that one of them would refuse is refused before anything changes.
+fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
+    let state = fw::FwState {
+        public_ipv4: bus.wan.borrow().ipv4,
+        delegated: bus.delegation.borrow().nets(),
+    };
+    fw::build(&wiring::fw_config(new), &state).map_err(|e| format!("firewall: {e}"))?;
+    wiring::dns_config(new).map_err(|e| format!("dns: {e}"))?;
+    for l in &new.lan {
+        let l = l.get_ref();
+        if let Some(sc) = wiring::dhcp_config(new, l) {
+            dhcp_server::Server::new(sc, Instant::now(), 0)
+                .map_err(|e| format!("lan[{}].dhcp4: {e}", l.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings each LAN up with its addresses (and the ingress's DMZ link).
+async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Error> {
+    if let Some(d) = &c.dmz {
+        let link = nc.link_by_name(&d.get_ref().interface).await?;
+        nc.set_up(&link).await?;
+    }
+    for l in &c.lan {
+        let l = l.get_ref();
+        let link = nc.link_by_name(&l.interface).await?;
+        nc.set_up(&link).await?;
+        if let Some(v4) = l.ipv4 {
+            nc.add_address(&link, IpNet::V4(v4), AddrOptions::default()).await?;
+        }
+        if let Some(ula) = l.ula {
+            let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
+            nc.add_address(&link, IpNet::V6(ula), opts).await?;
+        }
+        let addrs = lan_addresses(l, &[]);
+        set(status, |s| {
+            s.lans.insert(l.name.clone(), addrs);
+        });
+        info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
+    }
+    Ok(())
+}

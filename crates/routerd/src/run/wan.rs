@@ -1,0 +1,264 @@
+//! The WAN: PPPoE, DHCP or a static address, and the DHCPv6-PD client.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use netcfg::{AddrOptions, Netcfg};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{set, shown, stopped};
+use crate::bus::{self, Bus, Delegation, WanLink};
+use crate::config::WanMode;
+use crate::status::{Shared, WanStatus};
+use crate::supervisor::{Stop, Supervisor};
+use crate::wiring::{self};
+
+/// The PPPoE WAN: its state goes to the bus and to `routerctl wan`.
+pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let pc = wiring::pppoe_config(&bus.config.borrow());
+        async move {
+            set(&status, |s| s.wan.state = "dialing".into());
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = pppoe::driver::client::run(pc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_wan(&bus, &status, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_wan(&bus, &status, ev);
+            }
+            if bus.wan.borrow().up {
+                wan_down(&bus, &status, "AdminClose");
+            }
+            r.map(|_| ()).map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// PPPoE up: the bus gets the public address and the ISP's DNS. Down: both go.
+pub(super) fn on_wan(bus: &Bus, status: &Shared, ev: pppoe::Event) {
+    match ev {
+        pppoe::Event::Up(link) => {
+            let v4 = link.ipv4.clone();
+            info!(ipv4 = ?v4, mtu = link.mtu, "wan up");
+            let wl = WanLink {
+                up: true,
+                ipv4: v4.as_ref().map(|v| v.local),
+                peer: v4.as_ref().map(|v| v.peer),
+                dns: v4.iter().flat_map(|v| v.dns.iter().map(|a| IpAddr::V4(*a))).collect(),
+                mtu: Some(link.mtu),
+            };
+            wan_up(bus, status, wl, Some(link.session_id));
+        }
+        pppoe::Event::Down(reason) => wan_down(bus, status, &format!("{reason:?}")),
+    }
+}
+
+/// The WAN by DHCP (IPoE): the client puts the address and the default route on the WAN
+/// interface; its lease goes to the bus and to `routerctl wan`.
+pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let mut dc = {
+            let c = bus.config.borrow();
+            let mut dc = dhcp4_client::driver::Config::new(&c.wan.interface);
+            dc.state_dir = Some(c.state_dir.clone());
+            dc
+        };
+        dc.rapid_commit = true;
+        async move {
+            set(&status, |s| s.wan.state = "dhcp: discovering".into());
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_dhcp_wan(&bus, &status, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_dhcp_wan(&bus, &status, ev);
+            }
+            if bus.wan.borrow().up {
+                wan_down(&bus, &status, "stopped");
+            }
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcp4_client::Event) {
+    match ev {
+        dhcp4_client::Event::Bound(l)
+        | dhcp4_client::Event::Renewed(l)
+        | dhcp4_client::Event::Changed { new: l, .. } => {
+            let link = WanLink {
+                up: true,
+                ipv4: Some(l.address),
+                peer: l.gateway,
+                dns: l.dns_servers.iter().map(|a| IpAddr::V4(*a)).collect(),
+                mtu: l.mtu,
+            };
+            if *bus.wan.borrow() != link {
+                info!(address = %l.net(), gateway = ?l.gateway, dns = ?l.dns_servers, lease = l.lease_time, "wan up (dhcp)");
+                wan_up(bus, status, link, None);
+            }
+        }
+        dhcp4_client::Event::Lost => wan_down(bus, status, "dhcp lease lost"),
+        dhcp4_client::Event::Released => wan_down(bus, status, "dhcp lease released"),
+    }
+}
+
+/// The WAN with a static address: the address and the default route are put on the WAN
+/// interface, and taken off when the service stops (on a reload that changes them).
+pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
+    let (bus, status) = (bus.clone(), status.clone());
+    sup.spawn("wan", move |mut stop: Stop| {
+        let (bus, status) = (bus.clone(), status.clone());
+        let c = bus.config.borrow().clone();
+        async move {
+            let Some(st) = c.wan.static_.as_ref().map(|s| s.get_ref().clone()) else {
+                return Err("wan.static missing".to_string());
+            };
+            let nc = Netcfg::new().map_err(|e| e.to_string())?;
+            let link = nc.link_by_name(&c.wan.interface).await.map_err(|e| e.to_string())?;
+            nc.set_up(&link).await.map_err(|e| e.to_string())?;
+            nc.add_address(&link, IpNet::V4(st.ipv4), AddrOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let default =
+                netcfg::Route::via("0.0.0.0/0".parse().map_err(|_| "route")?, st.gateway.into());
+            nc.replace_route(&default).await.map_err(|e| e.to_string())?;
+            info!(address = %st.ipv4, gateway = %st.gateway, "wan up (static)");
+            let wl = WanLink {
+                up: true,
+                ipv4: Some(st.ipv4.addr()),
+                peer: Some(st.gateway),
+                dns: st.dns.clone(),
+                mtu: None,
+            };
+            wan_up(&bus, &status, wl, None);
+            stopped(&mut stop).await;
+            wan_down(&bus, &status, "stopped");
+            let _ = nc.delete_route(&default).await;
+            let _ = nc.delete_address(&link, IpNet::V4(st.ipv4)).await;
+            Ok(())
+        }
+    });
+}
+
+/// The WAN is up with `link` (`session_id` on PPPoE).
+pub(super) fn wan_up(bus: &Bus, status: &Shared, link: WanLink, session_id: Option<u16>) {
+    set(status, |s| {
+        s.wan = WanStatus {
+            state: "up".into(),
+            last_down: s.wan.last_down.take(),
+            ipv4: link.ipv4.map(|a| a.to_string()),
+            peer: link.peer.map(|a| a.to_string()),
+            dns: link.dns.iter().map(ToString::to_string).collect(),
+            mtu: link.mtu,
+            session_id,
+        };
+    });
+    let v4 = link.ipv4;
+    bus.wan.send_replace(link);
+    bus.emit(bus::Event::WanUp);
+    if let Some(a) = v4 {
+        bus.emit(bus::Event::Ipv4Acquired(a));
+    }
+}
+
+/// The WAN went down.
+pub(super) fn wan_down(bus: &Bus, status: &Shared, reason: &str) {
+    warn!(reason, "wan down");
+    set(status, |s| {
+        s.wan = WanStatus {
+            state: "down".into(),
+            last_down: Some(reason.to_string()),
+            ..Default::default()
+        };
+    });
+    let had_v4 = bus.wan.borrow().ipv4.is_some();
+    bus.wan.send_replace(WanLink::default());
+    bus.emit(bus::Event::WanDown(reason.to_string()));
+    if had_v4 {
+        bus.emit(bus::Event::Ipv4Lost);
+    }
+}
+
+/// The DHCPv6-PD client on `ppp0` or the WAN interface (it waits for IPv6CP's link-local address itself, and
+/// Rebinds when the link comes back after a redial).
+pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn("dhcpv6pd", move |stop: Stop| {
+        let bus = bus.clone();
+        let c = bus.config.borrow().clone();
+        // On PPPoE the client runs on the session's TUN; otherwise on the WAN interface.
+        let ifname = if c.wan.mode == WanMode::Pppoe { "ppp0" } else { c.wan.interface.as_str() };
+        let mut pc = dhcpv6pd::driver::Config::new(ifname);
+        {
+            pc.state_dir = Some(c.state_dir.clone());
+            pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
+            if c.wan.mode != WanMode::Pppoe {
+                // Behind another router (the split deployment's gateway behind its ingress, a
+                // router in a LAN) the server may not hold its own prefix yet: ask again soon
+                // (doubling from 5 s instead of 60 s).
+                pc.no_prefix_backoff = Duration::from_secs(5);
+            }
+        }
+        async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let driver = dhcpv6pd::driver::run_client(pc, tx, stop);
+            tokio::pin!(driver);
+            let r = loop {
+                tokio::select! {
+                    r = &mut driver => break r,
+                    Some(ev) = rx.recv() => on_pd(&bus, ev),
+                }
+            };
+            while let Ok(ev) = rx.try_recv() {
+                on_pd(&bus, ev);
+            }
+            r.map_err(|e| e.to_string())
+        }
+    });
+}
+
+/// A new, renewed, changed or lost delegation goes on the bus.
+pub(super) fn on_pd(bus: &Bus, ev: dhcpv6pd::Event) {
+    let (new, what) = match ev {
+        dhcpv6pd::Event::Delegated(l) => (l.prefixes, "delegated prefix"),
+        dhcpv6pd::Event::Renewed(l) => (l.prefixes, "delegated prefix renewed"),
+        dhcpv6pd::Event::Changed { new: l, .. } => (l.prefixes, "delegated prefix changed"),
+        dhcpv6pd::Event::Lost => (Vec::new(), "delegated prefix lost"),
+        dhcpv6pd::Event::Released => (Vec::new(), "delegated prefix released"),
+        dhcpv6pd::Event::NoPrefixAvail => {
+            warn!("the delegating router has no prefix for us (NoPrefixAvail); asking again later");
+            return;
+        }
+        _ => return,
+    };
+    if what == "delegated prefix renewed" {
+        tracing::debug!(prefixes = ?shown(&new), "{what}");
+    } else {
+        info!(prefixes = ?shown(&new), "{what}");
+    }
+    bus.emit(if new.is_empty() {
+        bus::Event::PrefixLost
+    } else {
+        bus::Event::PrefixDelegated(new.clone())
+    });
+    let confirmed = !new.is_empty();
+    bus.delegation.send_replace(Delegation { prefixes: new, confirmed });
+}
