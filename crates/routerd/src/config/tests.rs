@@ -1,0 +1,177 @@
+//! The configuration's parse and validation, by example.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../examples/routerd.toml");
+
+/// The DESIGN.md example, its TSIG secret in a temp dir.
+pub(crate) fn example() -> (String, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "routerd-cfg-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tsig"), "c2VjcmV0c2VjcmV0c2VjcmV0\n").unwrap();
+    (EXAMPLE.replace("/run/secrets/tsig", "tsig"), dir)
+}
+
+fn err(text: &str, dir: &Path) -> ConfigError {
+    load(text, dir).expect_err("must be refused")
+}
+
+#[test]
+fn a_delegation_pool_must_fit_and_not_hold_a_lans_subnet() {
+    let (text, dir) = example();
+    let with = |d: &str| {
+        text.replace(
+            r#"dhcp6 = { mode = "stateful" }"#,
+            &format!(r#"dhcp6 = {{ mode = "stateful", delegate = {d} }}"#),
+        )
+    };
+    let ok = load(&with("{ pool = 1, pool_length = 56, length = 60 }"), &dir).unwrap();
+    let d = ok.lan[0].get_ref().dhcp6.as_ref().unwrap().delegate.unwrap();
+    assert_eq!((d.pool, d.pool_length, d.length), (1, 56, 60));
+    let e = err(&with("{ pool = 0, pool_length = 56, length = 60 }"), &dir);
+    assert_eq!(e.key, "lan[0].dhcp6.delegate.pool", "subnet id 1 is in the first /56: {e}");
+    let e = err(&with("{ pool = 256, pool_length = 56, length = 60 }"), &dir);
+    assert_eq!(e.key, "lan[0].dhcp6.delegate.pool", "only 256 /56s in a /48: {e}");
+    let e = err(&with("{ pool = 1, pool_length = 56, length = 52 }"), &dir);
+    assert_eq!(e.key, "lan[0].dhcp6.delegate.length", "{e}");
+}
+
+#[test]
+fn the_split_examples_parse_and_each_role_refuses_what_is_not_its_own() {
+    let dir = std::env::temp_dir();
+    let ingress = include_str!("../../examples/ingress.toml");
+    let gateway = include_str!("../../examples/gateway.toml");
+    let i = load(ingress, &dir).unwrap();
+    assert_eq!(
+        (i.role(), i.dmz.as_ref().unwrap().get_ref().delegate_length),
+        (Role::Ingress, Some(48))
+    );
+    let g = load(gateway, &dir).unwrap();
+    assert_eq!((g.role(), g.lan.len()), (Role::Gateway, 2));
+    let e = err(&ingress.replace("[dmz]", "[dmz_link]"), &dir);
+    assert!(e.key.starts_with("dmz"), "{e}");
+    let e = err(&format!("{ingress}\n[[lan]]\nname = \"x\"\ninterface = \"eth5\"\n"), &dir);
+    assert_eq!(e.key, "lan[0]", "{e}");
+    let e = err(&ingress.replace("delegate_length = 48", "delegate_length = 40"), &dir);
+    assert_eq!(e.key, "dmz.delegate_length", "{e}");
+    let e = err(&gateway.replace("mode = \"static\"", "mode = \"dhcp\""), &dir);
+    assert_eq!(e.key, "wan.mode", "{e}");
+    assert!(e.line > 0, "{e}");
+}
+
+#[test]
+fn every_compose_deployments_config_validates() {
+    let dir = std::env::temp_dir().join(format!("routerd-compose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pppoe"), "internet\n").unwrap();
+    for (name, text) in [
+        ("demo", include_str!("../../../../compose/demo/routerd.toml")),
+        ("kpn ingress", include_str!("../../../../compose/kpn/ingress.toml")),
+        ("kpn gateway", include_str!("../../../../compose/kpn/gateway.toml")),
+        ("kpn cluster router", include_str!("../../../../compose/kpn/cluster-router.toml")),
+        ("router template", include_str!("../../../../compose/router/routerd.toml")),
+    ] {
+        let text = text.replace("/run/secrets/pppoe", "pppoe");
+        let r = load(&text, &dir);
+        assert!(r.is_ok(), "compose {name}: {r:?}");
+    }
+}
+
+#[test]
+fn design_example_parses_and_validates() {
+    let (text, dir) = example();
+    let c = load(&text, &dir).unwrap();
+    assert_eq!(c.role(), Role::All);
+    assert_eq!(c.wan.vlan.as_ref().map(|v| *v.get_ref()), Some(6));
+    let p = c.wan.pppoe.as_ref().unwrap().get_ref();
+    assert_eq!(
+        (p.username.as_str(), *p.mtu.get_ref(), p.lcp_echo_interval),
+        ("internet", 1492, Duration::from_secs(10))
+    );
+    assert_eq!(*c.wan.ipv6.pd_length.get_ref(), 48);
+    let lan = c.lan[0].get_ref();
+    assert_eq!(lan.dhcp4.as_ref().unwrap().lease_time, Duration::from_secs(12 * 3600));
+    assert_eq!(lan.dhcp6.as_ref().unwrap().mode, Dhcp6Mode::Stateful);
+    assert_eq!(c.dns.upstream, Upstream::Wan);
+    assert_eq!(c.firewall.port_forward[0].get_ref().to, "192.168.1.10:443".parse().unwrap());
+    assert_eq!(c.firewall.pinhole[0].get_ref().host_suffix, "::10".parse::<Ipv6Addr>().unwrap());
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let (text, dir) = example();
+    let text = text.replace("lcp_echo_failures = 3", "lcp_echo_failures = 3\nlcp_echo_failure = 4");
+    let e = err(&text, &dir);
+    assert_eq!(e.line, 16, "{e}");
+    assert!(e.to_string().contains("lcp_echo_failure"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_key_and_line() {
+    let (text, dir) = example();
+    let cases = [
+        (
+            "pool = \"192.168.1.100-192.168.1.249\"",
+            "pool = \"192.168.2.100-192.168.2.249\"",
+            "lan[0].dhcp4.pool",
+            26,
+        ),
+        ("to = \"192.168.1.10:443\"", "to = \"10.9.9.9:443\"", "firewall.port_forward[0].to", 40),
+        ("pd_length = 48", "pd_length = 64", "lan[0].subnet_id", 24),
+        ("lan = \"lan\"", "lan = \"guest\"", "firewall.pinhole[0].lan", 44),
+        ("vlan = 6", "vlan = 4095", "wan.vlan", 7),
+        ("mtu = 1492", "mtu = 1600", "wan.pppoe.mtu", 13),
+        (
+            "algorithm = \"hmac-sha256\"",
+            "algorithm = \"hmac-md5\"",
+            "dns.tsig_keys[0].algorithm",
+            34,
+        ),
+        ("ipv4 = \"192.168.1.10\"", "ipv4 = \"192.168.7.10\"", "lan[0].reservations[0].ipv4", 28),
+    ];
+    for (from, to, key, line) in cases {
+        assert!(text.contains(from), "{from}");
+        let e = err(&text.replace(from, to), &dir);
+        assert_eq!((e.key.as_str(), e.line), (key, line), "{from} -> {to}: {e}");
+    }
+}
+
+#[test]
+fn missing_secret_and_overlap_are_refused() {
+    let (text, dir) = example();
+    let e = err(&text.replace("password = \"internet\"", "password_file = \"nosuch\""), &dir);
+    assert_eq!(e.key, "wan.pppoe.password_file", "{e}");
+    let e = err(&text.replace("password = \"internet\"", ""), &dir);
+    assert_eq!(e.key, "wan.pppoe.password", "{e}");
+    let second = "\n[[lan]]\nname = \"guest\"\ninterface = \"eth2\"\nipv4 = \"192.168.1.129/25\"\n";
+    let mut two = text.clone();
+    let at = two.find("[dns]").unwrap();
+    two.insert_str(at, second);
+    let e = err(&two, &dir);
+    assert_eq!(e.key, "lan[1].ipv4", "{e}");
+    assert!(e.message.contains("overlaps"), "{e}");
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let (text, dir) = example();
+    let e = err(&text.replace("port = 443", "port = "), &dir);
+    assert_eq!(e.line, 39, "{e}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
+    assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+    assert_eq!(parse_duration("ten"), None);
+    assert_eq!(parse_duration("10"), None);
+    assert_eq!(parse_duration("99999999999999999999h"), None);
+}
