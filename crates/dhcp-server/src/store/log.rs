@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
@@ -11,6 +12,14 @@ use super::{Record, next_frame_of};
 
 /// Compact when the file holds more than `2 × live + COMPACT_SLACK` records.
 const COMPACT_SLACK: u64 = 4096;
+
+/// The file is grown by this much zero-filled space at a time (about 20,000 DHCPv4
+/// records), synced once, and records are then written over the zeros in place: the
+/// `fdatasync` after each batch finds the file's size and block map unchanged and writes only
+/// the data block, not also the inode (ext4, and most file systems, flush metadata in
+/// `fdatasync` only when the size or allocation changed). Zero bytes after the last record
+/// are the clean end of the log.
+const GROW: u64 = 1 << 20;
 
 /// What loading found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,8 +37,10 @@ pub struct LoadReport {
 pub struct Log<R: Record> {
     dir: PathBuf,
     file: File,
-    /// File length after the last complete append.
+    /// Where the records end: the next append goes here.
     len: u64,
+    /// The file's length: `len` plus zero-filled space ahead of the appends.
+    alloc: u64,
     /// Records in the file.
     in_file: u64,
     /// The last record per key.
@@ -54,16 +65,19 @@ impl<R: Record> Log<R> {
             Ok(_) | Err(_) => write_new(dir, &path, R::MAGIC, &[])?,
         };
         let (live, report, good) = load::<R>(&data);
-        let file = OpenOptions::new().append(true).open(&path)?;
+        let file = OpenOptions::new().write(true).open(&path)?;
+        let mut alloc = data.len() as u64;
         if report.torn_bytes > 0 {
             warn!("lease log {}: cut {} torn bytes off the end", path.display(), report.torn_bytes);
             file.set_len(good as u64)?;
             file.sync_all()?;
+            alloc = good as u64;
         }
         let log = Log {
             dir: dir.to_owned(),
             file,
             len: good as u64,
+            alloc,
             in_file: report.records,
             live,
             buf: Vec::new(),
@@ -81,8 +95,14 @@ impl<R: Record> Log<R> {
         self.in_file
     }
 
-    /// Writes records to the end of the file in one `write`, without syncing. On error the
-    /// file is cut back to its last complete record.
+    /// Bytes in use: the magic and the records. The file may be longer, zero-filled.
+    pub fn used_bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes records after the last one in one `pwrite` (over zero-filled space, grown by
+    /// [`GROW`] when needed), without syncing. On error the file is cut back to its last
+    /// complete record.
     pub fn append<'a>(&mut self, records: impl IntoIterator<Item = &'a R>) -> io::Result<()>
     where
         R: 'a,
@@ -94,12 +114,32 @@ impl<R: Record> Log<R> {
             self.live.insert(r.key(), r.clone());
             n += 1;
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = self.grow_to(self.len + self.buf.len() as u64) {
             let _ = self.file.set_len(self.len);
+            self.alloc = self.len;
+            return Err(e);
+        }
+        if let Err(e) = self.file.write_all_at(&self.buf, self.len) {
+            let _ = self.file.set_len(self.len);
+            self.alloc = self.len;
             return Err(e);
         }
         self.len += self.buf.len() as u64;
         self.in_file += n;
+        Ok(())
+    }
+
+    /// Makes the file at least `end` bytes long, zero-filled past the records, in steps of
+    /// [`GROW`], and syncs it (size and blocks) so later `fdatasync`s write data only.
+    fn grow_to(&mut self, end: u64) -> io::Result<()> {
+        if end <= self.alloc {
+            return Ok(());
+        }
+        let new = end.div_ceil(GROW) * GROW;
+        let zeros = vec![0u8; (new - self.alloc) as usize];
+        self.file.write_all_at(&zeros, self.alloc)?;
+        self.file.sync_all()?;
+        self.alloc = new;
         Ok(())
     }
 
@@ -135,8 +175,9 @@ impl<R: Record> Log<R> {
         }
         let path = self.dir.join(Self::FILE);
         write_new(&self.dir, &path, R::MAGIC, &data)?;
-        self.file = OpenOptions::new().append(true).open(&path)?;
+        self.file = OpenOptions::new().write(true).open(&path)?;
         self.len = (R::MAGIC.len() + data.len()) as u64;
+        self.alloc = self.len;
         self.in_file = self.live.len() as u64;
         Ok(())
     }
@@ -155,8 +196,12 @@ fn load<R: Record>(data: &[u8]) -> (HashMap<R::Key, R>, LoadReport, usize) {
                 rest = tail;
             }
             Ok(None) => break,
+            // Zero-filled space ahead of the appends (see GROW): the clean end.
+            Err(()) if rest.iter().all(|&b| b == 0) => break,
             Err(()) => {
-                report.torn_bytes = rest.len() as u64;
+                // A torn or corrupt frame: it and what follows, up to the zero fill.
+                let fill = rest.iter().rev().take_while(|&&b| b == 0).count();
+                report.torn_bytes = (rest.len() - fill) as u64;
                 break;
             }
         }

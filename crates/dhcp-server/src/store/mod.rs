@@ -4,7 +4,7 @@
 //! kind of record is encoded, keyed and named.
 //!
 //! ```text
-//! file    = magic ("RDHCP4L1" | "RDHCP6L1") , { frame }
+//! file    = magic ("RDHCP4L1" | "RDHCP6L1") , { frame } , { 0x00 }   (zero fill: unused)
 //! frame   = length:u32le , crc32:u32le , payload[length]       (CRC-32/IEEE of the payload)
 //! payload = version:u8 (1) , state:u8 , address:4 , expires:u64be ,
 //!           htype:u8 , hlen:u8 , chaddr[hlen] , idlen:u8 , client_id[idlen] ,
@@ -18,7 +18,10 @@
 //! is absurd, or whose CRC does not match ends the log: a write torn by a crash (kill -9,
 //! power loss) is found this way, cut off, and the records before it are kept. [`LeaseLog`]
 //! appends, `fdatasync`s, and compacts (live records to a new file, fsync, rename, fsync of
-//! the directory) when the file holds far more records than live leases.
+//! the directory) when the file holds far more records than live leases. The file is grown
+//! ahead of the appends in zero-filled steps, synced once each, and records are written over
+//! the zeros, so the `fdatasync` per batch writes data only (no size or block-map change);
+//! zero bytes after the last frame are the clean end, not a torn record.
 
 mod crc;
 mod log;

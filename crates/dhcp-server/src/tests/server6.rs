@@ -611,8 +611,6 @@ fn several_ias_per_message_are_answered_each() {
 
 #[test]
 fn lease_log6_round_trip_on_disk_with_a_torn_tail() {
-    use std::io::Write;
-
     use crate::store::{LeaseLog6, Record, next_frame_of};
     let dir = std::env::temp_dir().join(format!("dhcp6-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -626,14 +624,16 @@ fn lease_log6_round_trip_on_disk_with_a_torn_tail() {
         assert_eq!(&back, r);
         assert!(rest.is_empty());
     }
-    {
+    let end = {
         let (mut log, _) = LeaseLog6::open(&dir).unwrap();
         log.commit(&sim.store).unwrap();
-    }
+        log.used_bytes()
+    };
     let path = dir.join(LeaseLog6::FILE);
     assert_eq!(&std::fs::read(&path).unwrap()[..8], b"RDHCP6L1");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+    // A torn write after the last record (over the log's zero fill).
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[9, 0, 0, 0, 1, 2], end).unwrap();
     drop(f);
     let (log, report) = LeaseLog6::open(&dir).unwrap();
     assert_eq!((report.records, report.live, report.torn_bytes), (6, 6, 6));

@@ -1,6 +1,6 @@
 //! The lease log: record round trips, crash recovery, compaction, load time.
 
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use crate::store::{LeaseLog, LeaseRecord, RecordState, next_frame};
@@ -57,22 +57,29 @@ fn a_flipped_bit_or_a_short_frame_is_rejected() {
 #[test]
 fn crash_recovery_ignores_a_torn_last_record() {
     let dir = tempdir("torn");
-    {
+    let end = {
         let (mut log, report) = LeaseLog::open(&dir).unwrap();
         assert_eq!(report.records, 0);
         let recs: Vec<_> = (0..100).map(|n| record(n, RecordState::Bound)).collect();
         log.commit(&recs).unwrap();
-    }
-    // kill -9 in the middle of the 101st write: half a frame at the end.
+        log.used_bytes()
+    };
+    // The file is zero-filled ahead of the records; reopened, that is the clean end.
     let path = dir.join(LeaseLog::FILE);
+    assert!(std::fs::metadata(&path).unwrap().len() > end);
+    let (_, report) = LeaseLog::open(&dir).unwrap();
+    assert_eq!((report.records, report.torn_bytes), (100, 0));
+    // kill -9 in the middle of the 101st write: half a frame over the zeros.
     let mut frame = Vec::new();
     record(100, RecordState::Bound).encode(&mut frame);
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    f.write_all(&frame[..frame.len() / 2]).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&frame[..frame.len() / 2], end).unwrap();
     drop(f);
     let (mut log, report) = LeaseLog::open(&dir).unwrap();
     assert_eq!(report.records, 100);
-    assert_eq!(report.torn_bytes as usize, frame.len() / 2);
+    let half = frame[..frame.len() / 2].iter().rposition(|&b| b != 0).unwrap() + 1;
+    assert_eq!(report.torn_bytes as usize, half);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), end, "cut at the last good record");
     // The tail was cut: what is appended next is found after the next restart.
     log.commit([&record(200, RecordState::Released)]).unwrap();
     drop(log);
@@ -80,8 +87,10 @@ fn crash_recovery_ignores_a_torn_last_record() {
     assert_eq!((report.records, report.torn_bytes), (101, 0));
     assert!(log.leases().any(|r| *r == record(200, RecordState::Released)));
     // Garbage instead of a frame: also cut, never a panic.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    f.write_all(&[0xff; 13]).unwrap();
+    let end = log.used_bytes();
+    drop(log);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&[0xff; 13], end).unwrap();
     drop(f);
     let (_, report) = LeaseLog::open(&dir).unwrap();
     assert_eq!((report.records, report.torn_bytes), (101, 13));
