@@ -14,7 +14,7 @@ use tracing::debug;
 
 use crate::Transmit;
 use crate::lease::Lease;
-use crate::rng::Rng;
+use crate::rng::{Rng, RngExt};
 use crate::timer::{
     Exchange, MAX_RT, NAK_DELAY, REBOOT_MAX_RC, REQUEST_MAX_RC, START_DELAY_MAX, after_secs,
 };

@@ -16,7 +16,7 @@ use dhcproto::v6::{DhcpOption, MessageType, OptionCode};
 use tracing::debug;
 
 use crate::lease::Lease;
-use crate::rng::Rng;
+use crate::rng::{Rng, RngExt};
 use crate::timer::{
     INF_MAX_DELAY, INF_MAX_RT, INF_TIMEOUT, IRT_DEFAULT, IRT_MINIMUM, Params, REB_MAX_RT,
     REB_TIMEOUT, REL_MAX_RC, REL_TIMEOUT, REN_MAX_RT, REN_TIMEOUT, REQ_MAX_RC, REQ_MAX_RT,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rng::Rng;
+use crate::rng::{Rng, RngExt};
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

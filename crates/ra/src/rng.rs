@@ -1,25 +1,3 @@
-//! A small seeded PRNG (SplitMix64). The machines take their seed from their config, so a run
-//! is reproducible; nothing here reads the thread RNG or the clock.
+//! The machines' seeded generator: [`splitmix::Rng`]; the seed comes from the config.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): fast, tiny, and good enough for jitter and ids.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`; 0 when `n` is 0.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64().checked_rem(n).unwrap_or(0)
-    }
-}
+pub(crate) use splitmix::Rng;
