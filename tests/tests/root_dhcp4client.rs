@@ -101,7 +101,6 @@ const SHORT: &str = r#""renew-timer": 2, "rebind-timer": 4, "valid-lifetime": 8"
 /// kea-dhcp4 on the isp's eth0 serving `subnet` (a /24 whose .1 is the server, pool
 /// .100-.199), its lease file and log in `dir`.
 fn kea(ns: &Netns, dir: &Path, subnet: &str, timers: &str) -> ProcessGuard {
-    std::fs::create_dir_all(dir).unwrap();
     let d = dir.display();
     let base = subnet.trim_end_matches(".0/24");
     let config = format!(
@@ -117,29 +116,7 @@ fn kea(ns: &Netns, dir: &Path, subnet: &str, timers: &str) -> ProcessGuard {
   "loggers": [{{ "name": "kea-dhcp4", "output_options": [{{ "output": "{d}/kea.log" }}], "severity": "DEBUG", "debuglevel": 99 }}]
 }}}}"#
     );
-    let path = dir.join("kea.json");
-    std::fs::write(&path, config).unwrap();
-    let mut cmd = ns.command("kea-dhcp4");
-    cmd.arg("-c")
-        .arg(&path)
-        .env("KEA_PIDFILE_DIR", dir)
-        .env("KEA_LOCKFILE_DIR", dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut guard = ns.spawn_process(&mut cmd).unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = ns.command("ss").args(["-Hlun", "sport = :67"]).output().unwrap();
-        if !out.stdout.is_empty() {
-            return guard;
-        }
-        if let Ok(Some(st)) = guard.child().try_wait() {
-            let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
-            panic!("kea-dhcp4 exited ({st}): {log}");
-        }
-        assert!(Instant::now() < until, "kea-dhcp4 does not listen on 67");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    router_tests::kea::start(ns, dir, false, &config)
 }
 
 fn client(n: &Net) -> Config {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use dhcpv6pd::driver::{self, Config};
 use dhcpv6pd::{Event, Lease};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
-use router_tests::lab;
 use router_tests::wan::{Isp, Wan, kpn_credentials};
+use router_tests::{kea, lab};
 use tokio::sync::{mpsc, watch};
 
 /// The requesting router running in a namespace.
@@ -94,20 +94,6 @@ fn net(test: &str) -> Net {
     Net { lab, router, isp, dir }
 }
 
-/// Waits until `ns` has no tentative IPv6 address on `ifname` (DAD finished).
-fn wait_dad(ns: &Netns, ifname: &str) {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = ns.command("ip").args(["-6", "addr", "show", "dev", ifname]).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("fe80::") && !text.contains("tentative") {
-            return;
-        }
-        assert!(Instant::now() < until, "DAD on {ifname} did not finish: {text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Kea as the delegating router on the isp's eth0; `pd_pool` is the JSON of one pd-pool,
 /// `timers` the JSON members for T1/T2/lifetimes.
 fn kea(n: &Net, pd_pool: &str, timers: &str) -> ProcessGuard {
@@ -116,8 +102,7 @@ fn kea(n: &Net, pd_pool: &str, timers: &str) -> ProcessGuard {
 
 /// Kea on `ifname` in `ns`, with its data directory, lease file and log in `dir`.
 fn kea_at(ns: &Netns, ifname: &str, dir: &Path, pd_pool: &str, timers: &str) -> ProcessGuard {
-    wait_dad(ns, ifname);
-    std::fs::create_dir_all(dir).unwrap();
+    kea::wait_dad(ns, ifname);
     let d = dir.display();
     let config = format!(
         r#"{{"Dhcp6": {{
@@ -129,29 +114,7 @@ fn kea_at(ns: &Netns, ifname: &str, dir: &Path, pd_pool: &str, timers: &str) -> 
   "loggers": [{{ "name": "kea-dhcp6", "output_options": [{{ "output": "{d}/kea.log" }}], "severity": "DEBUG", "debuglevel": 40 }}]
 }}}}"#
     );
-    let path = dir.join("kea.json");
-    std::fs::write(&path, config).unwrap();
-    let mut cmd = ns.command("kea-dhcp6");
-    cmd.arg("-c")
-        .arg(&path)
-        .env("KEA_PIDFILE_DIR", dir)
-        .env("KEA_LOCKFILE_DIR", dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut guard = ns.spawn_process(&mut cmd).unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = ns.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
-        if !out.stdout.is_empty() {
-            return guard;
-        }
-        if let Ok(Some(st)) = guard.child().try_wait() {
-            let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
-            panic!("kea-dhcp6 exited ({st}): {log}");
-        }
-        assert!(Instant::now() < until, "kea-dhcp6 does not listen on 547");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kea::start(ns, dir, true, &config)
 }
 
 const KEA_TIMERS: &str = r#""renew-timer": 1000, "rebind-timer": 2000, "preferred-lifetime": 3000, "valid-lifetime": 4000"#;
@@ -404,8 +367,8 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
         nc.add_route(&Route::via("::/0".parse().unwrap(), std::net::IpAddr::V6(gw))).await
     })
     .unwrap();
-    wait_dad(&lan, "eth0");
-    wait_dad(&n.router, "eth1");
+    kea::wait_dad(&lan, "eth0");
+    kea::wait_dad(&n.router, "eth1");
     let ping = || {
         let out = lan
             .command("ping")
