@@ -470,6 +470,49 @@ socket = "{}"
     assert!(std::fs::read_to_string(&got).unwrap().starts_with(&format!("ip={ip} ")));
     assert_eq!(dig(&lan, "laptop.home.arpa"), ip, "the name is back with the lease");
 
+    // The delegation is remembered across a restart (RFC 9096): killed again, and the ISP
+    // renumbers while routerd is down. The restarted router gets a new prefix and announces
+    // the one the LAN host still holds as deprecated, so the host stops preferring it at
+    // once instead of when its lifetime runs out.
+    let held: ipnet::Ipv6Net = "2001:db8:2000::/36".parse().unwrap();
+    let addrs = |ns: &netlab::Netns| {
+        ns.netcfg(|nc| async move {
+            let l = nc.link_by_name("eth0").await?;
+            nc.addresses(Some(&l)).await
+        })
+        .unwrap()
+    };
+    let before = addrs(&lan)
+        .into_iter()
+        .find_map(|a| match a.net {
+            ipnet::IpNet::V6(n) if held.contains(&n.addr()) && !a.deprecated => Some(n.addr()),
+            _ => None,
+        })
+        .expect("the host holds an address in the current prefix");
+    unsafe { libc::kill(routerd.child().id() as i32, libc::SIGKILL) };
+    let _ = routerd.child().wait();
+    assert_eq!(isp.ctl("pd pool 2001:db8:3000::/36").trim(), "ok");
+    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
+    let mut cmd = router.command(bin("routerd"));
+    cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
+    routerd = router.spawn_process(&mut cmd).unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = addrs(&lan);
+        let old_deprecated =
+            a.iter().any(|a| a.net.addr() == std::net::IpAddr::V6(before) && a.deprecated);
+        let renumbered: ipnet::Ipv6Net = "2001:db8:3000::/36".parse().unwrap();
+        let new = a
+            .iter()
+            .any(|a| matches!(a.net, ipnet::IpNet::V6(n) if renumbered.contains(&n.addr())));
+        if old_deprecated && new {
+            break;
+        }
+        assert!(Instant::now() < until, "after the restart: {a:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(logs().contains("remembered delegation"), "{}", logs());
+
     // SIGTERM: a clean stop (the ISP sees the session end).
     let pid = routerd.child().id();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
