@@ -214,6 +214,14 @@ socket = "{}"
         "pc6.home.arpa: {names}\n{}",
         logs()
     );
+    // The reverse zone follows the delegated prefix: the address's PTR names the host.
+    let ptr = lan
+        .command("dig")
+        .args(["@192.168.1.1", "+short", "+time=2", "+tries=2", "-x", &a6])
+        .output()
+        .unwrap();
+    let ptr = String::from_utf8_lossy(&ptr.stdout).into_owned();
+    assert_eq!(ptr.trim(), "pc6.home.arpa.", "PTR of {a6}\n{}", logs());
 
     // The LAN host's traffic leaves NATed to the leased address.
     let echo = PeerEcho::start(&isp, "198.51.100.1:8080".parse::<SocketAddr>().unwrap());
