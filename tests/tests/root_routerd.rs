@@ -323,7 +323,16 @@ socket = "{}"
     let (_, prefixes) = ctl(&["prefixes", "--json"]);
     assert!(prefixes.contains("2001:db8:1") && prefixes.contains("/48"), "{prefixes}");
     // The ISP drops the session and stays silent: not healthy; then it answers again and
-    // routerd redials by itself.
+    // routerd redials by itself. `routerctl events` follows it as it happens.
+    let events_file = dir.join("events.jsonl");
+    let mut events = std::process::Command::new(bin("routerctl"))
+        .arg("--socket")
+        .arg(dir.join("control.sock"))
+        .args(["events", "--json"])
+        .stdout(std::fs::File::create(&events_file).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     assert!(isp.ctl("padi off").starts_with("ok"));
     assert!(isp.ctl("padt all").starts_with("ok"));
     let until = Instant::now() + Duration::from_secs(5);
@@ -344,6 +353,27 @@ socket = "{}"
     // Back up without touching the LAN host: its NATed traffic flows again.
     let ping = lan.command("ping").args(["-c", "2", "-W", "2", "203.0.113.10"]).output().unwrap();
     assert!(ping.status.success(), "after the redial: {}", String::from_utf8_lossy(&ping.stdout));
+    let until = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let text = std::fs::read_to_string(&events_file).unwrap_or_default();
+        let kinds: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["event"].as_str().map(str::to_string))
+            .collect();
+        let pos = |k: &str| kinds.iter().position(|e| e == k);
+        if let (Some(down), Some(up), Some(_)) =
+            (pos("wan_down"), pos("wan_up"), pos("prefix_delegated"))
+        {
+            assert!(down < up, "down before up: {kinds:?}");
+            break kinds;
+        }
+        assert!(Instant::now() < until, "routerctl events: {kinds:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = events.kill();
+    let _ = events.wait();
+    println!("routerctl events during the redial: {seen:?}");
 
     // The ISP renumbers: a different prefix on the redial. The LAN follows: routerd numbers
     // it from the new /48, the host gets an address in the new /64 by SLAAC and its old one

@@ -1,5 +1,6 @@
 //! What `routerctl` shows: the router's state, kept by `run` and served on the control
-//! socket, one JSON document per request line (`status`, `wan`, `leases`, `prefixes`).
+//! socket, one JSON document per request line (`status`, `wan`, `leases`, `prefixes`), and
+//! the bus's events as they happen, a JSON line each (`events`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
+use tokio::sync::broadcast;
+
+use crate::bus::Event;
 
 /// The WAN as it is now.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -91,8 +95,13 @@ impl Status {
 /// The shared state.
 pub type Shared = Arc<Mutex<Status>>;
 
-/// Serves the control socket at `path` until the task is aborted.
-pub fn serve(path: &Path, status: Shared) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// Serves the control socket at `path` until the task is aborted. `events` streams the bus's
+/// events, one JSON line each, until the client goes away.
+pub fn serve(
+    path: &Path,
+    status: Shared,
+    events: broadcast::Sender<Event>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -100,11 +109,15 @@ pub fn serve(path: &Path, status: Shared) -> std::io::Result<tokio::task::JoinHa
     let listener = UnixListener::bind(path)?;
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let status = status.clone();
+            let (status, events) = (status.clone(), events.clone());
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut lines = BufReader::new(r).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    if line.trim() == "events" {
+                        stream_events(events.subscribe(), &mut w).await;
+                        break;
+                    }
                     let answer = answer(line.trim(), &status);
                     if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
                         break;
@@ -115,6 +128,51 @@ pub fn serve(path: &Path, status: Shared) -> std::io::Result<tokio::task::JoinHa
     }))
 }
 
+/// Writes every event as a JSON line until the client closes (or falls behind by more than
+/// the channel holds: then a `lagged` line says how many were missed).
+async fn stream_events(
+    mut rx: broadcast::Receiver<Event>,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) {
+    loop {
+        let line = match rx.recv().await {
+            Ok(ev) => event_json(&ev),
+            Err(broadcast::error::RecvError::Lagged(n)) => serde_json::json!({ "lagged": n }),
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if w.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// An event as `routerctl events --json` shows it.
+pub fn event_json(ev: &Event) -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (kind, detail) = match ev {
+        Event::WanUp => ("wan_up", serde_json::Value::Null),
+        Event::WanDown(why) => ("wan_down", serde_json::json!({ "reason": why })),
+        Event::Ipv4Acquired(a) => ("ipv4_acquired", serde_json::json!({ "address": a })),
+        Event::Ipv4Lost => ("ipv4_lost", serde_json::Value::Null),
+        Event::PrefixDelegated(p) => {
+            let p: Vec<String> = p.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect();
+            ("prefix_delegated", serde_json::json!({ "prefixes": p }))
+        }
+        Event::PrefixLost => ("prefix_lost", serde_json::Value::Null),
+        Event::LeaseGranted { lan, address, hostname } => (
+            "lease_granted",
+            serde_json::json!({ "lan": lan, "address": address, "hostname": hostname }),
+        ),
+        Event::LeaseReleased { lan, address } => {
+            ("lease_released", serde_json::json!({ "lan": lan, "address": address }))
+        }
+        Event::ConfigReloaded => ("config_reloaded", serde_json::Value::Null),
+    };
+    serde_json::json!({ "time": now, "event": kind, "detail": detail })
+}
+
 fn answer(cmd: &str, status: &Shared) -> String {
     let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let v = match cmd {
@@ -123,7 +181,7 @@ fn answer(cmd: &str, status: &Shared) -> String {
         "leases" => serde_json::to_value(s.leases.values().collect::<Vec<_>>()).unwrap_or_default(),
         "prefixes" => serde_json::to_value(&s.prefixes).unwrap_or_default(),
         other => {
-            serde_json::json!({ "error": format!("unknown command {other:?}: status, wan, leases, prefixes") })
+            serde_json::json!({ "error": format!("unknown command {other:?}: status, wan, leases, prefixes, events") })
         }
     };
     v.to_string()

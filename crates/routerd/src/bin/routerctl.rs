@@ -1,4 +1,4 @@
-//! `routerctl [--socket PATH] status|wan|leases|prefixes [--json] [--check]`: asks a running
+//! `routerctl [--socket PATH] status|wan|leases|prefixes|events [--json] [--check]`: asks a running
 //! routerd. `status --check` exits non-zero unless the router is up (a container health
 //! check).
 
@@ -15,6 +15,9 @@ enum What {
     Wan,
     Leases,
     Prefixes,
+    /// Follow the router's events (WAN up/down, addresses, prefixes, leases, reloads) as
+    /// they happen, until interrupted.
+    Events,
 }
 
 #[derive(Parser)]
@@ -73,13 +76,43 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// `routerctl events`: one line per event until the router goes away.
+fn follow(socket: &PathBuf, json: bool) -> std::io::Result<()> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.write_all(b"events\n")?;
+    for line in BufReader::new(s).lines() {
+        let line = line?;
+        if json {
+            println!("{line}");
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let detail = match &v["detail"] {
+            Value::Null => String::new(),
+            d => d.to_string(),
+        };
+        println!("{} {} {detail}", v["time"], scalar(&v["event"]));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let What::Events = cli.what {
+        return match follow(&cli.socket, cli.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routerctl: {}: {e}", cli.socket.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cmd = match cli.what {
         What::Status => "status",
         What::Wan => "wan",
         What::Leases => "leases",
         What::Prefixes => "prefixes",
+        What::Events => "events",
     };
     let v = match ask(&cli.socket, cmd) {
         Ok(v) => v,

@@ -96,13 +96,13 @@ pub async fn run(
     std::fs::create_dir_all(&c.state_dir).map_err(|e| Error::StateDir(c.state_dir.clone(), e))?;
     let nc = Netcfg::new()?;
     let status: Shared = Arc::new(std::sync::Mutex::new(Status::default()));
-    let control =
-        crate::status::serve(&c.control.socket, status.clone()).map_err(Error::Control)?;
     let remembered = bus::load_delegation(&c.state_dir);
     if !remembered.is_empty() {
         info!(prefixes = ?shown(&remembered), "remembered delegation (kept until the ISP confirms or replaces it)");
     }
     let bus = Arc::new(Bus::new(c.clone(), remembered.clone()));
+    let control = crate::status::serve(&c.control.socket, status.clone(), bus.events.clone())
+        .map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
     let initial = fw::FwState { public_ipv4: None, delegated: bus.delegation.borrow().nets() };
     apply_fw(&wiring::fw_config(&c), &initial)?;
