@@ -87,11 +87,12 @@ fn follow(socket: &PathBuf, json: bool) -> std::io::Result<()> {
             continue;
         }
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        let detail = match &v["detail"] {
+        let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+        let detail = match field("detail") {
             Value::Null => String::new(),
             d => d.to_string(),
         };
-        println!("{} {} {detail}", v["time"], scalar(&v["event"]));
+        println!("{} {} {detail}", scalar(&field("time")), scalar(&field("event")));
     }
     Ok(())
 }
