@@ -1,10 +1,13 @@
-//! `routerd`: the router daemon.
+//! `routerd`: the router daemon, and `routerctl`.
 //!
-//! What exists so far: its configuration: one TOML file describing the whole router
-//! (role, WAN, LANs, DNS, firewall, control socket), parsed and validated completely before
-//! anything is applied, with errors that name the key and the line ([`config`]), and
-//! `routerd check --config FILE`. The supervisor, the bus between the services and
-//! `routerctl` are the next steps (see the routerd issue).
+//! - [`config`]: one TOML file describing the whole router (role, WAN, LANs, DNS, firewall,
+//!   DMZ, control socket), parsed and validated completely before anything is applied, every
+//!   error naming the key and the line; `routerd check --config FILE`.
+//! - [`run`]: the services, started in dependency order under the [`supervisor`] (restart with
+//!   back-off), wired by the [`bus`] (`watch` state and broadcast events); the config-to-service
+//!   mappings are pure functions in [`wiring`]; SIGHUP reloads by difference ([`reload`]).
+//! - [`status`]: what `routerctl status|wan|leases|prefixes|events` reads from the control
+//!   socket.
 
 pub mod bus;
 pub mod config;

@@ -1,23 +1,23 @@
 //! `routerd run`: the services, supervised, wired by the [`Bus`].
 //!
 //! Start order (each depends on those before it): the firewall (safe defaults before any
-//! interface forwards), forwarding, LAN addressing, DNS, the DHCPv4 servers, router
-//! advertisements, the WAN (PPPoE) and the DHCPv6-PD client on `ppp0`. Each is a
-//! [`Supervisor`] service: restarted with back-off when it fails, restarted on purpose when a
-//! reload changes its part of the configuration, its state in `routerctl status`.
+//! interface forwards), forwarding, LAN addressing, DNS, per LAN the DHCPv4 server, the
+//! DHCPv6 server and router advertisements, on the split roles the DMZ services, then the
+//! WAN and the DHCPv6-PD client. Each is a [`Supervisor`] service: restarted with back-off
+//! when it fails, restarted on purpose when a reload changes its part of the configuration,
+//! its state in `routerctl status`.
 //!
-//! Who follows what on the bus: the firewall re-applies its ruleset when the configuration,
-//! the public IPv4 address or the delegated prefix changes; `addressing` numbers each LAN's
-//! /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the state
-//! directory (so a restarted router still knows what its LAN hosts hold, RFC 9096), moves
-//! DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router advertisements
-//! announce its /64s and deprecate a replaced prefix; DHCP leases are published in DNS.
+//! Who follows what on the bus ([`global`], [`leases`], [`ipv6`], [`dmz`], [`wan`]): the
+//! firewall re-applies its ruleset when the configuration, the public IPv4 address, the
+//! delegated prefix or (on the ingress) the gateway's address changes; `addressing` numbers
+//! each LAN's /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the
+//! state directory (so a restarted router still knows what its LAN hosts hold, RFC 9096),
+//! moves DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router
+//! advertisements announce its /64s and deprecate a replaced prefix; the DHCPv6 servers
+//! renumber; every lease is published in DNS and on the bus.
 //!
 //! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcp4-client`) or a static
 //! address (the PD client on the WAN interface for both).
-//!
-//! Not yet: DHCPv6 on the LANs (the M/O flags follow the config, but hosts get addresses by
-//! SLAAC only).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
