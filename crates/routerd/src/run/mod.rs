@@ -7,7 +7,7 @@
 //! when it fails, restarted on purpose when a reload changes its part of the configuration,
 //! its state in `routerctl status`.
 //!
-//! Who follows what on the bus ([`global`], [`leases`], [`ipv6`], [`dmz`], [`wan`]): the
+//! Who follows what on the bus (modules `global`, `leases`, `ipv6`, `dmz`, `wan`): the
 //! firewall re-applies its ruleset when the configuration, the public IPv4 address, the
 //! delegated prefix or (on the ingress) the gateway's address changes; `addressing` numbers
 //! each LAN's /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the
