@@ -1,4 +1,4 @@
-//! routerd with its WAN by DHCP (IPoE), against ISC Kea as the ISP: kea-dhcp4 leases the
+//! routerd with its WAN by DHCP (IPoE) or a static address. By DHCP, against ISC Kea as the ISP: kea-dhcp4 leases the
 //! WAN address, kea-dhcp6 delegates a /48 on the same link. On the LAN, ISC dhclient gets
 //! IPv4 by DHCP and, as `dhclient -6 -N -P`, an address (IA_NA) and a /60 for a router
 //! behind it (IA_PD) from routerd's DHCPv6 server; the /60 is routed to it, its name is in
@@ -239,5 +239,69 @@ socket = "{}"
     }
     let kea_log = std::fs::read_to_string(d4.join("kea.log")).unwrap_or_default();
     assert!(kea_log.contains("DHCP4_RELEASE"), "Kea saw the release:\n{kea_log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A static WAN address: routerd puts it and the default route on the WAN, NATs the LAN to
+/// it, forwards DNS to the configured servers, and takes them off when it stops.
+#[test]
+fn root_routerd_wan_static() {
+    let lab = lab("static");
+    let (lan, router, isp) =
+        (lab.netns("lan").unwrap(), lab.netns("r").unwrap(), lab.netns("isp").unwrap());
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    isp.add_addr("eth0", "198.51.100.1/24").unwrap();
+    lan.add_addr("eth0", "192.168.1.50/24").unwrap();
+    let default = netcfg::Route::via("0.0.0.0/0".parse().unwrap(), "192.168.1.1".parse().unwrap());
+    lan.netcfg(|nc| async move { nc.add_route(&default).await }).unwrap();
+    let dir = std::env::temp_dir().join(format!("routerd-static-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("routerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{0}/state\"\n[wan]\ninterface = \"eth0\"\nmode = \"static\"\n\
+             [wan.static]\nipv4 = \"198.51.100.7/24\"\ngateway = \"198.51.100.1\"\n\
+             dns = [\"198.51.100.1\"]\n[wan.ipv6]\nenabled = false\n\
+             [[lan]]\nname = \"lan\"\ninterface = \"lan0\"\nipv4 = \"192.168.1.1/24\"\n\
+             [control]\nsocket = \"{0}/control.sock\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
+    let mut cmd = router.command(bin("routerd"));
+    cmd.arg("run").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log);
+    let mut routerd = router.spawn_process(&mut cmd).unwrap();
+    let logs = || std::fs::read_to_string(dir.join("routerd.log")).unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !logs().contains("wan up (static)") {
+        assert!(Instant::now() < until, "no static WAN:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ctl = std::process::Command::new(bin("routerctl"))
+        .arg("--socket")
+        .arg(dir.join("control.sock"))
+        .args(["status", "--check"])
+        .output()
+        .unwrap();
+    assert!(ctl.status.success(), "healthy: {}", String::from_utf8_lossy(&ctl.stdout));
+    let echo = PeerEcho::start(&isp, "198.51.100.1:8080".parse::<SocketAddr>().unwrap());
+    let seen = peer_seen(&lan, "198.51.100.1:8080".parse().unwrap(), Duration::from_secs(5));
+    assert_eq!(seen.as_deref(), Some("198.51.100.7"), "NATed to the static address");
+    drop(echo);
+
+    // SIGTERM: the address and the default route come off the WAN.
+    unsafe { libc::kill(routerd.child().id() as i32, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(8);
+    while routerd.child().try_wait().unwrap().is_none() {
+        assert!(Instant::now() < until, "routerd did not stop:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let addrs = router.command("ip").args(["-4", "addr", "show", "dev", "eth0"]).output().unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout).into_owned();
+    assert!(!addrs.contains("198.51.100.7"), "{addrs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
