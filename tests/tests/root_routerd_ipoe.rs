@@ -1,8 +1,9 @@
-//! routerd with its WAN by DHCP (IPoE) or a static address. By DHCP, against ISC Kea as the ISP: kea-dhcp4 leases the
-//! WAN address, kea-dhcp6 delegates a /48 on the same link. On the LAN, ISC dhclient gets
-//! IPv4 by DHCP and, as `dhclient -6 -N -P`, an address (IA_NA) and a /60 for a router
-//! behind it (IA_PD) from routerd's DHCPv6 server; the /60 is routed to it, its name is in
-//! DNS, and its traffic leaves NATed to the leased address. Needs root.
+//! routerd with its WAN by DHCP (IPoE) or a static address. By DHCP, against ISC Kea as the
+//! ISP: kea-dhcp4 leases the WAN address, kea-dhcp6 delegates a /48 on the same link. On the
+//! LAN, ISC dhclient gets IPv4 by DHCP and, as `dhclient -6 -N -P`, an address (IA_NA) and a
+//! /60 for a router behind it (IA_PD) from routerd's DHCPv6 server; the /60 is routed to it,
+//! its name and PTR are in DNS, and its traffic leaves NATed to the leased address. Needs
+//! root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
