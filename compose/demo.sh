@@ -39,10 +39,12 @@ up)
   "${DC[@]}" exec -T client cat /tmp/lease
   "${DC[@]}" exec -T client ip addr show dev eth0
   echo
-  echo "== from the client: a name through the router, a ping and a web page on the stand-in internet"
+  echo "== from the client: a name through the router, a ping and a web page on the stand-in"
+  echo "   internet, and a ping over IPv6"
   "${DC[@]}" exec -T client nslookup -type=a www.example.test 192.168.1.1
   "${DC[@]}" exec -T client ping -c 3 203.0.113.10
   "${DC[@]}" exec -T client wget -q -O - http://www.example.test/
+  "${DC[@]}" exec -T client ping -c 2 2001:db8:ffff::10
   echo
   echo "demo: up in ${up}s. Look inside:"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml logs -f"

@@ -50,6 +50,14 @@ fn text(v: &Value, indent: usize) -> String {
         Value::Object(m) => m
             .iter()
             .map(|(k, v)| match v {
+                Value::Object(services) if k == "services" => {
+                    let lines =
+                        services.iter().map(|(name, s)| format!("{pad}  {name}: {}", service(s)));
+                    std::iter::once(format!("{pad}{k}:"))
+                        .chain(lines)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
                 Value::Object(_) | Value::Array(_) => format!("{pad}{k}:\n{}", text(v, indent + 2)),
                 _ => format!("{pad}{k}: {}", scalar(v)),
             })
@@ -65,6 +73,17 @@ fn text(v: &Value, indent: usize) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => format!("{pad}{}", scalar(v)),
+    }
+}
+
+/// One service on one line: `running`, `backoff (3 restarts; last error: ...)`.
+fn service(s: &Value) -> String {
+    let state = scalar(s.get("state").unwrap_or(&Value::Null));
+    let restarts = s.get("restarts").and_then(Value::as_u64).unwrap_or(0);
+    match (restarts, s.get("last_error").and_then(Value::as_str)) {
+        (0, None) => state,
+        (n, None) => format!("{state} ({n} restarts)"),
+        (n, Some(e)) => format!("{state} ({n} restarts; last error: {e})"),
     }
 }
 
