@@ -10,7 +10,8 @@
 //! Ours `fdatasync`s every lease before its ACK (group commit); Kea's memfile writes its CSV
 //! without fsync. perfdhcp simulates 10,000 clients (`-R`), fewer than the pool (16,127
 //! addresses), so returning clients get their address again on both servers.
-//! `DHCP4_BENCH_SECS` sets the run length (default 10).
+//! `DHCP4_BENCH_SECS` sets the run length (default 10); `DHCP4_BENCH_COMMIT_DELAY_US` our
+//! writer's commit delay (default `driver::COMMIT_DELAY`, 2 ms; 0 syncs at once).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -57,8 +58,8 @@ fn main() {
         cpu[1] / cpu[0]
     );
     let mut best = [0u32; 2];
-    let ours = rates("DHCP4_BENCH_RATES_OURS", &[2000, 3000, 4000, 5000]);
-    let kea = rates("DHCP4_BENCH_RATES_KEA", &[2000, 3000, 4000]);
+    let ours = rates("DHCP4_BENCH_RATES_OURS", &[4000, 6000, 8000, 10000]);
+    let kea = rates("DHCP4_BENCH_RATES_KEA", &[2000, 3000, 3500, 4000]);
     for (i, (which, rates)) in [(Which::Ours, ours), (Which::Kea, kea)].into_iter().enumerate() {
         for rate in rates {
             let r = run(&srv, &cli, which, rate, secs, &tmp);
@@ -236,7 +237,11 @@ fn run_our_server(dir: PathBuf) {
         ServerConfig::new(SERVER.parse().unwrap(), "192.168.64.0/18".parse().unwrap(), pool);
     cfg.lease_time = 3600;
     cfg.rapid_commit = false;
+    let mut dcfg = DriverConfig::new("br0", dir, cfg);
+    if let Some(us) = std::env::var("DHCP4_BENCH_COMMIT_DELAY_US").ok().and_then(|v| v.parse().ok())
+    {
+        dcfg.commit_delay = Duration::from_micros(us);
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(driver::run(DriverConfig::new("br0", dir, cfg), None, std::future::pending()))
-        .unwrap();
+    rt.block_on(driver::run(dcfg, None, std::future::pending())).unwrap();
 }

@@ -143,7 +143,7 @@ pub async fn run(
         cfg.state_dir.display()
     );
     let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
-    let (to_writer, mut durable) = spawn_writer(log, "dhcp6");
+    let (to_writer, mut durable) = spawn_writer(log, "dhcp6", std::time::Duration::ZERO);
     tokio::pin!(shutdown);
     let mut buf = vec![0u8; 65536];
     let mut control_open = true;
