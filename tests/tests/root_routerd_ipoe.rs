@@ -215,6 +215,14 @@ socket = "{}"
         "pc6.home.arpa: {names}\n{}",
         logs()
     );
+    // One host, one name: its DHCPv4 lease (by MAC) and its DHCPv6 lease (a DUID-LLT from
+    // the same MAC) are published together, A and AAAA.
+    let a = lan
+        .command("dig")
+        .args(["@192.168.1.1", "+short", "+time=2", "+tries=2", "A", "pc6.home.arpa"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&a.stdout).trim(), v4, "A of pc6\n{}", logs());
     // The reverse zone follows the delegated prefix: the address's PTR names the host.
     let ptr = lan
         .command("dig")

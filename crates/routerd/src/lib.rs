@@ -11,6 +11,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod names;
 pub mod reload;
 pub mod run;
 pub mod status;

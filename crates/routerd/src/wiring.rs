@@ -142,56 +142,6 @@ pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerCon
     Some(sc)
 }
 
-/// What a DHCP event means for the local zone.
-pub fn lease_update(ev: dhcp_server::Event) -> Option<dns::LeaseUpdate> {
-    Some(match ev {
-        dhcp_server::Event::LeaseGranted(l) => dns::LeaseUpdate::Granted {
-            hostname: l.hostname.clone()?,
-            v4: Some(l.address),
-            v6: Vec::new(),
-            client_id: client_id(&l),
-        },
-        dhcp_server::Event::LeaseReleased(l) => {
-            dns::LeaseUpdate::Released { client_id: client_id(&l) }
-        }
-        dhcp_server::Event::LeaseExpired(l) => {
-            dns::LeaseUpdate::Expired { client_id: client_id(&l) }
-        }
-        dhcp_server::Event::AddressDeclined(_) => return None,
-    })
-}
-
-/// What a DHCPv6 event means for the local zone (IA_NA addresses with a host name).
-pub fn lease6_update(ev: dhcp_server::Event6) -> Option<dns::LeaseUpdate> {
-    let l = match &ev {
-        dhcp_server::Event6::LeaseGranted(l)
-        | dhcp_server::Event6::LeaseReleased(l)
-        | dhcp_server::Event6::LeaseExpired(l)
-        | dhcp_server::Event6::AddressDeclined(l) => l,
-    };
-    if l.kind != dhcp_server::IaKind::Na {
-        return None;
-    }
-    let client_id = [b"v6:".as_slice(), &l.duid].concat();
-    Some(match ev {
-        dhcp_server::Event6::LeaseGranted(l) => dns::LeaseUpdate::Granted {
-            hostname: l.hostname.clone()?,
-            v4: None,
-            v6: l.addresses.iter().map(|(a, _)| *a).collect(),
-            client_id,
-        },
-        dhcp_server::Event6::LeaseReleased(_) => dns::LeaseUpdate::Released { client_id },
-        dhcp_server::Event6::LeaseExpired(_) | dhcp_server::Event6::AddressDeclined(_) => {
-            dns::LeaseUpdate::Expired { client_id }
-        }
-    })
-}
-
-/// The key a lease's name is published under in DNS.
-pub fn client_id(l: &dhcp_server::Lease) -> Vec<u8> {
-    if l.client_id.is_empty() { l.hw.as_bytes().to_vec() } else { l.client_id.clone() }
-}
-
 /// The PPPoE client's configuration.
 pub fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
     let p = c.wan.pppoe.as_ref().map(|p| p.get_ref());

@@ -1,7 +1,6 @@
 //! DHCPv4 on the LANs, and what becomes of every lease (v4 and v6): `routerctl leases`,
 //! names in DNS, events on the bus.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -63,7 +62,8 @@ pub(super) async fn keep_leases(
     status: Shared,
     mut dns: watch::Receiver<Option<dns::DnsHandle>>,
 ) {
-    let mut names: HashMap<Vec<u8>, dns::LeaseUpdate> = HashMap::new();
+    // One host, one name: a dual-stack host's two leases are merged (see `crate::names`).
+    let mut names = crate::names::Names::default();
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -71,20 +71,14 @@ pub(super) async fn keep_leases(
                 let update = match ev {
                     LanLease::V4(ev) => {
                         track_lease(&status, &bus, &lan, &ev);
-                        wiring::lease_update(ev)
+                        names.v4(&ev)
                     }
                     LanLease::V6(ev) => {
                         track_lease6(&status, &bus, &lan, &ev);
-                        wiring::lease6_update(ev)
+                        names.v6(&ev)
                     }
                 };
                 let Some(update) = update else { continue };
-                match &update {
-                    dns::LeaseUpdate::Granted { client_id, .. } => { names.insert(client_id.clone(), update.clone()); }
-                    dns::LeaseUpdate::Released { client_id } | dns::LeaseUpdate::Expired { client_id } => { names.remove(client_id); }
-                    #[allow(unreachable_patterns)]
-                    _ => {}
-                }
                 let handle = dns.borrow().clone();
                 if let Some(h) = handle {
                     if let Err(e) = h.lease(update).await {
@@ -96,8 +90,8 @@ pub(super) async fn keep_leases(
                 if r.is_err() { break }
                 let handle = dns.borrow_and_update().clone();
                 if let Some(h) = handle {
-                    for u in names.values() {
-                        let _ = h.lease(u.clone()).await;
+                    for u in names.all() {
+                        let _ = h.lease(u).await;
                     }
                 }
             }
