@@ -58,8 +58,8 @@ fn main() {
         cpu[1] / cpu[0]
     );
     let mut best = [0u32; 2];
-    let ours = rates("DHCP4_BENCH_RATES_OURS", &[4000, 6000, 8000, 10000]);
-    let kea = rates("DHCP4_BENCH_RATES_KEA", &[2000, 3000, 3500, 4000]);
+    let ours = rates("DHCP4_BENCH_RATES_OURS", &[6000, 8000, 10000, 12000, 14000, 16000]);
+    let kea = rates("DHCP4_BENCH_RATES_KEA", &[4000, 5000, 6000, 7000, 8000, 10000]);
     for (i, (which, rates)) in [(Which::Ours, ours), (Which::Kea, kea)].into_iter().enumerate() {
         for rate in rates {
             let r = run(&srv, &cli, which, rate, secs, &tmp);
