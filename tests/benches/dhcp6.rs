@@ -10,7 +10,8 @@
 //! Ours `fdatasync`s every lease before its Reply (group commit); Kea's memfile writes its
 //! CSV without fsync. perfdhcp simulates 10,000 clients (`-R`) from a fixed DUID (`-b
 //! duid=...`, PEERS.md: otherwise every run has new DUIDs); Kea's pool is a /80, ours the
-//! whole /64 by hashed interface ids. `DHCP6_BENCH_SECS` sets the run length (default 10).
+//! whole /64 by hashed interface ids. `DHCP6_BENCH_SECS` sets the run length (default 10);
+//! `DHCP6_BENCH_COMMIT_DELAY_US` our writer's commit delay (default 2 ms; 0 syncs at once).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -244,6 +245,10 @@ fn run_our_server(dir: PathBuf) {
     cfg.dns_servers = vec!["2001:db8:64::1".parse().unwrap()];
     let (_handle, control) = driver6::control();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let dcfg = Driver6Config::new("lan0", dir, cfg);
+    let mut dcfg = Driver6Config::new("lan0", dir, cfg);
+    if let Some(us) = std::env::var("DHCP6_BENCH_COMMIT_DELAY_US").ok().and_then(|v| v.parse().ok())
+    {
+        dcfg.commit_delay = Duration::from_micros(us);
+    }
     rt.block_on(driver6::run(dcfg, None, control, std::future::pending())).unwrap();
 }

@@ -52,12 +52,21 @@ pub struct Driver6Config {
     pub server: Server6Config,
     /// UDP port to listen on (547; tests may pick another).
     pub port: u16,
+    /// The writer thread's wait for more records before each sync, as
+    /// [`crate::driver::DriverConfig::commit_delay`]: fewer syncs, up to this much later Replies.
+    pub commit_delay: std::time::Duration,
 }
 
 impl Driver6Config {
     /// Port 547 on `interface`, leases in `state_dir`.
     pub fn new(interface: &str, state_dir: PathBuf, server: Server6Config) -> Self {
-        Driver6Config { interface: interface.to_owned(), state_dir, server, port: SERVER_PORT6 }
+        Driver6Config {
+            interface: interface.to_owned(),
+            state_dir,
+            server,
+            port: SERVER_PORT6,
+            commit_delay: crate::driver::COMMIT_DELAY,
+        }
     }
 }
 
@@ -143,7 +152,7 @@ pub async fn run(
         cfg.state_dir.display()
     );
     let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
-    let (to_writer, mut durable) = spawn_writer(log, "dhcp6", std::time::Duration::ZERO);
+    let (to_writer, mut durable) = spawn_writer(log, "dhcp6", cfg.commit_delay);
     tokio::pin!(shutdown);
     let mut buf = vec![0u8; 65536];
     let mut control_open = true;
