@@ -6,6 +6,7 @@
 
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod bench;
 pub mod clients;
 pub mod kea;
 pub mod wan;

@@ -22,6 +22,7 @@ use std::time::Duration;
 use dhcp_server::driver::{self, DriverConfig};
 use dhcp_server::{PoolRange, ServerConfig};
 use netlab::Netns;
+use router_tests::bench::{cpu_ticks, peak_rss_kib, perfdhcp_stat};
 
 const SERVER: &str = "192.168.64.1";
 
@@ -98,6 +99,8 @@ struct RunResult {
     secs: u32,
     cpu_us_per_dora: f64,
     ack_delay_ms: String,
+    /// The server's peak resident set (VmHWM), KiB.
+    peak_kib: u64,
 }
 
 impl RunResult {
@@ -115,13 +118,14 @@ impl std::fmt::Display for RunResult {
         write!(
             f,
             "{} DISCOVERs, {} ACKs ({:.0} DORA/s), drops {:.2}%, server CPU {:.1} µs/DORA, \
-             REQUEST-ACK avg delay {} ms",
+             REQUEST-ACK avg delay {} ms, peak RSS {:.1} MiB",
             self.discovers,
             self.acks,
             self.dora_per_sec(),
             self.drop_ratio() * 100.0,
             self.cpu_us_per_dora,
-            self.ack_delay_ms
+            self.ack_delay_ms,
+            self.peak_kib as f64 / 1024.0
         )
     }
 }
@@ -160,17 +164,25 @@ fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path)
         .output()
         .unwrap();
     let after = cpu_ticks(pid);
+    let peak_kib = peak_rss_kib(pid);
     drop(server);
     let text = String::from_utf8_lossy(&out.stdout);
-    let discovers = stat(&text, "DISCOVER-OFFER", "sent packets:");
-    let acks = stat(&text, "REQUEST-ACK", "received packets:");
+    let discovers = perfdhcp_stat(&text, "DISCOVER-OFFER", "sent packets:");
+    let acks = perfdhcp_stat(&text, "REQUEST-ACK", "received packets:");
     let hz = 100.0; // USER_HZ on Linux
     let cpu_us = (after - before) as f64 / hz * 1e6;
     let ack_delay_ms = text
         .split_once("Statistics for: REQUEST-ACK")
         .and_then(|(_, r)| r.lines().find_map(|l| l.trim().strip_prefix("avg delay:")))
         .map_or_else(|| "?".into(), |v| v.trim().trim_end_matches("ms").trim().to_owned());
-    RunResult { discovers, acks, secs, cpu_us_per_dora: cpu_us / acks.max(1) as f64, ack_delay_ms }
+    RunResult {
+        discovers,
+        acks,
+        secs,
+        cpu_us_per_dora: cpu_us / acks.max(1) as f64,
+        ack_delay_ms,
+        peak_kib,
+    }
 }
 
 /// Until a short perfdhcp probe gets answers (the server bound and loaded).
@@ -182,33 +194,14 @@ fn wait_ready(cli: &Netns) {
             .arg(SERVER)
             .output()
             .unwrap();
-        if stat(&String::from_utf8_lossy(&out.stdout), "REQUEST-ACK", "received packets:") > 0 {
+        if perfdhcp_stat(&String::from_utf8_lossy(&out.stdout), "REQUEST-ACK", "received packets:")
+            > 0
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     panic!("the server under test never answered");
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after_comm.split_whitespace().collect();
-    // proc(5): utime and stime are fields 14 and 15; after the comm, field 3 is index 0.
-    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(14) + field(15)
-}
-
-/// A number after `key` in perfdhcp's section `section`.
-fn stat(text: &str, section: &str, key: &str) -> u64 {
-    let Some((_, rest)) = text.split_once(&format!("Statistics for: {section}")) else {
-        return 0;
-    };
-    rest.lines()
-        .find_map(|l| l.trim().strip_prefix(key))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn kea_config(dir: &Path) -> String {

@@ -22,6 +22,7 @@ use std::time::Duration;
 use dhcp_server::Server6Config;
 use dhcp_server::driver6::{self, Driver6Config};
 use netlab::Netns;
+use router_tests::bench::{cpu_ticks, peak_rss_kib, perfdhcp_stat};
 
 const DUID: &str = "duid=00010001000000010000000c0102";
 
@@ -98,6 +99,8 @@ struct RunResult {
     secs: u32,
     cpu_us_per_exchange: f64,
     reply_delay_ms: String,
+    /// The server's peak resident set (VmHWM), KiB.
+    peak_kib: u64,
 }
 
 impl RunResult {
@@ -115,13 +118,14 @@ impl std::fmt::Display for RunResult {
         write!(
             f,
             "{} Solicits, {} Replies ({:.0} exchanges/s), drops {:.2}%, server CPU {:.1} µs per \
-             exchange, Request-Reply avg delay {} ms",
+             exchange, Request-Reply avg delay {} ms, peak RSS {:.1} MiB",
             self.solicits,
             self.replies,
             self.per_sec(),
             self.drop_ratio() * 100.0,
             self.cpu_us_per_exchange,
-            self.reply_delay_ms
+            self.reply_delay_ms,
+            self.peak_kib as f64 / 1024.0
         )
     }
 }
@@ -160,10 +164,11 @@ fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path)
         .output()
         .unwrap();
     let after = cpu_ticks(pid);
+    let peak_kib = peak_rss_kib(pid);
     drop(server);
     let text = String::from_utf8_lossy(&out.stdout);
-    let solicits = stat(&text, "SOLICIT-ADVERTISE", "sent packets:");
-    let replies = stat(&text, "REQUEST-REPLY", "received packets:");
+    let solicits = perfdhcp_stat(&text, "SOLICIT-ADVERTISE", "sent packets:");
+    let replies = perfdhcp_stat(&text, "REQUEST-REPLY", "received packets:");
     let hz = 100.0; // USER_HZ on Linux
     let cpu_us = (after - before) as f64 / hz * 1e6;
     let reply_delay_ms = text
@@ -176,6 +181,7 @@ fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path)
         secs,
         cpu_us_per_exchange: cpu_us / replies.max(1) as f64,
         reply_delay_ms,
+        peak_kib,
     }
 }
 
@@ -188,33 +194,17 @@ fn wait_ready(cli: &Netns) {
             .args(["-b", "duid=00010001000000010000000c0909"])
             .output()
             .unwrap();
-        if stat(&String::from_utf8_lossy(&out.stdout), "REQUEST-REPLY", "received packets:") > 0 {
+        if perfdhcp_stat(
+            &String::from_utf8_lossy(&out.stdout),
+            "REQUEST-REPLY",
+            "received packets:",
+        ) > 0
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     panic!("the server under test never answered");
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after_comm.split_whitespace().collect();
-    // proc(5): utime and stime are fields 14 and 15; after the comm, field 3 is index 0.
-    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(14) + field(15)
-}
-
-/// A number after `key` in perfdhcp's section `section`.
-fn stat(text: &str, section: &str, key: &str) -> u64 {
-    let Some((_, rest)) = text.split_once(&format!("Statistics for: {section}")) else {
-        return 0;
-    };
-    rest.lines()
-        .find_map(|l| l.trim().strip_prefix(key))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn kea_config(dir: &Path) -> String {

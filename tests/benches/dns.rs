@@ -21,6 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use netlab::{Netns, ProcessGuard};
+use router_tests::bench::cpu_ticks;
 
 const NAMES: usize = 1000;
 const SERVER: &str = "192.168.50.1";
@@ -83,13 +84,6 @@ struct Run {
     cpu_us: f64,
     rss_kb: u64,
     codes: String,
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = stat.rsplit(')').next().unwrap();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 fn rss_kb(pid: u32) -> u64 {
