@@ -2,14 +2,15 @@
 //! ISP: kea-dhcp4 leases the WAN address, kea-dhcp6 delegates a /48 on the same link. On the
 //! LAN, ISC dhclient gets IPv4 by DHCP and, as `dhclient -6 -N -P`, an address (IA_NA) and a
 //! /60 for a router behind it (IA_PD) from routerd's DHCPv6 server; the /60 is routed to it,
-//! its name and PTR are in DNS, and its traffic leaves NATed to the leased address. Needs
-//! root.
+//! its name (A and AAAA) and PTR are in DNS; then dhcpcd gets an address and a /60 of its
+//! own, routed too; and its traffic leaves NATed to the leased address. Needs root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use router_tests::clients::{Dhcpcd, Family};
 use router_tests::wan::bin;
 use router_tests::{PeerEcho, kea, lab, peer_seen};
 
@@ -183,7 +184,7 @@ socket = "{}"
     assert_eq!(var("new_routers").as_deref(), Some("192.168.1.1"));
     assert_eq!(var("new_domain_name_servers").as_deref(), Some("192.168.1.1"));
     kea::wait_dad(&lan, "eth0");
-    let _dhclient6 = dhclient("-6", &["-N", "-P"]);
+    let dhclient6 = dhclient("-6", &["-N", "-P"]);
     let until = Instant::now() + Duration::from_secs(20);
     while var("new_ip6_address").is_none() || var("new_ip6_prefix").is_none() {
         assert!(Instant::now() < until, "no DHCPv6 lease for dhclient:\n{}\n{}", log(), logs());
@@ -231,6 +232,40 @@ socket = "{}"
         .unwrap();
     let ptr = String::from_utf8_lossy(&ptr.stdout).into_owned();
     assert_eq!(ptr.trim(), "pc6.home.arpa.", "PTR of {a6}\n{}", logs());
+
+    // dhcpcd in dhclient's place (stopped without a Release): an address and a /60 of its
+    // own, the /60 routed to it too.
+    drop(dhclient6);
+    let dcd = dir.join("dhcpcd");
+    std::fs::create_dir_all(&dcd).unwrap();
+    let conf = "ipv6only\nnoipv6rs\nia_na 1\nia_pd 2\nfqdn both\nhostname dcd\n";
+    let mut dhcpcd = Dhcpcd::new(&lan, &dcd, "eth0", Family::V6, conf);
+    dhcpcd.start();
+    let until = Instant::now() + Duration::from_secs(20);
+    let routed = loop {
+        let r = router.command("ip").args(["-6", "route", "show", "dev", "lan0"]).output().unwrap();
+        let r = String::from_utf8_lossy(&r.stdout).into_owned();
+        let sixties: Vec<String> = r
+            .lines()
+            .filter(|l| l.contains("/60 via fe80:"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect();
+        if sixties.len() >= 2 && dhcpcd.log().contains("/60") {
+            break sixties;
+        }
+        assert!(Instant::now() < until, "no /60 for dhcpcd: {r}\n{}\n{}", dhcpcd.log(), logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("dhcpcd via routerd: /60s routed {routed:?}");
+    let leases = std::process::Command::new(bin("routerctl"))
+        .arg("--socket")
+        .arg(dir.join("control.sock"))
+        .args(["leases", "--json"])
+        .output()
+        .unwrap();
+    let leases = String::from_utf8_lossy(&leases.stdout).into_owned();
+    assert!(routed.iter().all(|p| leases.contains(p.as_str())), "{leases}");
+    drop(dhcpcd);
 
     // The LAN host's traffic leaves NATed to the leased address.
     let echo = PeerEcho::start(&isp, "198.51.100.1:8080".parse::<SocketAddr>().unwrap());
