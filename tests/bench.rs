@@ -30,3 +30,44 @@ pub fn perfdhcp_stat(text: &str, section: &str, key: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// perfdhcp's average delay in `section`, in ms as it prints it (`?` when missing).
+pub fn perfdhcp_avg_delay_ms(text: &str, section: &str) -> String {
+    text.split_once(&format!("Statistics for: {section}"))
+        .and_then(|(_, r)| r.lines().find_map(|l| l.trim().strip_prefix("avg delay:")))
+        .map_or_else(|| "?".into(), |v| v.trim().trim_end_matches("ms").trim().to_owned())
+}
+
+/// What one loaded run measured of the server under test.
+pub struct Measured {
+    /// The load generator's standard output.
+    pub stdout: String,
+    /// The server's CPU time (user + system) during the load, µs.
+    pub cpu_us: f64,
+    /// The server's peak resident set (VmHWM), KiB.
+    pub peak_kib: u64,
+}
+
+/// Starts `server` in `ns`, waits with `ready` until it answers, runs `load` to its end and
+/// measures the server over it; the server is stopped afterwards.
+pub fn measure(
+    ns: &netlab::Netns,
+    server: &mut std::process::Command,
+    ready: impl FnOnce(),
+    load: &mut std::process::Command,
+) -> Measured {
+    let mut guard = ns.spawn_process(server).expect("spawn the server under test");
+    let pid = guard.child().id();
+    ready();
+    let before = cpu_ticks(pid);
+    let out = load.output().expect("run the load generator");
+    let after = cpu_ticks(pid);
+    let peak_kib = peak_rss_kib(pid);
+    drop(guard);
+    let hz = 100.0; // USER_HZ on Linux
+    Measured {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        cpu_us: after.saturating_sub(before) as f64 / hz * 1e6,
+        peak_kib,
+    }
+}

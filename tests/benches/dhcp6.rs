@@ -22,7 +22,7 @@ use std::time::Duration;
 use dhcp_server::Server6Config;
 use dhcp_server::driver6::{self, Driver6Config};
 use netlab::Netns;
-use router_tests::bench::{cpu_ticks, peak_rss_kib, perfdhcp_stat};
+use router_tests::bench::{measure, perfdhcp_avg_delay_ms, perfdhcp_stat};
 
 const DUID: &str = "duid=00010001000000010000000c0102";
 
@@ -152,36 +152,24 @@ fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path)
             cmd.env("KEA_PIDFILE_DIR", &dir).env("KEA_LOCKFILE_DIR", &dir);
         }
     }
-    let mut server = srv.spawn_process(&mut cmd).unwrap();
-    let pid = server.child().id();
-    wait_ready(cli);
-    let before = cpu_ticks(pid);
-    let out = cli
-        .command("timeout")
-        .args([&(secs + 20).to_string(), "taskset", "-c", "0", "perfdhcp", "-6", "-l", "eth0"])
-        .args(["-r", &rate.to_string(), "-R", "10000", "-p", &secs.to_string()])
-        .args(["-b", DUID, "-W", "500000"])
-        .output()
-        .unwrap();
-    let after = cpu_ticks(pid);
-    let peak_kib = peak_rss_kib(pid);
-    drop(server);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let solicits = perfdhcp_stat(&text, "SOLICIT-ADVERTISE", "sent packets:");
-    let replies = perfdhcp_stat(&text, "REQUEST-REPLY", "received packets:");
-    let hz = 100.0; // USER_HZ on Linux
-    let cpu_us = (after - before) as f64 / hz * 1e6;
-    let reply_delay_ms = text
-        .split_once("Statistics for: REQUEST-REPLY")
-        .and_then(|(_, r)| r.lines().find_map(|l| l.trim().strip_prefix("avg delay:")))
-        .map_or_else(|| "?".into(), |v| v.trim().trim_end_matches("ms").trim().to_owned());
+    let m = measure(
+        srv,
+        &mut cmd,
+        || wait_ready(cli),
+        cli.command("timeout")
+            .args([&(secs + 20).to_string(), "taskset", "-c", "0", "perfdhcp", "-6", "-l", "eth0"])
+            .args(["-r", &rate.to_string(), "-R", "10000", "-p", &secs.to_string()])
+            .args(["-b", DUID, "-W", "500000"]),
+    );
+    let solicits = perfdhcp_stat(&m.stdout, "SOLICIT-ADVERTISE", "sent packets:");
+    let replies = perfdhcp_stat(&m.stdout, "REQUEST-REPLY", "received packets:");
     RunResult {
         solicits,
         replies,
         secs,
-        cpu_us_per_exchange: cpu_us / replies.max(1) as f64,
-        reply_delay_ms,
-        peak_kib,
+        cpu_us_per_exchange: m.cpu_us / replies.max(1) as f64,
+        reply_delay_ms: perfdhcp_avg_delay_ms(&m.stdout, "REQUEST-REPLY"),
+        peak_kib: m.peak_kib,
     }
 }
 

@@ -83,6 +83,27 @@ pub(crate) struct Durable {
     pub(crate) failed: Option<String>,
 }
 
+impl Durable {
+    /// What a wake-up of the writer's watch (`changed`, its result) says: the highest
+    /// sequence number now durable, or the store's failure.
+    pub(crate) fn progress(
+        rx: &mut watch::Receiver<Durable>,
+        changed: Result<(), watch::error::RecvError>,
+    ) -> io::Result<u64> {
+        let d = rx.borrow_and_update().clone();
+        if let Some(e) = d.failed {
+            return Err(io::Error::other(e));
+        }
+        changed.map_err(|_| writer_ended())?;
+        Ok(d.seq)
+    }
+}
+
+/// The error when the writer thread is gone.
+pub(crate) fn writer_ended() -> io::Error {
+    io::Error::other("writer thread ended")
+}
+
 /// Runs the server until `shutdown` resolves or the store fails. Events go to `events`
 /// (dropped with a warning when the channel is full).
 pub async fn run(
@@ -114,20 +135,13 @@ pub async fn run(
                 receive(&socket, &mut server, &mut buf);
             }
             r = durable.changed() => {
-                let d = durable.borrow_and_update().clone();
-                if let Some(e) = d.failed {
-                    return Err(Error::Store(io::Error::other(e)));
-                }
-                if r.is_err() {
-                    return Err(Error::Store(io::Error::other("writer thread ended")));
-                }
-                server.handle_committed(d.seq);
+                server.handle_committed(Durable::progress(&mut durable, r).map_err(Error::Store)?);
             }
             () = sleep => server.handle_timeout(Instant::now()),
         }
         while let Some(c) = server.poll_commit() {
             if to_writer.send((c.seq, c.record)).is_err() {
-                return Err(Error::Store(io::Error::other("writer thread ended")));
+                return Err(Error::Store(writer_ended()));
             }
         }
         flush(&socket, &mut server, events.as_ref()).await;

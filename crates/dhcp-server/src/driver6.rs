@@ -27,7 +27,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::driver::{far_future, spawn_writer, unix_now};
+use crate::driver::{Durable, far_future, spawn_writer, unix_now, writer_ended};
 use crate::store::LeaseLog6;
 use crate::v6::config::{Config6Error, PdPool, Server6Config};
 use crate::{Event6, Meta6, Server6};
@@ -166,14 +166,7 @@ pub async fn run(
                 receive(&socket, &mut server, &mut buf);
             }
             r = durable.changed() => {
-                let d = durable.borrow_and_update().clone();
-                if let Some(e) = d.failed {
-                    return Err(Error::Store(io::Error::other(e)));
-                }
-                if r.is_err() {
-                    return Err(Error::Store(io::Error::other("writer thread ended")));
-                }
-                server.handle_committed(d.seq);
+                server.handle_committed(Durable::progress(&mut durable, r).map_err(Error::Store)?);
             }
             cmd = control.rx.recv(), if control_open => match cmd {
                 Some(Command6::SetPrefixes { prefixes, pd_pool, done }) => {
@@ -186,7 +179,7 @@ pub async fn run(
         }
         while let Some(c) = server.poll_commit() {
             if to_writer.send((c.seq, c.record)).is_err() {
-                return Err(Error::Store(io::Error::other("writer thread ended")));
+                return Err(Error::Store(writer_ended()));
             }
         }
         flush(&socket, &mut server, events.as_ref()).await;
