@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::mss;
-use super::sys::{FRAME_MAX, PacketSocket, RecvBatch, SendBatch, Tun};
+use super::sys::{PacketSocket, RecvBatch, SendBatch, Tun};
 use crate::wire::session::{Classified, SessionKey, classify, write_data_header};
 use crate::wire::{EthernetHeader, SessionHeader, proto};
 
@@ -278,43 +278,148 @@ fn tx_loop(
         // with one sendmmsg.
         while batch.bufs.len() - batch.used() >= GSO_MAX_SEGS {
             let first = batch.used();
-            let free = &mut batch.bufs[first..];
-            let n = match tun.device().recv_multiple(
-                &mut super_packet,
-                free,
-                &mut sizes[..free.len()],
-                HDR_MAX,
-            ) {
+            let Some(free) = batch.bufs.get_mut(first..) else { break };
+            let Some(lens) = sizes.get_mut(..free.len()) else { break };
+            let n = match tun.device().recv_multiple(&mut super_packet, free, lens, HDR_MAX) {
                 Ok(n) => n,
                 Err(_) => break, // WouldBlock: nothing more waiting
             };
             batch.take(n);
-            for (k, &len) in sizes.iter().enumerate().take(n) {
-                let b = first + k;
-                let packet = &mut batch.bufs[b][HDR_MAX..HDR_MAX + len.min(FRAME_MAX - HDR_MAX)];
-                let Some(s) = sessions.for_packet(packet) else {
-                    c.dropped_packets.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
-                if mss::clamp(packet, v6, s.mtu) {
-                    c.mss_clamped.fetch_add(1, Ordering::Relaxed);
-                }
-                let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
-                let h = if s.key.vlan.is_some() { HDR_MAX } else { HDR_MAX - 4 };
-                let start = HDR_MAX - h;
-                if write_data_header(&mut batch.bufs[b][start..], &s.key, protocol, len).is_err() {
-                    c.dropped_packets.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                batch.push(b, start, h + len);
-                c.tx_packets.fetch_add(1, Ordering::Relaxed);
-                c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+            for (k, &len) in lens.iter().enumerate().take(n) {
+                queue_packet(&mut batch, first + k, len, &sessions, c);
             }
         }
         drop(sessions);
         if !batch.is_empty() {
             let _ = batch.flush(sock);
         }
+    }
+}
+
+/// Sends the packet of `len` bytes that the TUN read put at `bufs[b][HDR_MAX..]`: picks its
+/// session, clamps its MSS, writes the session headers right in front of it and queues the
+/// frame. Only a queued packet counts as sent; one too large for its buffer, with no session,
+/// or refused by the batch counts as dropped.
+fn queue_packet(batch: &mut SendBatch, b: usize, len: usize, sessions: &Sessions, c: &Counters) {
+    if frame_packet(batch, b, len, sessions, c).is_some() {
+        c.tx_packets.fetch_add(1, Ordering::Relaxed);
+        c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+    } else {
+        c.dropped_packets.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn frame_packet(
+    batch: &mut SendBatch,
+    b: usize,
+    len: usize,
+    sessions: &Sessions,
+    c: &Counters,
+) -> Option<()> {
+    let (head, rest) = batch.bufs.get_mut(b)?.split_at_mut_checked(HDR_MAX)?;
+    let packet = rest.get_mut(..len)?;
+    let s = sessions.for_packet(packet)?;
+    let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
+    if mss::clamp(packet, v6, s.mtu) {
+        c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+    }
+    let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
+    let h = if s.key.vlan.is_some() { HDR_MAX } else { HDR_MAX - 4 };
+    let start = HDR_MAX - h;
+    let written = write_data_header(head.get_mut(start..)?, &s.key, protocol, len).ok()?;
+    (written == h).then_some(())?;
+    batch.push(b, start, h + len).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::driver::sys::FRAME_MAX;
+    use crate::wire::Vlan;
+
+    const KEY: SessionKey = SessionKey {
+        local: [2, 0, 0, 0, 0, 1],
+        peer: [2, 0, 0, 0, 0, 2],
+        vlan: Some(Vlan { pcp: 0, dei: false, id: 7 }),
+        session_id: 0x0abc,
+    };
+
+    /// An IPv4 UDP packet 192.0.2.1 -> 198.51.100.1 of `len` bytes (header fields only).
+    fn udp_v4(len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        p[16..20].copy_from_slice(&[198, 51, 100, 1]);
+        p
+    }
+
+    fn one_session() -> Sessions {
+        let mut s = Sessions::default();
+        s.insert(PathSession { key: KEY, mtu: 1492, rx: Arc::default() }, true);
+        s
+    }
+
+    /// Puts `pkt` where the TUN read would and queues it.
+    fn queue(batch: &mut SendBatch, b: usize, pkt: &[u8], sessions: &Sessions, c: &Counters) {
+        batch.bufs[b][HDR_MAX..HDR_MAX + pkt.len()].copy_from_slice(pkt);
+        batch.take(1);
+        queue_packet(batch, b, pkt.len(), sessions, c);
+    }
+
+    #[test]
+    fn queued_packet_is_a_session_frame_and_counted() {
+        let (sessions, c) = (one_session(), Counters::default());
+        let mut batch = SendBatch::new(4);
+        let pkt = udp_v4(100);
+        queue(&mut batch, 0, &pkt, &sessions, &c);
+        assert_eq!(batch.len(), 1);
+        let theirs = SessionKey { local: KEY.peer, peer: KEY.local, ..KEY };
+        let payload = pkt.as_slice();
+        let frame = batch.frame(0);
+        assert_eq!(classify(frame, &theirs), Classified::Data { protocol: proto::IPV4, payload });
+        assert_eq!(c.tx_packets.load(Ordering::Relaxed), 1);
+        assert_eq!(c.tx_bytes.load(Ordering::Relaxed), 100);
+        assert_eq!(c.dropped_packets.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn oversized_packet_is_dropped_not_sent() {
+        let (sessions, c) = (one_session(), Counters::default());
+        let mut batch = SendBatch::new(4);
+        // The TUN read reports more than the buffer holds past the header room.
+        queue_packet(&mut batch, 0, FRAME_MAX - HDR_MAX + 1, &sessions, &c);
+        assert!(batch.is_empty());
+        assert_eq!(c.tx_packets.load(Ordering::Relaxed), 0);
+        assert_eq!(c.tx_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(c.dropped_packets.load(Ordering::Relaxed), 1);
+        // The largest packet that fits still goes.
+        queue(&mut batch, 1, &udp_v4(FRAME_MAX - HDR_MAX), &sessions, &c);
+        assert_eq!((batch.len(), c.tx_packets.load(Ordering::Relaxed)), (1, 1));
+    }
+
+    #[test]
+    fn packet_refused_by_a_full_batch_is_dropped_not_sent() {
+        let (sessions, c) = (one_session(), Counters::default());
+        let mut batch = SendBatch::new(1);
+        let pkt = udp_v4(60);
+        queue(&mut batch, 0, &pkt, &sessions, &c);
+        queue(&mut batch, 0, &pkt, &sessions, &c);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(c.tx_packets.load(Ordering::Relaxed), 1);
+        assert_eq!(c.tx_bytes.load(Ordering::Relaxed), 60);
+        assert_eq!(c.dropped_packets.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn packet_without_session_is_dropped() {
+        let c = Counters::default();
+        let mut batch = SendBatch::new(1);
+        queue(&mut batch, 0, &udp_v4(60), &Sessions::default(), &c);
+        assert!(batch.is_empty());
+        assert_eq!(c.dropped_packets.load(Ordering::Relaxed), 1);
     }
 }

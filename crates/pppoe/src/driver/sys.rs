@@ -289,13 +289,28 @@ fn vlan_from_cmsg(hdr: &libc::msghdr) -> Option<(u16, u16)> {
 
 /// Preallocated frames for batched sends: buffers are filled in place (by the TUN read),
 /// then the frames in them, each at its own start, go out with `sendmmsg`.
+///
+/// At most one frame per `mmsghdr` is queued: [`SendBatch::push`] refuses the frame after
+/// that, which is what makes [`SendBatch::flush`] sound.
 pub struct SendBatch {
     /// The buffers; [`SendBatch::used`] of them are taken.
     pub bufs: Vec<[u8; FRAME_MAX]>,
     used: usize,
+    /// (buffer, start, len) of each queued frame; never longer than `hdrs`.
     frames: Vec<(usize, usize, usize)>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+}
+
+/// Why [`SendBatch::push`] refused a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// Every `mmsghdr` of the batch carries a frame already: flush first.
+    #[error("send batch full")]
+    Full,
+    /// The buffer index or the byte range lies outside the batch's buffers.
+    #[error("frame outside the send buffers")]
+    OutOfRange,
 }
 
 // SAFETY: the raw pointers inside only point into the batch's own heap buffers.
@@ -321,14 +336,26 @@ impl SendBatch {
 
     /// Marks `n` more buffers as taken.
     pub fn take(&mut self, n: usize) {
-        self.used = (self.used + n).min(self.bufs.len());
+        self.used = self.used.saturating_add(n).min(self.bufs.len());
     }
 
-    /// Queues the frame at `bufs[buf][start..start + len]`.
-    pub fn push(&mut self, buf: usize, start: usize, len: usize) {
-        if buf < self.bufs.len() && start + len <= FRAME_MAX {
-            self.frames.push((buf, start, len));
+    /// Queues the frame at `bufs[buf][start..start + len]`, or refuses it when the batch
+    /// holds as many frames as it has headers, or the range is outside the buffers.
+    pub fn push(&mut self, buf: usize, start: usize, len: usize) -> Result<(), PushError> {
+        if self.frames.len() >= self.hdrs.len() {
+            return Err(PushError::Full);
         }
+        let end = start.checked_add(len).ok_or(PushError::OutOfRange)?;
+        if buf >= self.bufs.len() || end > FRAME_MAX {
+            return Err(PushError::OutOfRange);
+        }
+        self.frames.push((buf, start, len));
+        Ok(())
+    }
+
+    /// How many frames wait.
+    pub fn len(&self) -> usize {
+        self.frames.len()
     }
 
     /// Whether no frame waits.
@@ -336,25 +363,36 @@ impl SendBatch {
         self.frames.is_empty()
     }
 
+    /// The `i`th queued frame (empty past the last).
+    pub fn frame(&self, i: usize) -> &[u8] {
+        let Some(&(b, start, len)) = self.frames.get(i) else { return &[] };
+        self.bufs.get(b).and_then(|f| f.get(start..start + len)).unwrap_or(&[])
+    }
+
     /// Sends every queued frame with as few `sendmmsg` calls as the kernel allows, and frees
     /// all buffers.
     pub fn flush(&mut self, sock: &PacketSocket) -> io::Result<()> {
-        let n = self.frames.len();
         self.iovs.clear();
         for &(b, start, len) in &self.frames {
-            self.iovs.push(libc::iovec {
-                iov_base: self.bufs[b][start..].as_mut_ptr().cast(),
-                iov_len: len,
-            });
+            // `bufs` is public: a frame whose buffer has gone since `push` is dropped.
+            let Some(frame) = self.bufs.get_mut(b).and_then(|f| f.get_mut(start..start + len))
+            else {
+                continue;
+            };
+            self.iovs.push(libc::iovec { iov_base: frame.as_mut_ptr().cast(), iov_len: len });
         }
-        for (i, h) in self.hdrs.iter_mut().take(n).enumerate() {
-            h.msg_hdr.msg_iov = &raw mut self.iovs[i];
+        let n = self.iovs.len().min(self.hdrs.len());
+        for (h, iov) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()) {
+            h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
         }
         let mut sent = 0;
         let mut result = Ok(());
         while sent < n {
-            // SAFETY: headers [sent, n) point at live buffers.
+            // SAFETY: `sent < n <= hdrs.len()`, so the kernel reads the `n - sent` headers
+            // `hdrs[sent..n]`, all inside the allocation. Each was pointed just above at its own
+            // `iovs[i]`, which covers a range of a `bufs` element checked by `get_mut`; neither
+            // vector is touched until the call returns.
             let rc = unsafe {
                 libc::sendmmsg(
                     sock.fd.as_raw_fd(),
@@ -415,5 +453,34 @@ impl Tun {
         // SAFETY: poll(2) on one valid pollfd.
         let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
         rc > 0 && p.revents & libc::POLLIN != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_refuses_more_frames_than_headers() {
+        let mut batch = SendBatch::new(2);
+        assert_eq!(batch.push(0, 0, 60), Ok(()));
+        assert_eq!(batch.push(1, 4, 60), Ok(()));
+        // A third frame would have sendmmsg read a third mmsghdr, past the two allocated.
+        assert_eq!(batch.push(1, 0, 60), Err(PushError::Full));
+        assert_eq!(batch.push(0, 100, 1), Err(PushError::Full));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.frame(1).len(), 60);
+        assert!(batch.frame(2).is_empty());
+    }
+
+    #[test]
+    fn push_refuses_ranges_outside_the_buffers() {
+        let mut batch = SendBatch::new(2);
+        assert_eq!(batch.push(2, 0, 60), Err(PushError::OutOfRange));
+        assert_eq!(batch.push(0, FRAME_MAX - 59, 60), Err(PushError::OutOfRange));
+        assert_eq!(batch.push(0, usize::MAX, 2), Err(PushError::OutOfRange));
+        assert!(batch.is_empty());
+        assert_eq!(batch.push(0, 0, FRAME_MAX), Ok(()));
+        assert_eq!(batch.frame(0).len(), FRAME_MAX);
     }
 }
