@@ -457,8 +457,271 @@ impl Tun {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::wire::session::{Classified, SessionKey, classify, session_frame};
+    use crate::wire::{ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, EthernetHeader, Mac, Vlan, proto};
+
+    /// What the kernel gives a packet socket's filter: the frame with a leading 802.1Q tag
+    /// moved out of the data (`skb_vlan_untag`, before any packet tap runs), and the values
+    /// the ancillary loads read.
+    struct Skb {
+        data: Vec<u8>,
+        pkttype: u32,
+        vlan_tci: Option<u16>,
+    }
+
+    const PACKET_HOST: u32 = 0;
+    const PACKET_BROADCAST: u32 = 1;
+    const PACKET_MULTICAST: u32 = 2;
+    const PACKET_OTHERHOST: u32 = 3;
+    const PACKET_OUTGOING: u32 = 4;
+
+    impl Skb {
+        /// `wire` as received on an interface whose address is `OURS`.
+        fn received(wire: &[u8]) -> Self {
+            let pkttype = match wire.get(..6) {
+                Some(d) if d == OURS => PACKET_HOST,
+                Some(d) if d == [0xff; 6] => PACKET_BROADCAST,
+                Some(d) if d[0] & 1 == 1 => PACKET_MULTICAST,
+                _ => PACKET_OTHERHOST,
+            };
+            Skb::new(wire, pkttype)
+        }
+
+        fn new(wire: &[u8], pkttype: u32) -> Self {
+            if wire.len() >= 18 && wire[12..14] == [0x81, 0x00] {
+                let mut data = wire[..12].to_vec();
+                data.extend_from_slice(&wire[16..]);
+                let tci = u16::from_be_bytes([wire[14], wire[15]]);
+                return Skb { data, pkttype, vlan_tci: Some(tci) };
+            }
+            Skb { data: wire.to_vec(), pkttype, vlan_tci: None }
+        }
+    }
+
+    /// The checks of the kernel's `bpf_check_classic` that a hand-assembled program can fail:
+    /// a length of 1 to `BPF_MAXINSNS`, every jump inside the program, a return at the end.
+    fn check(prog: &[libc::sock_filter]) {
+        assert!((1..=4096).contains(&prog.len()), "program length {}", prog.len());
+        for (pc, ins) in prog.iter().enumerate() {
+            if ins.code & 0x07 == 0x05 {
+                let far = if ins.code == 0x05 { ins.k as usize } else { ins.jt.max(ins.jf).into() };
+                assert!(pc + 1 + far < prog.len(), "instruction {pc} jumps out of the program");
+            }
+        }
+        assert_eq!(prog.last().unwrap().code & 0x07, 0x06, "the program must end in a return");
+    }
+
+    /// Runs a classic BPF program on `skb` as the kernel does; the result is how many bytes
+    /// of the frame the socket gets (0: dropped). A load past the end of the data drops the
+    /// frame, as in the kernel. Opcodes or ancillary loads this does not know fail the test.
+    fn run(prog: &[libc::sock_filter], skb: &Skb) -> u32 {
+        check(prog);
+        let mut a = 0u32;
+        let mut pc = 0;
+        loop {
+            let ins = prog[pc];
+            pc += 1;
+            let cond = match ins.code {
+                0x20 | 0x28 | 0x30 => {
+                    // BPF_LD | BPF_W/H/B | BPF_ABS
+                    match load(skb, ins.code, ins.k) {
+                        Some(v) => a = v,
+                        None => return 0,
+                    }
+                    continue;
+                }
+                0x44 => {
+                    a |= ins.k; // BPF_ALU | BPF_OR | BPF_K
+                    continue;
+                }
+                0x54 => {
+                    a &= ins.k; // BPF_ALU | BPF_AND | BPF_K
+                    continue;
+                }
+                0x05 => {
+                    pc += ins.k as usize; // BPF_JMP | BPF_JA
+                    continue;
+                }
+                0x15 => a == ins.k,     // BPF_JMP | BPF_JEQ | BPF_K
+                0x25 => a > ins.k,      // BPF_JMP | BPF_JGT | BPF_K
+                0x35 => a >= ins.k,     // BPF_JMP | BPF_JGE | BPF_K
+                0x45 => a & ins.k != 0, // BPF_JMP | BPF_JSET | BPF_K
+                0x06 => return ins.k,   // BPF_RET | BPF_K
+                0x16 => return a,       // BPF_RET | BPF_A
+                code => panic!("opcode {code:#06x} at {}: teach the interpreter", pc - 1),
+            };
+            pc += usize::from(if cond { ins.jt } else { ins.jf });
+        }
+    }
+
+    fn load(skb: &Skb, code: u16, k: u32) -> Option<u32> {
+        const SKF_AD_OFF: u32 = 0xffff_f000;
+        if k >= SKF_AD_OFF {
+            return Some(match k - SKF_AD_OFF {
+                4 => skb.pkttype,                        // SKF_AD_PKTTYPE
+                44 => skb.vlan_tci.map_or(0, u32::from), // SKF_AD_VLAN_TAG
+                48 => u32::from(skb.vlan_tci.is_some()), // SKF_AD_VLAN_TAG_PRESENT
+                other => panic!("ancillary load {other}: teach the interpreter"),
+            });
+        }
+        assert!(k < 0x8000_0000, "negative (SKF_NET_OFF/SKF_LL_OFF) loads are not modelled");
+        let size = match code & 0x18 {
+            0x00 => 4,
+            0x08 => 2,
+            _ => 1,
+        };
+        let bytes = skb.data.get(k as usize..k as usize + size)?;
+        Some(bytes.iter().fold(0, |v, &b| v << 8 | u32::from(b)))
+    }
+
+    const OURS: Mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+    const PEER: Mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+    const VLAN: u16 = 7;
+
+    /// A frame from `PEER` to `dst`, padded to the Ethernet minimum of 60 bytes.
+    fn frame(dst: Mac, vlan: Option<u16>, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let h = EthernetHeader { dst, src: PEER, vlan: vlan.map(Vlan::id), ethertype };
+        let mut f = vec![0; h.buffer_len()];
+        h.emit(&mut f).unwrap();
+        f.extend_from_slice(payload);
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    /// A PPPoE Discovery packet with `code` and no tags (RFC 2516 §4).
+    fn discovery(code: u8) -> [u8; 6] {
+        [0x11, code, 0x00, 0x00, 0x00, 0x00]
+    }
+
+    /// The session frame the peer sends us on `session_id` (VLAN `vlan`), carrying `protocol`.
+    fn session(vlan: Option<u16>, session_id: u16, protocol: u16) -> Vec<u8> {
+        let key = SessionKey { local: PEER, peer: OURS, vlan: vlan.map(Vlan::id), session_id };
+        let mut f = session_frame(&key, protocol, &[0x45, 0, 0, 20]).unwrap();
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    fn accepts(prog: &[libc::sock_filter], wire: &[u8]) -> bool {
+        run(prog, &Skb::received(wire)) != 0
+    }
+
+    #[test]
+    fn filter_passes_discovery_for_us_only() {
+        for vlan in [None, Some(VLAN)] {
+            // The client's discovery socket (`driver/client.rs`).
+            let p = filter_program(OURS, ETHERTYPE_DISCOVERY, vlan, false);
+            for code in [0x07, 0x65, 0xa7] {
+                // PADO, PADS, PADT to us
+                assert!(accepts(&p, &frame(OURS, vlan, ETHERTYPE_DISCOVERY, &discovery(code))));
+            }
+            // Another host's PADI, broadcast: not for a client.
+            assert!(!accepts(&p, &frame([0xff; 6], vlan, ETHERTYPE_DISCOVERY, &discovery(0x09))));
+            // The access concentrator's discovery socket (`driver/ac.rs`) takes broadcasts.
+            let p = filter_program(OURS, ETHERTYPE_DISCOVERY, vlan, true);
+            assert!(accepts(&p, &frame([0xff; 6], vlan, ETHERTYPE_DISCOVERY, &discovery(0x09))));
+            assert!(accepts(&p, &frame(OURS, vlan, ETHERTYPE_DISCOVERY, &discovery(0x19))));
+            assert!(!accepts(&p, &frame(PEER, vlan, ETHERTYPE_DISCOVERY, &discovery(0x19))));
+        }
+    }
+
+    #[test]
+    fn filter_passes_our_session_frames() {
+        for vlan in [None, Some(VLAN)] {
+            let p = filter_program(OURS, ETHERTYPE_SESSION, vlan, false);
+            for protocol in [proto::LCP, proto::IPV4, proto::IPV6] {
+                assert!(accepts(&p, &session(vlan, 0x0abc, protocol)));
+            }
+            // The priority bits of the tag do not matter, only the VLAN id.
+            if let Some(id) = vlan {
+                let mut f = session(vlan, 0x0abc, proto::IPV4);
+                f[14] |= 0xb0; // PCP 5, DEI
+                assert!(accepts(&p, &f), "VLAN {id} with priority bits");
+            }
+        }
+    }
+
+    #[test]
+    fn filter_drops_other_ethertypes_and_the_other_pppoe_stage() {
+        for vlan in [None, Some(VLAN)] {
+            let disc = filter_program(OURS, ETHERTYPE_DISCOVERY, vlan, true);
+            let sess = filter_program(OURS, ETHERTYPE_SESSION, vlan, false);
+            for ethertype in [0x0800, 0x0806, 0x86dd, 0x88cc, 0x8100] {
+                let f = frame(OURS, vlan, ethertype, &[0x45, 0, 0, 20]);
+                assert!(!accepts(&disc, &f) && !accepts(&sess, &f), "ethertype {ethertype:#06x}");
+            }
+            assert!(!accepts(&disc, &session(vlan, 0x0abc, proto::IPV4)));
+            assert!(!accepts(&sess, &frame(OURS, vlan, ETHERTYPE_DISCOVERY, &discovery(0xa7))));
+        }
+    }
+
+    #[test]
+    fn filter_drops_frames_for_other_addresses() {
+        let p = filter_program(OURS, ETHERTYPE_SESSION, None, true);
+        let mut near = OURS;
+        near[5] ^= 1; // the first four bytes ours, the last two not
+        let mut far = OURS;
+        far[0] ^= 0x10; // the last two bytes ours, the first four not
+        let half_broadcast = [0xff, 0xff, 0xff, 0xff, 0x00, 0x01];
+        for dst in [PEER, near, far, half_broadcast, [0x01, 0x80, 0xc2, 0, 0, 0x0e]] {
+            let f = frame(dst, None, ETHERTYPE_SESSION, &[0x11, 0, 0x0a, 0xbc, 0, 2, 0xc0, 0x21]);
+            assert!(!accepts(&p, &f), "dst {dst:02x?}");
+        }
+    }
+
+    #[test]
+    fn filter_drops_frames_we_send() {
+        let p = filter_program(OURS, ETHERTYPE_DISCOVERY, None, true);
+        let padi = frame([0xff; 6], None, ETHERTYPE_DISCOVERY, &discovery(0x09));
+        assert!(accepts(&p, &padi));
+        assert_eq!(run(&p, &Skb::new(&padi, PACKET_OUTGOING)), 0);
+    }
+
+    #[test]
+    fn filter_drops_other_vlans() {
+        let tagged = filter_program(OURS, ETHERTYPE_SESSION, Some(VLAN), false);
+        let untagged = filter_program(OURS, ETHERTYPE_SESSION, None, false);
+        assert!(!accepts(&tagged, &session(None, 0x0abc, proto::IPV4)));
+        assert!(!accepts(&tagged, &session(Some(VLAN + 1), 0x0abc, proto::IPV4)));
+        assert!(!accepts(&tagged, &session(Some(VLAN | 0x100), 0x0abc, proto::IPV4)));
+        assert!(!accepts(&untagged, &session(Some(VLAN), 0x0abc, proto::IPV4)));
+        assert!(!accepts(&untagged, &session(Some(0), 0x0abc, proto::IPV4)), "priority tag");
+    }
+
+    #[test]
+    fn filter_drops_truncated_frames() {
+        let p = filter_program(OURS, ETHERTYPE_SESSION, None, false);
+        let f = session(None, 0x0abc, proto::IPV4);
+        for len in 0..14 {
+            assert!(!accepts(&p, &f[..len]), "{len} bytes");
+        }
+        // Past the Ethernet header the filter reads nothing: the PPPoE header is `classify`'s.
+        assert!(accepts(&p, &f[..14]));
+        for len in [14, 20, 25] {
+            assert!(matches!(classify(&f[..len], &key(None)), Classified::Malformed(_)), "{len}");
+        }
+    }
+
+    /// Our side of the session of `session()` frames.
+    fn key(vlan: Option<u16>) -> SessionKey {
+        SessionKey { local: OURS, peer: PEER, vlan: vlan.map(Vlan::id), session_id: 0x0abc }
+    }
+
+    #[test]
+    fn filter_passes_other_session_ids_for_classify_to_drop() {
+        // The filter knows no session id (the access concentrator has many on one socket);
+        // `classify` sorts them out.
+        for vlan in [None, Some(VLAN)] {
+            let p = filter_program(OURS, ETHERTYPE_SESSION, vlan, false);
+            let ours = session(vlan, 0x0abc, proto::IPV4);
+            let other = session(vlan, 0x0abd, proto::IPV4);
+            assert!(accepts(&p, &ours) && accepts(&p, &other));
+            assert!(matches!(classify(&ours, &key(vlan)), Classified::Data { .. }));
+            assert_eq!(classify(&other, &key(vlan)), Classified::NotOurs);
+        }
+    }
 
     #[test]
     fn push_refuses_more_frames_than_headers() {
