@@ -6,8 +6,6 @@
 //! we, so the sans-IO machines see the frame as it was on the wire.
 
 #![allow(unsafe_code)]
-// The batch vectors are built with equal lengths and indexed below those lengths only.
-#![allow(clippy::indexing_slicing)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -118,70 +116,109 @@ fn filter_program(
 ) -> Vec<libc::sock_filter> {
     const LD_W: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
     const LD_H: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
-    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
     const AND: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
-    const RET: u16 = 0x06; // BPF_RET | BPF_K
     // Linux ancillary loads (SKF_AD_OFF + ...).
     const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
     const AD_VLAN_TAG: u32 = 0xffff_f000 + 44;
     const AD_VLAN_PRESENT: u32 = 0xffff_f000 + 48;
     const PACKET_OUTGOING: u32 = 4;
-    let hi = u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]]);
-    let lo = u32::from(u16::from_be_bytes([mac[4], mac[5]]));
-    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
-    // Labels: 7 = checks after the address, DROP = the last instruction. Jump offsets count
-    // from the next instruction.
-    let mut p = vec![
-        f(LD_W, 0, 0, 0),                                           // 0: A = dst[0..4]
-        f(JEQ, 0, 2, hi),                                           // 1: ours? 2 : 4
-        f(LD_H, 0, 0, 4),                                           // 2: A = dst[4..6]
-        f(JEQ, 3, 0, lo),                                           // 3: ours? 7 : 4 (then fails)
-        f(JEQ, 0, 0, if broadcast { 0xffff_ffff } else { hi ^ 1 }), // 4: broadcast? (jumps fixed below)
-        f(LD_H, 0, 0, 4),                                           // 5
-        f(JEQ, 0, 0, 0xffff),                                       // 6 (jumps fixed below)
-        f(LD_W, 0, 0, AD_PKTTYPE),                                  // 7: A = pkttype
-        f(JEQ, 0, 0, PACKET_OUTGOING), // 8: ours going out? drop (fixed below)
-        f(LD_H, 0, 0, 12),             // 9: A = ethertype (tag already removed)
-        f(JEQ, 0, 0, u32::from(ethertype)), // 10: (fixed below)
-        f(LD_W, 0, 0, AD_VLAN_PRESENT), // 11
-    ];
+    use Label::{Accept, Broadcast, Checks, Drop};
+    use To::{L, Next};
+    let [m0, m1, m2, m3, m4, m5] = mac;
+    let mut p = Bpf::default();
+    p.op(LD_W, 0); // A = dst[0..4]
+    p.jeq(u32::from_be_bytes([m0, m1, m2, m3]), Next, L(if broadcast { Broadcast } else { Drop }));
+    p.op(LD_H, 4); // A = dst[4..6]
+    p.jeq(u32::from(u16::from_be_bytes([m4, m5])), L(Checks), L(Drop));
+    if broadcast {
+        p.label(Broadcast); // A = dst[0..4] still
+        p.jeq(0xffff_ffff, Next, L(Drop));
+        p.op(LD_H, 4);
+        p.jeq(0xffff, Next, L(Drop));
+    }
+    p.label(Checks);
+    p.op(LD_W, AD_PKTTYPE);
+    p.jeq(PACKET_OUTGOING, L(Drop), Next); // our own frames going out
+    p.op(LD_H, 12); // the ethertype: the kernel has taken the tag out already
+    p.jeq(u32::from(ethertype), Next, L(Drop));
+    p.op(LD_W, AD_VLAN_PRESENT);
     match vlan {
-        Some(id) => p.extend([
-            f(JEQ, 0, 0, 1),             // 12: tagged? (fixed below)
-            f(LD_W, 0, 0, AD_VLAN_TAG),  // 13
-            f(AND, 0, 0, 0x0fff),        // 14
-            f(JEQ, 0, 0, u32::from(id)), // 15: our VLAN? (fixed below)
-        ]),
-        None => p.push(f(JEQ, 0, 0, 0)), // 12: untagged? (fixed below)
-    }
-    let accept = p.len();
-    let drop = accept + 1;
-    p.push(f(RET, 0, 0, 0xffff));
-    p.push(f(RET, 0, 0, 0));
-    let off = |from: usize, to: usize| (to - from - 1) as u8;
-    // 4: broadcast first word? 5 : drop; 6: broadcast last half? 7 : drop.
-    p[4].jt = 0;
-    p[4].jf = off(4, drop);
-    p[6].jt = 0;
-    p[6].jf = off(6, drop);
-    p[3].jf = off(3, drop); // the first word was ours, the rest not: not broadcast either
-    if !broadcast {
-        p[1].jf = off(1, drop);
-    }
-    p[8].jt = off(8, drop);
-    p[10].jf = off(10, drop);
-    match vlan {
-        Some(_) => {
-            p[12].jf = off(12, drop);
-            p[15].jt = off(15, accept);
-            p[15].jf = off(15, drop);
+        Some(id) => {
+            p.jeq(1, Next, L(Drop));
+            p.op(LD_W, AD_VLAN_TAG);
+            p.op(AND, 0x0fff);
+            p.jeq(u32::from(id), L(Accept), L(Drop));
         }
-        None => {
-            p[12].jt = off(12, accept);
-            p[12].jf = off(12, drop);
-        }
+        None => p.jeq(0, L(Accept), L(Drop)),
     }
-    p
+    p.finish()
+}
+
+/// Jump targets of [`filter_program`]; `Accept` and `Drop` are the two returns at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Broadcast,
+    Checks,
+    Accept,
+    Drop,
+}
+
+/// Where a conditional jump goes.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    Next,
+    L(Label),
+}
+
+/// A classic BPF assembler with forward labels, so that no jump offset is counted by hand.
+#[derive(Default)]
+struct Bpf {
+    ins: Vec<(u16, To, To, u32)>,
+    labels: Vec<(Label, usize)>,
+}
+
+impl Bpf {
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+
+    fn op(&mut self, code: u16, k: u32) {
+        self.ins.push((code, To::Next, To::Next, k));
+    }
+
+    fn jeq(&mut self, k: u32, jt: To, jf: To) {
+        self.ins.push((Self::JEQ, jt, jf, k));
+    }
+
+    fn label(&mut self, l: Label) {
+        self.labels.push((l, self.ins.len()));
+    }
+
+    /// Appends `Accept` (the whole frame) and `Drop`, and resolves the jumps. A jump that is
+    /// not forward or too far becomes offset 255, which the kernel's checker refuses.
+    fn finish(mut self) -> Vec<libc::sock_filter> {
+        self.label(Label::Accept);
+        self.op(Self::RET, 0xffff);
+        self.label(Label::Drop);
+        self.op(Self::RET, 0);
+        let labels = self.labels;
+        let off = |from: usize, to: To| match to {
+            To::Next => 0,
+            To::L(l) => labels
+                .iter()
+                .find(|&&(m, _)| m == l)
+                .and_then(|&(_, at)| at.checked_sub(from + 1))
+                .and_then(|d| u8::try_from(d).ok())
+                .unwrap_or(u8::MAX),
+        };
+        let ins = self.ins.iter().enumerate();
+        ins.map(|(i, &(code, jt, jf, k))| libc::sock_filter {
+            code,
+            jt: off(i, jt),
+            jf: off(i, jf),
+            k,
+        })
+        .collect()
+    }
 }
 
 /// Preallocated buffers and headers for batched receives.
@@ -220,10 +257,10 @@ impl RecvBatch {
     /// Receives up to the batch size of frames (blocking until one arrives or the socket's
     /// timeout passes); returns how many. Then [`RecvBatch::frame`] gives each.
     pub fn recv(&mut self, sock: &PacketSocket) -> io::Result<usize> {
-        for (i, h) in self.hdrs.iter_mut().enumerate() {
-            h.msg_hdr.msg_iov = &raw mut self.iovs[i];
+        for ((h, iov), cmsg) in self.hdrs.iter_mut().zip(&mut self.iovs).zip(&mut self.cmsgs) {
+            h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_hdr.msg_control = cmsg.as_mut_ptr().cast();
             h.msg_hdr.msg_controllen = size_of::<[u64; 8]>();
             h.msg_len = 0;
         }
@@ -239,11 +276,9 @@ impl RecvBatch {
         };
         let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
         self.frames.clear();
-        for i in 0..n {
-            let len = (self.hdrs[i].msg_len as usize).min(FRAME_MAX);
-            let tag = vlan_from_cmsg(&self.hdrs[i].msg_hdr);
-            let buf = &mut self.bufs[i];
-            match tag {
+        for (h, buf) in self.hdrs.iter().zip(&mut self.bufs).take(n) {
+            let len = (h.msg_len as usize).min(FRAME_MAX);
+            match vlan_from_cmsg(&h.msg_hdr) {
                 Some((tpid, tci)) if len >= 12 => {
                     // Put the tag back between the MAC addresses and the ethertype.
                     buf.copy_within(TAG_ROOM..TAG_ROOM + 12, 0);
