@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use splitmix::Rng;
 use tracing::debug;
 
-use crate::rng::Rng;
 use crate::timer::{self, AUTH_TIMEOUT, CHAP_MAX_CHALLENGES, PAP_MAX_REQUESTS};
 use crate::wire::auth::chap_md5;
 use crate::wire::{AuthProtocol, ChapPacket, PapPacket, proto};

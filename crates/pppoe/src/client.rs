@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use splitmix::Rng;
 use tracing::debug;
 
 use crate::auth::{AuthKind, Credentials};
@@ -18,7 +19,6 @@ use crate::fsm::FsmConfig;
 use crate::lcp::LcpSettings;
 use crate::ncp::IpcpRole;
 use crate::ppp::{Ppp, PppEvent, PppSettings};
-use crate::rng::Rng;
 use crate::wire::session::session_frame;
 use crate::wire::{
     DiscoveryPacket, ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, EthernetHeader, Mac, SessionHeader,

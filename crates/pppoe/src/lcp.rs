@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use splitmix::Rng;
 use tracing::debug;
 
 use crate::auth::AuthKind;
 use crate::fsm::{Judgement, Policy};
-use crate::rng::Rng;
 use crate::wire::LcpOption;
 
 /// RFC 1661 §6.1 default MRU, in force when the option is not negotiated.

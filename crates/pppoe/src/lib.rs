@@ -60,7 +60,6 @@ pub mod fuzzing;
 pub(crate) mod lcp;
 pub(crate) mod ncp;
 pub(crate) mod ppp;
-pub mod rng;
 pub mod server;
 pub mod timer;
 pub mod wire;

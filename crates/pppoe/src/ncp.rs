@@ -3,8 +3,9 @@
 
 use std::net::Ipv4Addr;
 
+use splitmix::Rng;
+
 use crate::fsm::{Judgement, Policy};
-use crate::rng::Rng;
 use crate::wire::{IpcpOption, Ipv6cpOption};
 
 /// Which end of IPCP we are.

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use splitmix::Rng;
 use tracing::debug;
 
 use crate::auth::{Auth, AuthOutput, Credentials, Secrets};
@@ -12,7 +13,6 @@ use crate::event::{DownReason, Ipv4Link, Ipv6Link, Stats};
 use crate::fsm::{Fsm, FsmConfig, Output, Policy, State};
 use crate::lcp::{Echo, EchoAction, LcpPolicy, LcpSettings};
 use crate::ncp::{IpcpPolicy, IpcpRole, Ipv6cpPolicy};
-use crate::rng::Rng;
 use crate::timer;
 use crate::wire::{ChapPacket, CpPacket, IpcpOption, Ipv6cpOption, LcpOption, PapPacket, proto};
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use splitmix::Rng;
 use tracing::debug;
 
 use crate::auth::{AuthKind, Secrets};
@@ -17,7 +18,6 @@ use crate::fsm::FsmConfig;
 use crate::lcp::LcpSettings;
 use crate::ncp::IpcpRole;
 use crate::ppp::{Ppp, PppEvent, PppSettings};
-use crate::rng::Rng;
 use crate::timer;
 use crate::wire::ethernet::BROADCAST;
 use crate::wire::session::session_frame;

@@ -31,23 +31,6 @@ pub const CHAP_MAX_CHALLENGES: u32 = 10;
 /// How long a peer waits for the authenticator's first CHAP Challenge or PAP answer.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The timers of one session, for `poll_timeout` bookkeeping and for tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Timer {
-    /// PADI/PADR retransmission.
-    Discovery,
-    /// LCP restart timer.
-    Lcp,
-    /// PAP/CHAP retransmission or wait.
-    Auth,
-    /// IPCP restart timer.
-    Ipcp,
-    /// IPv6CP restart timer.
-    Ipv6cp,
-    /// LCP echo keepalive.
-    Echo,
-}
-
 /// The earliest of a set of optional deadlines.
 pub fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
     deadlines.into_iter().flatten().min()

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::mss;
 use super::sys::{PacketSocket, RecvBatch, SendBatch, Tun};
-use crate::wire::session::{Classified, SessionKey, classify, write_data_header};
+use crate::wire::session::{Classified, DATA_HEADER_MAX, SessionKey, classify, write_data_header};
 use crate::wire::{EthernetHeader, SessionHeader, proto};
 
 /// Frames per system call.
@@ -25,8 +25,6 @@ const TX_BUFS: usize = 512;
 const GSO_MAX_SEGS: usize = 128;
 /// The virtio-net header in front of each packet written to the TUN device.
 const VNET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
-/// Largest header in front of a packet: Ethernet 14 + 802.1Q 4 + PPPoE 6 + PPP 2.
-const HDR_MAX: usize = 26;
 
 /// Data path counters (a status command reads them).
 #[derive(Debug, Default)]
@@ -274,13 +272,14 @@ fn tx_loop(
         }
         let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
         // Read what is waiting (each read one packet, or one GSO super-packet cut into
-        // MTU-sized segments right into the send buffers, HDR_MAX bytes in), then send it all
+        // MTU-sized segments right into the send buffers, DATA_HEADER_MAX bytes in), then send it all
         // with one sendmmsg.
         while batch.bufs.len() - batch.used() >= GSO_MAX_SEGS {
             let first = batch.used();
             let Some(free) = batch.bufs.get_mut(first..) else { break };
             let Some(lens) = sizes.get_mut(..free.len()) else { break };
-            let n = match tun.device().recv_multiple(&mut super_packet, free, lens, HDR_MAX) {
+            let n = match tun.device().recv_multiple(&mut super_packet, free, lens, DATA_HEADER_MAX)
+            {
                 Ok(n) => n,
                 Err(_) => break, // WouldBlock: nothing more waiting
             };
@@ -296,7 +295,7 @@ fn tx_loop(
     }
 }
 
-/// Sends the packet of `len` bytes that the TUN read put at `bufs[b][HDR_MAX..]`: picks its
+/// Sends the packet of `len` bytes that the TUN read put at `bufs[b][DATA_HEADER_MAX..]`: picks its
 /// session, clamps its MSS, writes the session headers right in front of it and queues the
 /// frame. Only a queued packet counts as sent; one too large for its buffer, with no session,
 /// or refused by the batch counts as dropped.
@@ -316,7 +315,7 @@ fn frame_packet(
     sessions: &Sessions,
     c: &Counters,
 ) -> Option<()> {
-    let (head, rest) = batch.bufs.get_mut(b)?.split_at_mut_checked(HDR_MAX)?;
+    let (head, rest) = batch.bufs.get_mut(b)?.split_at_mut_checked(DATA_HEADER_MAX)?;
     let packet = rest.get_mut(..len)?;
     let s = sessions.for_packet(packet)?;
     let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
@@ -324,8 +323,8 @@ fn frame_packet(
         c.mss_clamped.fetch_add(1, Ordering::Relaxed);
     }
     let protocol = if v6 { proto::IPV6 } else { proto::IPV4 };
-    let h = if s.key.vlan.is_some() { HDR_MAX } else { HDR_MAX - 4 };
-    let start = HDR_MAX - h;
+    let h = s.key.header_len();
+    let start = DATA_HEADER_MAX.checked_sub(h)?;
     let written = write_data_header(head.get_mut(start..)?, &s.key, protocol, len).ok()?;
     (written == h).then_some(())?;
     batch.push(b, start, h + len).ok()
@@ -365,7 +364,7 @@ mod tests {
 
     /// Puts `pkt` where the TUN read would and queues it.
     fn queue(batch: &mut SendBatch, b: usize, pkt: &[u8], sessions: &Sessions, c: &Counters) {
-        batch.bufs[b][HDR_MAX..HDR_MAX + pkt.len()].copy_from_slice(pkt);
+        batch.bufs[b][DATA_HEADER_MAX..DATA_HEADER_MAX + pkt.len()].copy_from_slice(pkt);
         batch.take(1);
         queue_packet(batch, b, pkt.len(), sessions, c);
     }
@@ -391,13 +390,13 @@ mod tests {
         let (sessions, c) = (one_session(), Counters::default());
         let mut batch = SendBatch::new(4);
         // The TUN read reports more than the buffer holds past the header room.
-        queue_packet(&mut batch, 0, FRAME_MAX - HDR_MAX + 1, &sessions, &c);
+        queue_packet(&mut batch, 0, FRAME_MAX - DATA_HEADER_MAX + 1, &sessions, &c);
         assert!(batch.is_empty());
         assert_eq!(c.tx_packets.load(Ordering::Relaxed), 0);
         assert_eq!(c.tx_bytes.load(Ordering::Relaxed), 0);
         assert_eq!(c.dropped_packets.load(Ordering::Relaxed), 1);
         // The largest packet that fits still goes.
-        queue(&mut batch, 1, &udp_v4(FRAME_MAX - HDR_MAX), &sessions, &c);
+        queue(&mut batch, 1, &udp_v4(FRAME_MAX - DATA_HEADER_MAX), &sessions, &c);
         assert_eq!((batch.len(), c.tx_packets.load(Ordering::Relaxed)), (1, 1));
     }
 

@@ -68,7 +68,7 @@ fn every_corpus_directory_is_covered() {
 /// through every property.
 #[test]
 fn random_and_mutated_inputs_hold_the_properties() {
-    let mut rng = crate::rng::Rng::new(0x5eed);
+    let mut rng = splitmix::Rng::new(0x5eed);
     type Property = fn(&[u8]);
     let targets: [(&str, Property); 3] = [
         ("pppoe_discovery", fuzzing::discovery_round_trip),

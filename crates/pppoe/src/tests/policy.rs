@@ -2,12 +2,13 @@
 
 use std::net::Ipv4Addr;
 
+use splitmix::Rng;
+
 use super::pair::{Pair, ac_config, client_config};
 use crate::AuthKind;
 use crate::fsm::{Judgement, Policy};
 use crate::lcp::{LcpPolicy, LcpSettings};
 use crate::ncp::{IpcpPolicy, IpcpRole, Ipv6cpPolicy};
-use crate::rng::Rng;
 use crate::wire::session::session_frame;
 use crate::wire::{CpPacket, IpcpOption, Ipv6cpOption, LcpOption, proto};
 

@@ -8,6 +8,11 @@ pub type Mac = [u8; 6];
 /// The broadcast MAC address, destination of PADI (RFC 2516 §5.1).
 pub const BROADCAST: Mac = [0xff; 6];
 
+/// Length of an untagged Ethernet II header: destination, source, ethertype.
+pub const HEADER_LEN: usize = 14;
+/// Length of an IEEE 802.1Q tag: TPID and TCI.
+pub const VLAN_TAG_LEN: usize = 4;
+
 /// An 802.1Q tag control field, kept whole so parse/emit is lossless.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Vlan {
@@ -73,7 +78,7 @@ impl EthernetHeader {
 
     /// Length of the header on the wire: 14, or 18 with a tag.
     pub fn buffer_len(&self) -> usize {
-        if self.vlan.is_some() { 18 } else { 14 }
+        if self.vlan.is_some() { HEADER_LEN + VLAN_TAG_LEN } else { HEADER_LEN }
     }
 
     /// Writes the header at the start of `buf` and returns its length.

@@ -2,6 +2,7 @@
 //! uses without the machines: [`classify`] for received frames and [`write_data_header`] for
 //! outgoing ones.
 
+use super::ethernet::{HEADER_LEN as ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use super::{
     ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, Error, EthernetHeader, Mac, PPPOE_VER_TYPE, Vlan,
     Writer, get_u8, get_u16, len_u16, proto, split,
@@ -18,6 +19,9 @@ pub struct SessionHeader {
 
 /// Length of the PPPoE header plus the PPP protocol field.
 pub const SESSION_HEADER_LEN: usize = 8;
+
+/// Longest header [`write_data_header`] writes: Ethernet, 802.1Q tag, PPPoE and PPP (26).
+pub const DATA_HEADER_MAX: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN + SESSION_HEADER_LEN;
 
 impl SessionHeader {
     /// Parses the header and returns the PPP payload, trimmed to the PPPoE LENGTH field (bytes
@@ -41,7 +45,8 @@ impl SessionHeader {
         Ok((SessionHeader { session_id, protocol }, payload))
     }
 
-    /// Writes the header for a PPP payload of `payload_len` bytes; returns 8.
+    /// Writes the header for a PPP payload of `payload_len` bytes; returns
+    /// [`SESSION_HEADER_LEN`].
     pub fn emit(&self, buf: &mut [u8], payload_len: usize) -> Result<usize, Error> {
         let length = len_u16(payload_len.checked_add(2).ok_or(Error::TooLong(payload_len))?)?;
         let mut w = Writer::new(buf);
@@ -65,6 +70,15 @@ pub struct SessionKey {
     pub vlan: Option<Vlan>,
     /// The PPPoE SESSION_ID.
     pub session_id: u16,
+}
+
+impl SessionKey {
+    /// Length of the headers [`write_data_header`] writes for this session: 22, or 26 with a
+    /// tag.
+    pub fn header_len(&self) -> usize {
+        let tag = if self.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
+        ETHERNET_HEADER_LEN + tag + SESSION_HEADER_LEN
+    }
 }
 
 /// What a received Ethernet frame is, as far as one session is concerned.
@@ -116,8 +130,8 @@ pub fn classify<'a>(frame: &'a [u8], key: &SessionKey) -> Classified<'a> {
 }
 
 /// Writes Ethernet (+802.1Q) + PPPoE + PPP headers for a data frame carrying `payload_len`
-/// bytes of `protocol` into the start of `buf`; returns the header length (22 or 26). The
-/// caller places the payload right after it.
+/// bytes of `protocol` into the start of `buf`; returns the header length,
+/// [`SessionKey::header_len`]. The caller places the payload right after it.
 pub fn write_data_header(
     buf: &mut [u8],
     key: &SessionKey,
@@ -138,7 +152,7 @@ pub fn write_data_header(
 
 /// Builds a whole session frame (headers + payload) as a vector.
 pub fn session_frame(key: &SessionKey, protocol: u16, payload: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut v = vec![0; 26 + payload.len()];
+    let mut v = vec![0; key.header_len() + payload.len()];
     let n = write_data_header(&mut v, key, protocol, payload.len())?;
     v.truncate(n);
     v.extend_from_slice(payload);
@@ -184,7 +198,7 @@ mod tests {
         let mine = KEY;
         let theirs = SessionKey { local: KEY.peer, peer: KEY.local, ..KEY };
         let data = session_frame(&theirs, proto::IPV4, &ip).unwrap();
-        assert_eq!(data.len(), 26 + 4);
+        assert_eq!(data.len(), DATA_HEADER_MAX + 4);
         assert_eq!(
             classify(&data, &mine),
             Classified::Data { protocol: proto::IPV4, payload: &ip }
@@ -201,5 +215,15 @@ mod tests {
         short.truncate(24);
         assert!(matches!(classify(&short, &mine), Classified::Malformed(_)));
         assert!(write_data_header(&mut [0u8; 25], &mine, proto::IPV4, 4).is_err());
+    }
+
+    #[test]
+    fn header_len_is_what_write_data_header_writes() {
+        let untagged = SessionKey { vlan: None, ..KEY };
+        for (key, len) in [(KEY, 26), (untagged, 22)] {
+            assert_eq!(key.header_len(), len);
+            let mut buf = [0u8; DATA_HEADER_MAX];
+            assert_eq!(write_data_header(&mut buf, &key, proto::IPV6, 1280), Ok(len));
+        }
     }
 }
