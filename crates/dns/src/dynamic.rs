@@ -42,15 +42,6 @@ impl std::fmt::Debug for TsigKey {
     }
 }
 
-impl TsigKey {
-    /// Reads a key whose secret is the whole content of `path` (raw bytes, as hickory's).
-    pub fn from_file(name: &str, path: &Path) -> Result<Self, Error> {
-        let secret =
-            std::fs::read(path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-        Ok(TsigKey { name: name.into(), secret })
-    }
-}
-
 /// Opens (or creates) the journaled zone for `domain` under `state_dir` and puts it in a
 /// catalogue of its own.
 pub async fn open(
