@@ -148,8 +148,8 @@ fn key<'b>(q: &QueryView<'_>, buf: &'b mut [u8; MAX_NAME + 4]) -> Option<&'b [u8
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use hickory_server::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
-    use hickory_server::proto::rr::{Name, RData, Record, RecordType, rdata::A};
+    use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A};
 
     use super::*;
 

@@ -4,17 +4,29 @@
 //!
 //! # Layers
 //!
+//! The core decides every answer and is sans-IO: no tokio, no socket, no clock (it takes
+//! `now: Instant`), so it builds and is tested without the `driver` feature. The driver does
+//! the I/O the core asks for and is the only code that needs tokio and hickory-server.
+//!
 //! ```text
-//! driver.rs   tokio: UDP and TCP listeners, DnsHandle (lease / upstream / prefix events)
-//! server.rs   the query path: fast (no .await) and slow (hickory zone, upstreams)
-//! forward.rs  upstream exchanges: UDP, TC -> TCP, timeouts, next server
-//! dynamic.rs  hickory-server's sqlite-journaled zone: UPDATE + TSIG, survives restarts
-//! local.rs    sans-IO: static hosts, leases, conflict policy, reverse zones
-//! table.rs    sans-IO: precomputed local answers (the fast path)
-//! cache.rs    sans-IO: the forwarding cache (bytes + TTL offsets)
-//! policy.rs   sans-IO: access list (not an open resolver), rebinding filter
-//! wire.rs     sans-IO: allocation-free reading of the header, question, OPT and TTLs
+//! driver/mod.rs      [driver] tokio: UDP and TCP listeners, DnsHandle (lease / upstream /
+//!                    prefix events), the clock; runs Core's asks
+//! driver/forward.rs  [driver] upstream exchanges: UDP, TC -> TCP, timeouts, next server
+//! driver/dynamic.rs  [driver] hickory-server's sqlite-journaled zone: UPDATE + TSIG, survives
+//!                    restarts
+//! server.rs          sans-IO: Core, the query path's decisions: handle_query(now, ..) ->
+//!                    Reply | Drop | Ask(Dynamic | Upstream), then handle_dynamic_reply /
+//!                    handle_upstream_reply(now, ..); the UPDATE conflict check
+//! local.rs           sans-IO: static hosts, leases, conflict policy, reverse zones
+//! table.rs           sans-IO: precomputed local answers (the fast path)
+//! cache.rs           sans-IO: the forwarding cache (bytes + TTL offsets, expiry by `now`)
+//! policy.rs          sans-IO: access list (not an open resolver), rebinding filter
+//! upstream.rs        sans-IO: the query sent upstream, which replies match it, their addresses
+//! wire.rs            sans-IO: allocation-free reading of the header, question, OPT and TTLs
 //! ```
+//!
+//! The core reads UPDATE messages with hickory-proto, which has no tokio; hickory-server
+//! (which does) is used by the driver only.
 //!
 //! Why our own listener instead of hickory's `Server`: the local zone is answered from
 //! precomputed bytes without building a `Message` (the goal is unbound's query rate), and the
@@ -23,6 +35,8 @@
 //! processing, TSIG verification and response signing, and the SQLite journal. Every change
 //! (a lease, new upstreams, a new prefix) builds a new immutable [`server::View`] that is
 //! swapped in with `ArcSwap`: queries in flight finish on the old one, none is dropped.
+//! A server without the driver (another runtime, a simulator) builds the [`Core`] from a
+//! [`DnsConfig`] and a [`LocalZone`] and does the asks itself.
 //!
 //! # RFCs
 //!
@@ -52,15 +66,15 @@
 //!   journaled zone's.
 
 pub mod cache;
+#[cfg(feature = "driver")]
 pub mod driver;
-pub mod dynamic;
-pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod local;
 pub mod policy;
 pub mod server;
 pub mod table;
+pub mod upstream;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -69,9 +83,10 @@ use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+#[cfg(feature = "driver")]
 pub use driver::{DnsHandle, serve};
-pub use dynamic::TsigKey;
 pub use local::{Conflict, LeaseUpdate, LocalZone, StaticHost};
+pub use server::Core;
 
 /// Errors of configuration and start-up.
 #[derive(Debug, thiserror::Error)]
@@ -95,8 +110,25 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "driver")]
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { what: what.into(), source }
+    }
+}
+
+/// A TSIG key (RFC 8945 §3) that may sign UPDATEs: HMAC-SHA256. routerd reads the secret
+/// from the configured file (base64) and passes the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    /// The key name, as the client sends it (`ddns`, `nsupdate-key.`).
+    pub name: String,
+    /// The shared secret (the bytes, not their base64).
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey").field("name", &self.name).finish_non_exhaustive()
     }
 }
 

@@ -1,39 +1,51 @@
-//! The query path: one function from received bytes to the bytes to send back, shared by the
-//! UDP and TCP listeners (and the fuzz target).
+//! The query path's decisions, sans-IO: from received bytes to the bytes to send back, or to
+//! what must be asked first. Shared by the UDP and TCP listeners of the driver (`driver`
+//! feature) and by the fuzz target.
 //!
 //! Order, cheapest first: read the header and question ([`QueryView`]); answer nothing that
 //! is itself a response; REFUSED for sources outside the client networks ([`Acl`]); NOTIMP for
-//! opcodes other than QUERY and UPDATE; then the local table, the cache, and only then the
-//! slow paths (hickory's dynamic zone, the upstreams). What the listener needs from the slow
-//! paths is an `.await`, so [`Core::answer_fast`] says [`Fast::Slow`] and the listener spawns
-//! [`Core::answer_slow`] for it: a query waiting for an upstream never holds up the others.
+//! opcodes other than QUERY and UPDATE; the UPDATE conflict check against the local zone;
+//! then the local table, the cache, and only then the slow paths (hickory's dynamic zone, the
+//! upstreams). [`Core::handle_query`] answers what needs no I/O at once and otherwise says what
+//! to ask ([`Next::Ask`]); the driver asks (a query waiting for an upstream never holds up the
+//! others) and hands the result to [`Core::handle_dynamic_reply`] or
+//! [`Core::handle_upstream_reply`], which decide what the client gets (rebinding filter,
+//! cache, truncation).
+//!
+//! No tokio, no socket, no clock: time comes in as `now`. The core is shared by every listener
+//! task, so it takes `&self`: the [`View`] is replaced whole (`ArcSwap`, queries in flight
+//! finish on the old one), the cache is behind a `std::sync::Mutex` held for one lookup or one
+//! insert (never across I/O), and the counters are atomics.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use hickory_server::proto::op::Message;
-use hickory_server::zone_handler::Catalog;
+use hickory_proto::op::Message;
+use ipnet::{IpNet, Ipv6Net};
 
+use crate::DnsConfig;
 use crate::cache::{Answer, Cache};
 use crate::local::LocalZone;
 use crate::policy::{Acl, RebindFilter};
 use crate::table::{LocalTable, Outcome};
-use crate::wire::{self, FLAG_TC, HEADER_LEN, QueryView, Rcode};
-use crate::{dynamic, forward};
+use crate::upstream;
+use crate::wire::{self, FLAG_TC, HEADER_LEN, MAX_NAME, QueryView, Rcode};
 
 /// Everything a query is answered from, replaced whole on any change.
 #[derive(Debug)]
 pub struct View {
+    /// The local zone the table was compiled from (UPDATEs are checked against it).
+    pub zone: LocalZone,
     /// The local zone's precomputed answers.
     pub table: LocalTable,
     /// Who may ask.
     pub acl: Acl,
     /// Which upstream answers are believed.
     pub rebind: RebindFilter,
-    /// Where other names are forwarded.
+    /// Where other names are forwarded, in order.
     pub upstreams: Vec<SocketAddr>,
     /// How long one upstream gets to answer.
     pub timeout: Duration,
@@ -58,43 +70,122 @@ pub struct Stats {
     pub malformed: AtomicU64,
 }
 
-/// What the fast path did.
+/// What [`Core::handle_query`] made of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fast {
-    /// The response is in the output buffer.
-    Done,
+pub enum Next {
+    /// The response is in the output buffer: send it.
+    Reply,
     /// Nothing is to be sent.
     Drop,
-    /// Call [`Core::answer_slow`].
-    Slow,
+    /// The answer needs I/O first.
+    Ask(Ask),
 }
 
-/// The server's shared state.
+/// The I/O a query waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Hand the message to hickory's dynamic zone (an UPDATE that passed the conflict check,
+    /// or a name of the local domain that the table does not hold), for a response of at most
+    /// `max` bytes; then [`Core::handle_dynamic_reply`].
+    Dynamic {
+        /// The longest response the client can take (its UDP limit; 65535 over TCP).
+        max: u16,
+    },
+    /// Ask [`View::upstreams`] in order, each for [`View::timeout`]; then
+    /// [`Core::handle_upstream_reply`].
+    Upstream,
+}
+
+/// The server's shared state: the current view, the forwarding cache, the counters.
+#[derive(Debug)]
 pub struct Core {
-    /// The current view (swapped atomically).
-    pub view: ArcSwap<View>,
-    /// The local zone the table is compiled from (for lease events).
-    pub zone: tokio::sync::Mutex<LocalZone>,
-    /// The forwarding cache.
-    pub cache: std::sync::Mutex<Cache>,
-    /// Hickory's catalogue with the dynamic (journaled) zone.
-    pub catalog: Catalog,
-    /// Counters.
-    pub stats: Stats,
+    view: ArcSwap<View>,
+    cache: Mutex<Cache>,
+    /// The client networks that do not change (LAN subnets, ULA prefixes, `clients`); the
+    /// delegated prefix is added from the zone.
+    clients: Vec<IpNet>,
+    stats: Stats,
 }
 
 impl Core {
-    /// The fast path: everything that needs no `.await`.
-    pub fn answer_fast(&self, msg: &[u8], src: SocketAddr, tcp: bool, out: &mut Vec<u8>) -> Fast {
+    /// A core answering from `zone` (compiled now), with `config`'s client networks,
+    /// rebinding exemptions, upstreams, upstream timeout and cache size.
+    pub fn new(config: &DnsConfig, zone: &LocalZone) -> Core {
+        let v4 = config.lan_v4.iter().map(|&n| IpNet::V4(n));
+        let v6 = config.lan_v6.iter().map(|&n| IpNet::V6(n));
+        let clients: Vec<IpNet> = v4.chain(v6).chain(config.clients.iter().copied()).collect();
+        let view = View {
+            zone: zone.clone(),
+            table: zone.table(),
+            acl: acl(&clients, zone.prefix()),
+            rebind: RebindFilter::new(&config.rebind_allow),
+            upstreams: config.upstreams.clone(),
+            timeout: config.upstream_timeout,
+        };
+        Core {
+            view: ArcSwap::from_pointee(view),
+            cache: Mutex::new(Cache::new(config.cache_size)),
+            clients,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Publishes what `zone` now holds (after a lease or a prefix change): its answers, and its
+    /// delegated prefix as a client network.
+    pub fn publish(&self, zone: &LocalZone) {
+        let (table, acl) = (zone.table(), acl(&self.clients, zone.prefix()));
+        self.view.rcu(|v| View {
+            zone: zone.clone(),
+            table: table.clone(),
+            acl: acl.clone(),
+            rebind: v.rebind.clone(),
+            upstreams: v.upstreams.clone(),
+            timeout: v.timeout,
+        });
+    }
+
+    /// Replaces the upstream servers. The cache is kept: its answers stay valid for their TTL
+    /// whoever gave them.
+    pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
+        self.view.rcu(|v| View {
+            zone: v.zone.clone(),
+            table: v.table.clone(),
+            acl: v.acl.clone(),
+            rebind: v.rebind.clone(),
+            upstreams: upstreams.clone(),
+            timeout: v.timeout,
+        });
+    }
+
+    /// The current view (for [`Ask::Upstream`]: the upstreams and their timeout).
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Takes a message that arrived at `now` from `src` (over TCP if `tcp`). [`Next::Reply`]:
+    /// the response is in `out`.
+    pub fn handle_query(
+        &self,
+        now: Instant,
+        src: SocketAddr,
+        tcp: bool,
+        msg: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Next {
         let q = match QueryView::parse(msg) {
-            Ok(q) if q.is_response() => return Fast::Drop,
+            Ok(q) if q.is_response() => return Next::Drop,
             Ok(q) => q,
             Err(e) => {
                 self.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%src, error = %e, "malformed query");
                 return match wire::formerr_header(msg) {
-                    Some(r) => done(out, r),
-                    None => Fast::Drop,
+                    Some(r) => reply(out, r),
+                    None => Next::Drop,
                 };
             }
         };
@@ -102,130 +193,134 @@ impl Core {
         if !view.acl.allows(src.ip()) {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%src, "refused: not a client network");
-            return done(out, wire::error_response(&q, Rcode::Refused, false));
+            return reply(out, wire::error_response(&q, Rcode::Refused, false));
         }
+        let max = if tcp { u16::MAX } else { u16::try_from(q.udp_limit()).unwrap_or(512) };
         match q.opcode() {
             0 => {}
-            5 => return Fast::Slow,
-            _ => return done(out, wire::error_response(&q, Rcode::NotImp, true)),
+            5 => {
+                if let Some(rcode) = update_precheck(&view.zone, msg) {
+                    tracing::warn!(%src, ?rcode, "UPDATE refused by the local zone's conflict policy");
+                    return reply(out, wire::error_response(&q, rcode, false));
+                }
+                self.stats.dynamic.fetch_add(1, Ordering::Relaxed);
+                return Next::Ask(Ask::Dynamic { max });
+            }
+            _ => return reply(out, wire::error_response(&q, Rcode::NotImp, true)),
         }
         match view.table.answer(&q, out) {
             Outcome::Answered => {
                 self.stats.local.fetch_add(1, Ordering::Relaxed);
                 finish(&q, tcp, out)
             }
-            Outcome::Dynamic => Fast::Slow,
+            Outcome::Dynamic => {
+                self.stats.dynamic.fetch_add(1, Ordering::Relaxed);
+                Next::Ask(Ask::Dynamic { max })
+            }
             Outcome::NotLocal => {
-                let hit = self.cache.lock().is_ok_and(|c| c.serve(&q, Instant::now(), out));
-                if !hit {
-                    return Fast::Slow;
+                if self.cache.lock().is_ok_and(|c| c.serve(&q, now, out)) {
+                    self.stats.cached.fetch_add(1, Ordering::Relaxed);
+                    return finish(&q, tcp, out);
                 }
-                self.stats.cached.fetch_add(1, Ordering::Relaxed);
-                finish(&q, tcp, out)
+                self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                Next::Ask(Ask::Upstream)
             }
         }
     }
 
-    /// The slow path, for a message [`Core::answer_fast`] said [`Fast::Slow`] about.
-    pub async fn answer_slow(&self, msg: Vec<u8>, src: SocketAddr, tcp: bool) -> Option<Vec<u8>> {
-        let q = QueryView::parse(&msg).ok()?;
-        let max = if tcp { u16::MAX } else { u16::try_from(q.udp_limit()).unwrap_or(512) };
+    /// What the client gets after [`Ask::Dynamic`] for `msg`: hickory's `reply` (logged for an
+    /// UPDATE), SERVFAIL for a query hickory could not answer, nothing for such an UPDATE.
+    pub fn handle_dynamic_reply(
+        &self,
+        src: SocketAddr,
+        msg: &[u8],
+        reply: Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
+        let q = QueryView::parse(msg).ok()?;
         if q.opcode() == 5 {
-            if let Some(rcode) = self.update_precheck(&msg).await {
-                tracing::warn!(%src, ?rcode, "UPDATE refused by the local zone's conflict policy");
-                return Some(wire::error_response(&q, rcode, false));
-            }
-            let reply = dynamic::ask(&self.catalog, msg.clone(), src, tcp, max).await;
-            let rcode = reply.as_ref().and_then(|r| r.get(3)).map(|b| b & 0x0f);
-            match rcode {
+            match reply.as_ref().and_then(|r| r.get(3)).map(|b| b & 0x0f) {
                 Some(0) => tracing::info!(%src, "UPDATE applied"),
-                _ => {
+                rcode => {
                     tracing::warn!(%src, ?rcode, "UPDATE rejected (unsigned, bad TSIG or prerequisites)")
                 }
             }
-            self.stats.dynamic.fetch_add(1, Ordering::Relaxed);
             return reply;
         }
-        let view = self.view.load_full();
-        let mut out = Vec::new();
-        match view.table.answer(&q, &mut out) {
-            // The view changed since the fast path looked: the name became local.
-            Outcome::Answered => {
-                finish(&q, tcp, &mut out);
-                return Some(out);
-            }
-            Outcome::Dynamic => {
-                self.stats.dynamic.fetch_add(1, Ordering::Relaxed);
-                let reply = dynamic::ask(&self.catalog, msg.clone(), src, tcp, max).await;
-                return reply.or_else(|| Some(wire::error_response(&q, Rcode::ServFail, true)));
-            }
-            Outcome::NotLocal => {}
-        }
-        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-        let Some(reply) = forward::resolve(&view.upstreams, &q, view.timeout).await else {
+        reply.or_else(|| Some(wire::error_response(&q, Rcode::ServFail, true)))
+    }
+
+    /// What the client gets after [`Ask::Upstream`] for `msg`, given the upstream `reply` that
+    /// arrived at `now` (`None`: no upstream answered). A believable, readable answer is
+    /// cached and served (ID, case and TTLs patched, truncated for UDP); anything else is
+    /// SERVFAIL and not cached.
+    pub fn handle_upstream_reply(
+        &self,
+        now: Instant,
+        tcp: bool,
+        msg: &[u8],
+        reply: Option<&[u8]>,
+    ) -> Option<Vec<u8>> {
+        let q = QueryView::parse(msg).ok()?;
+        let servfail = || Some(wire::error_response(&q, Rcode::ServFail, true));
+        let Some(reply) = reply else {
             tracing::debug!("no upstream answered");
-            return Some(wire::error_response(&q, Rcode::ServFail, true));
+            return servfail();
         };
-        let mut key = [0; wire::MAX_NAME];
-        if !view.rebind.permits(q.lower_qname(&mut key), forward::answer_addrs(&reply)) {
+        let mut key = [0; MAX_NAME];
+        let view = self.view.load();
+        if !view.rebind.permits(q.lower_qname(&mut key), upstream::answer_addrs(reply)) {
             self.stats.rebind_dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(qname = ?String::from_utf8_lossy(q.qname), "rebinding: internal address in a public answer, dropped");
-            return Some(wire::error_response(&q, Rcode::ServFail, true));
+            return servfail();
         }
-        let now = Instant::now();
-        let Ok(answer) = Answer::new(&reply, now) else {
-            return Some(wire::error_response(&q, Rcode::ServFail, true));
-        };
-        answer.render(&q, now, &mut out);
+        let mut out = Vec::new();
+        let Ok(answer) = Answer::new(reply, now) else { return servfail() };
+        if !answer.render(&q, now, &mut out) {
+            tracing::debug!("upstream reply for another question");
+            return servfail();
+        }
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(&q, answer, now);
         }
         finish(&q, tcp, &mut out);
         Some(out)
     }
+}
 
-    /// RFC 2136 §3.1.1: NOTAUTH for a zone other than ours; REFUSED (our policy, §3.3) for an
-    /// UPDATE that touches a static or leased name. `None` lets hickory decide (TSIG first).
-    async fn update_precheck(&self, msg: &[u8]) -> Option<Rcode> {
-        let Ok(m) = Message::from_vec(msg) else { return Some(Rcode::FormErr) };
-        let zone_name = m.queries.first().map(|z| z.name().to_lowercase().to_ascii());
-        let zone = self.zone.lock().await;
-        let domain = format!("{}.", zone.domain());
-        if zone_name.as_deref() != Some(domain.as_str()) {
-            return Some(Rcode::NotAuth);
-        }
-        let suffix = format!(".{domain}");
-        let taken = m.authorities.iter().any(|r| {
-            let n = r.name.to_lowercase().to_ascii();
-            n.strip_suffix(&suffix).is_some_and(|rel| zone.holds(rel))
-        });
-        taken.then_some(Rcode::Refused)
+/// The client networks: loopback, the fixed ones, and the delegated prefix.
+fn acl(clients: &[IpNet], prefix: Option<Ipv6Net>) -> Acl {
+    Acl::new(clients.iter().copied().chain(prefix.map(IpNet::V6)))
+}
+
+/// RFC 2136 §3.1.1: NOTAUTH for a zone other than ours; REFUSED (our policy, §3.3) for an
+/// UPDATE that touches a static or leased name. `None` lets hickory decide (TSIG first).
+fn update_precheck(zone: &LocalZone, msg: &[u8]) -> Option<Rcode> {
+    let Ok(m) = Message::from_vec(msg) else { return Some(Rcode::FormErr) };
+    let zone_name = m.queries.first().map(|z| z.name().to_lowercase().to_ascii());
+    let domain = format!("{}.", zone.domain());
+    if zone_name.as_deref() != Some(domain.as_str()) {
+        return Some(Rcode::NotAuth);
     }
+    let suffix = format!(".{domain}");
+    let taken = m.authorities.iter().any(|r| {
+        let n = r.name.to_lowercase().to_ascii();
+        n.strip_suffix(&suffix).is_some_and(|rel| zone.holds(rel))
+    });
+    taken.then_some(Rcode::Refused)
 }
 
 /// The answer for `q` is in `out`; truncates it for UDP if it is too long (RFC 2181 §9).
-fn finish(q: &QueryView<'_>, tcp: bool, out: &mut Vec<u8>) -> Fast {
+fn finish(q: &QueryView<'_>, tcp: bool, out: &mut Vec<u8>) -> Next {
     if !tcp && out.len() > q.udp_limit() {
         out.truncate(HEADER_LEN + q.question.len());
         let flags = wire::be16(out, 2).unwrap_or(0);
         wire::put16(out, 2, flags | FLAG_TC);
         wire::set_counts(out, 0, 0, 0);
     }
-    Fast::Done
+    Next::Reply
 }
 
-fn done(out: &mut Vec<u8>, bytes: Vec<u8>) -> Fast {
+fn reply(out: &mut Vec<u8>, bytes: Vec<u8>) -> Next {
     *out = bytes;
-    Fast::Done
-}
-
-/// Builds a core with an empty cache of `cache_size`.
-pub fn core(view: View, zone: LocalZone, catalog: Catalog, cache_size: usize) -> Arc<Core> {
-    Arc::new(Core {
-        view: ArcSwap::from_pointee(view),
-        zone: tokio::sync::Mutex::new(zone),
-        cache: std::sync::Mutex::new(Cache::new(cache_size)),
-        catalog,
-        stats: Stats::default(),
-    })
+    Next::Reply
 }

@@ -235,8 +235,8 @@ fn owned(b: &[u8]) -> Box<[u8]> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use hickory_server::proto::op::{Message, Query, ResponseCode};
-    use hickory_server::proto::rr::{Name, RData, RecordType};
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
 
     use super::*;
 

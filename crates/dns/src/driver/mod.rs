@@ -1,29 +1,46 @@
-//! The tokio driver: binds the listeners, runs them, and takes events through [`DnsHandle`].
+//! The tokio driver: binds the listeners, runs them, does the I/O the [`Core`] asks for, and
+//! takes events through [`DnsHandle`]. The only code with sockets, tasks and the clock.
+//!
+//! - [`forward`]: the upstream exchanges (UDP, TC -> TCP, timeouts, next server).
+//! - [`dynamic`]: hickory-server's SQLite-journaled zone (UPDATE + TSIG, survives restarts).
+
+pub mod dynamic;
+pub mod forward;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ipnet::{IpNet, Ipv6Net};
+use hickory_server::zone_handler::Catalog;
+use ipnet::Ipv6Net;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::local::{Conflict, LeaseUpdate, LocalZone};
-use crate::policy::{Acl, RebindFilter};
-use crate::server::{Core, Fast, Stats, View};
-use crate::{DnsConfig, Error, dynamic, server};
+use crate::server::{Ask, Core, Next, Stats};
+use crate::wire::QueryView;
+use crate::{DnsConfig, Error};
 
 /// A TCP connection is closed after this long without a query (RFC 7766 §6.2.3).
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// At most this many TCP connections at once; more wait in the accept queue.
 const TCP_MAX: usize = 128;
 
+/// What the listeners and the handle share.
+struct Shared {
+    core: Core,
+    /// The local zone the core's view is compiled from. Lease and prefix events change it one
+    /// at a time; a lease holds it while it asks the dynamic zone (an `.await`), hence tokio's.
+    zone: tokio::sync::Mutex<LocalZone>,
+    /// Hickory's catalogue with the dynamic (journaled) zone.
+    catalog: Catalog,
+}
+
 /// A handle to a running server: push lease, upstream and prefix changes into it.
 #[derive(Clone)]
 pub struct DnsHandle {
-    core: Arc<Core>,
-    config: Arc<DnsConfig>,
+    shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
 }
 
@@ -31,18 +48,18 @@ impl DnsHandle {
     /// Applies a lease event (see the conflict policy in [`crate::local`]). `Ok(true)` when
     /// the published records changed; the new answers are live when this returns.
     pub async fn lease(&self, update: LeaseUpdate) -> Result<bool, Conflict> {
-        let mut zone = self.core.zone.lock().await;
+        let mut zone = self.shared.zone.lock().await;
         if let LeaseUpdate::Granted { hostname, client_id, .. } = &update {
             let name = zone.check_claim(hostname, client_id)?;
             let fqdn = format!("{name}.{}", zone.domain());
-            if !zone.holds(&name) && dynamic::name_exists(&self.core.catalog, &fqdn).await {
+            if !zone.holds(&name) && dynamic::name_exists(&self.shared.catalog, &fqdn).await {
                 tracing::info!(%fqdn, "lease name refused: it exists as a dynamic record");
                 return Err(Conflict::Dynamic(name));
             }
         }
         let result = zone.handle_lease(update);
         match &result {
-            Ok(true) => self.publish(&zone),
+            Ok(true) => self.shared.core.publish(&zone),
             Ok(false) => {}
             Err(c) => tracing::info!(conflict = %c, "lease name not published"),
         }
@@ -53,15 +70,15 @@ impl DnsHandle {
     /// is kept: its answers stay valid for their TTL whoever gave them.
     pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
         tracing::info!(?upstreams, "upstream servers changed");
-        self.core.view.rcu(|v| View { upstreams: upstreams.clone(), ..clone_view(v) });
+        self.shared.core.set_upstreams(upstreams);
     }
 
     /// Sets the delegated IPv6 prefix: its reverse zone and client network follow it.
     pub async fn set_prefix(&self, prefix: Option<Ipv6Net>) {
-        let mut zone = self.core.zone.lock().await;
+        let mut zone = self.shared.zone.lock().await;
         if zone.set_prefix(prefix) {
             tracing::info!(?prefix, "delegated prefix changed");
-            self.publish(&zone);
+            self.shared.core.publish(&zone);
         }
     }
 
@@ -72,30 +89,8 @@ impl DnsHandle {
 
     /// The server's counters.
     pub fn stats(&self) -> &Stats {
-        &self.core.stats
+        self.shared.core.stats()
     }
-
-    fn publish(&self, zone: &LocalZone) {
-        let table = zone.table();
-        let acl = acl(&self.config, zone.prefix());
-        self.core.view.rcu(|v| View { table: table.clone(), acl: acl.clone(), ..clone_view(v) });
-    }
-}
-
-fn clone_view(v: &View) -> View {
-    View {
-        table: v.table.clone(),
-        acl: v.acl.clone(),
-        rebind: v.rebind.clone(),
-        upstreams: v.upstreams.clone(),
-        timeout: v.timeout,
-    }
-}
-
-fn acl(config: &DnsConfig, prefix: Option<Ipv6Net>) -> Acl {
-    let lans = config.lan_v4.iter().map(|&n| IpNet::V4(n));
-    let v6 = config.lan_v6.iter().chain(prefix.iter()).map(|&n| IpNet::V6(n));
-    Acl::new(lans.chain(v6).chain(config.clients.iter().copied()))
 }
 
 /// Opens the dynamic zone, binds UDP and TCP on every `config.listen` address, and returns the
@@ -110,14 +105,8 @@ pub async fn serve(config: DnsConfig) -> Result<(DnsHandle, tokio::task::JoinHan
     )?;
     let catalog =
         dynamic::open(zone.domain(), &config.state_dir, &config.tsig_keys, config.ttl).await?;
-    let view = View {
-        table: zone.table(),
-        acl: acl(&config, None),
-        rebind: RebindFilter::new(&config.rebind_allow),
-        upstreams: config.upstreams.clone(),
-        timeout: config.upstream_timeout,
-    };
-    let core = server::core(view, zone, catalog, config.cache_size);
+    let core = Core::new(&config, &zone);
+    let shared = Arc::new(Shared { core, zone: tokio::sync::Mutex::new(zone), catalog });
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
     for &addr in &config.listen {
@@ -128,10 +117,10 @@ pub async fn serve(config: DnsConfig) -> Result<(DnsHandle, tokio::task::JoinHan
             TcpListener::bind(addr).await.map_err(|e| Error::io(format!("bind tcp {addr}"), e))?;
         tracing::info!(%addr, "DNS listening on UDP and TCP");
         addrs.push(addr);
-        tasks.spawn(run_udp(core.clone(), Arc::new(udp)));
-        tasks.spawn(run_tcp(core.clone(), tcp));
+        tasks.spawn(run_udp(shared.clone(), Arc::new(udp)));
+        tasks.spawn(run_tcp(shared.clone(), tcp));
     }
-    let handle = DnsHandle { core, config: Arc::new(config), addrs };
+    let handle = DnsHandle { shared, addrs };
     let task = tokio::spawn(async move {
         while let Some(r) = tasks.join_next().await {
             if let Ok(Err(e)) = r {
@@ -142,7 +131,29 @@ pub async fn serve(config: DnsConfig) -> Result<(DnsHandle, tokio::task::JoinHan
     Ok((handle, task))
 }
 
-async fn run_udp(core: Arc<Core>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
+/// Does the I/O `ask` names for `msg` and returns what the core makes of its result.
+async fn ask(
+    shared: &Shared,
+    ask: Ask,
+    msg: Vec<u8>,
+    src: SocketAddr,
+    tcp: bool,
+) -> Option<Vec<u8>> {
+    match ask {
+        Ask::Dynamic { max } => {
+            let reply = dynamic::ask(&shared.catalog, msg.clone(), src, tcp, max).await;
+            shared.core.handle_dynamic_reply(src, &msg, reply)
+        }
+        Ask::Upstream => {
+            let view = shared.core.view();
+            let q = QueryView::parse(&msg).ok()?;
+            let reply = forward::resolve(&view.upstreams, &q, view.timeout).await;
+            shared.core.handle_upstream_reply(Instant::now(), tcp, &msg, reply.as_deref())
+        }
+    }
+}
+
+async fn run_udp(shared: Arc<Shared>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
     let mut buf = vec![0; 65_535];
     let mut out = Vec::with_capacity(1232);
     loop {
@@ -153,15 +164,15 @@ async fn run_udp(core: Arc<Core>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
             Err(e) => return Err(e),
         };
         let msg = buf.get(..n).unwrap_or_default();
-        match core.answer_fast(msg, src, false, &mut out) {
-            Fast::Done => {
+        match shared.core.handle_query(Instant::now(), src, false, msg, &mut out) {
+            Next::Reply => {
                 let _ = sock.send_to(&out, src).await;
             }
-            Fast::Drop => {}
-            Fast::Slow => {
-                let (core, sock, msg) = (core.clone(), sock.clone(), msg.to_vec());
+            Next::Drop => {}
+            Next::Ask(a) => {
+                let (shared, sock, msg) = (shared.clone(), sock.clone(), msg.to_vec());
                 tokio::spawn(async move {
-                    if let Some(reply) = core.answer_slow(msg, src, false).await {
+                    if let Some(reply) = ask(&shared, a, msg, src, false).await {
                         let _ = sock.send_to(&reply, src).await;
                     }
                 });
@@ -170,14 +181,14 @@ async fn run_udp(core: Arc<Core>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
     }
 }
 
-async fn run_tcp(core: Arc<Core>, listener: TcpListener) -> std::io::Result<()> {
+async fn run_tcp(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(TCP_MAX));
     loop {
         let permit = slots.clone().acquire_owned().await.map_err(std::io::Error::other)?;
         let (stream, src) = listener.accept().await?;
-        let core = core.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            if let Err(e) = tcp_connection(&core, stream, src).await {
+            if let Err(e) = tcp_connection(&shared, stream, src).await {
                 tracing::debug!(%src, error = %e, "TCP connection ended");
             }
             drop(permit);
@@ -186,7 +197,7 @@ async fn run_tcp(core: Arc<Core>, listener: TcpListener) -> std::io::Result<()> 
 }
 
 /// Answers length-prefixed queries in order until the client closes or idles (RFC 7766 §6).
-async fn tcp_connection(core: &Core, mut s: TcpStream, src: SocketAddr) -> std::io::Result<()> {
+async fn tcp_connection(shared: &Shared, mut s: TcpStream, src: SocketAddr) -> std::io::Result<()> {
     let mut out = Vec::new();
     loop {
         let Ok(len) = tokio::time::timeout(TCP_IDLE, s.read_u16()).await else { return Ok(()) };
@@ -194,10 +205,10 @@ async fn tcp_connection(core: &Core, mut s: TcpStream, src: SocketAddr) -> std::
         tokio::time::timeout(TCP_IDLE, s.read_exact(&mut msg))
             .await
             .map_err(std::io::Error::other)??;
-        let reply = match core.answer_fast(&msg, src, true, &mut out) {
-            Fast::Done => Some(std::mem::take(&mut out)),
-            Fast::Drop => None,
-            Fast::Slow => core.answer_slow(msg, src, true).await,
+        let reply = match shared.core.handle_query(Instant::now(), src, true, &msg, &mut out) {
+            Next::Reply => Some(std::mem::take(&mut out)),
+            Next::Drop => None,
+            Next::Ask(a) => ask(shared, a, msg, src, true).await,
         };
         if let Some(r) = reply {
             let len = u16::try_from(r.len()).unwrap_or(u16::MAX);

@@ -2,9 +2,9 @@
 //! UPDATEs authenticated by TSIG (RFC 8945) and keeps them across restarts.
 //!
 //! Hickory reads TSIG keys only from files (`TsigKeyConfig::key_file`, the raw secret), so the
-//! configured secrets are written to `<state_dir>/dns/tsig-<n>.key` (mode 0600) at start.
-//! The zone starts from a zone file with the SOA and NS written on first start; after that,
-//! the journal (`<domain>.jrnl`, SQLite) is the zone.
+//! configured secrets ([`TsigKey`]) are written to `<state_dir>/dns/tsig-<n>.key` (mode 0600)
+//! at start. The zone starts from a zone file with the SOA and NS written on first start; after
+//! that, the journal (`<domain>.jrnl`, SQLite) is the zone.
 //!
 //! Queries and UPDATEs reach hickory's [`Catalog`] as a [`Request`] built from the received
 //! bytes; [`Capture`] is a `ResponseHandler` that encodes hickory's response into bytes for
@@ -25,22 +25,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::store::sqlite::{SqliteConfig, SqliteZoneHandler, TsigKeyConfig};
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponse, ZoneType};
 
-use crate::Error;
-
-/// A TSIG key (RFC 8945 §3) that may sign UPDATEs: HMAC-SHA256.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TsigKey {
-    /// The key name, as the client sends it (`ddns`, `nsupdate-key.`).
-    pub name: String,
-    /// The shared secret (the bytes, not their base64).
-    pub secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for TsigKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TsigKey").field("name", &self.name).finish_non_exhaustive()
-    }
-}
+use crate::{Error, TsigKey};
 
 /// Opens (or creates) the journaled zone for `domain` under `state_dir` and puts it in a
 /// catalogue of its own.
