@@ -74,6 +74,8 @@ pub mod local;
 pub mod policy;
 pub mod server;
 pub mod table;
+#[cfg(test)]
+mod tests;
 pub mod upstream;
 pub mod wire;
 
