@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dhcp4_client::fuzzing::run_client(data);
+    dhcpv4::fuzzing::run_client(data);
 });

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dhcp_server::fuzzing::run_server(data);
+    dhcpv4::fuzzing::run_server(data);
 });

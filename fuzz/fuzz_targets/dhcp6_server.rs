@@ -8,5 +8,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dhcp_server::fuzzing::run_server6(data);
+    dhcpv6::fuzzing::run_server6(data);
 });

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dhcpv6pd::fuzzing::run_client(data);
+    dhcpv6::fuzzing::run_client(data);
 });

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dhcpv6pd::fuzzing::run_wire(data);
+    dhcpv6::fuzzing::run_wire(data);
 });

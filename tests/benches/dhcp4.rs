@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use dhcp_server::driver::{self, DriverConfig};
-use dhcp_server::{PoolRange, ServerConfig};
+use dhcpv4::driver::server::{self as driver, DriverConfig};
+use dhcpv4::server::{PoolRange, ServerConfig};
 use netlab::Netns;
 use router_tests::bench::{measure, perfdhcp_avg_delay_ms, perfdhcp_stat};
 

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use dhcp_server::Server6Config;
-use dhcp_server::driver6::{self, Driver6Config};
+use dhcpv6::driver::server::{self as driver6, Driver6Config};
+use dhcpv6::server::Server6Config;
 use netlab::Netns;
 use router_tests::bench::{measure, perfdhcp_avg_delay_ms, perfdhcp_stat};
 

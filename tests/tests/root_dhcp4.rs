@@ -17,8 +17,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dhcp_server::driver::{self, DriverConfig};
-use dhcp_server::{Event, LeaseLog, PoolRange, RecordState, Reservation, ServerConfig};
+use dhcpv4::driver::server::{self as driver, DriverConfig};
+use dhcpv4::server::{Event, LeaseLog, PoolRange, Reservation, ServerConfig};
+use leases::RecordState;
 use netlab::{Lab, Netns};
 use router_tests::clients::{Dhcpcd, Family, processes_in};
 use router_tests::lab;

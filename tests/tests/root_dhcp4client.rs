@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dhcp4_client::driver::{self, Config};
-use dhcp4_client::{Event, Lease};
+use dhcpv4::client::{Event, Lease};
+use dhcpv4::driver::client::{self as driver, Config};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
 use router_tests::lab;
 use tokio::sync::{mpsc, watch};
@@ -324,8 +324,8 @@ fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
 /// the client on the gateway side.
 #[test]
 fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
-    use dhcp_server::driver::{self as server_driver, DriverConfig};
-    use dhcp_server::{PoolRange, ServerConfig};
+    use dhcpv4::driver::server::{self as server_driver, DriverConfig};
+    use dhcpv4::server::{PoolRange, ServerConfig};
     let n = net("dmz");
     n.isp.add_addr("eth0", "192.168.254.1/24").unwrap();
     let pool = PoolRange {
@@ -370,7 +370,7 @@ fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
     assert!(c.stop().contains(&Event::Released));
     let released = (0..50).any(|_| {
         while let Ok(e) = server_events.try_recv() {
-            if matches!(e, dhcp_server::Event::LeaseReleased(x) if x.address == l.address) {
+            if matches!(e, dhcpv4::server::Event::LeaseReleased(x) if x.address == l.address) {
                 return true;
             }
         }

@@ -15,9 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dhcp_server::driver6::{self, Driver6Config, Handle6};
-use dhcp_server::{Event6, IaKind, LeaseLog6, PdPool, RecordState, Server6Config};
+use dhcpv6::driver::server::{self as driver6, Driver6Config, Handle6};
+use dhcpv6::server::{Event6, IaKind, LeaseLog6, PdPool, Server6Config};
 use ipnet::Ipv6Net;
+use leases::RecordState;
 use netlab::{Lab, Netns};
 use router_tests::clients::{Dhcpcd, Family};
 use router_tests::lab;
@@ -481,7 +482,7 @@ fn replies_in_pcap(path: &Path) -> Vec<(Vec<u8>, Ipv6Addr)> {
         let Some(frame) = data.get(at + 16..at + 16 + incl) else { break };
         at += 16 + incl;
         let Some(payload) = frame.get(14 + 40 + 8..) else { continue };
-        let Ok(m) = dhcpv6pd::wire::Repr::parse(payload) else { continue };
+        let Ok(m) = dhcpv6::wire::Repr::parse(payload) else { continue };
         if m.msg_type != MessageType::Reply {
             continue;
         }

@@ -7,8 +7,8 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dhcpv6pd::driver::{self, Config};
-use dhcpv6pd::{Event, Lease};
+use dhcpv6::driver::client::{self as driver, Config};
+use dhcpv6::{Event, Lease};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
 use router_tests::wan::{Isp, Wan, kpn_credentials};
 use router_tests::{kea, lab};

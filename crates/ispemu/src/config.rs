@@ -79,6 +79,17 @@ pub struct Config {
     /// Length of each delegated prefix (KPN: 48).
     #[serde(default = "default_pd_length")]
     pub pd_length: u8,
+    /// Where the delegating router keeps its bindings (`leases6.log`); by default
+    /// `<control_socket>.state`, so emulators with their own sockets never share it.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The delegating router's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| self.control_socket.with_extension("state"))
+    }
 }
 
 fn default_tun() -> String {

@@ -15,8 +15,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use dhcpv6pd::Pool;
-use dhcpv6pd::driver::ServerCommand;
 use pppoe::AcCommand;
 use pppoe::driver::ac::Control;
 use serde_json::json;
@@ -24,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::pd::PdCommand;
 use crate::{Error, Faults};
 
 /// What the control socket drives.
@@ -32,7 +31,7 @@ pub(crate) struct Handles {
     /// The access concentrator.
     pub ac: mpsc::UnboundedSender<Control>,
     /// The delegating router.
-    pub pd: mpsc::UnboundedSender<ServerCommand>,
+    pub pd: mpsc::UnboundedSender<PdCommand>,
     /// Injected faults.
     pub faults: Arc<Faults>,
     /// The delegated prefix length.
@@ -131,12 +130,7 @@ async fn handle(line: &str, h: &Handles) -> String {
         }),
         ["pd", "pool", net] => match net.parse::<ipnet::Ipv6Net>() {
             Ok(n) if n.prefix_len() <= h.pd_length => {
-                let pool = Pool {
-                    base: n.network(),
-                    base_len: n.prefix_len(),
-                    delegated_len: h.pd_length,
-                };
-                if h.pd.send(ServerCommand::SetPool(pool)).is_ok() {
+                if h.pd.send(PdCommand::SetPool(n)).is_ok() {
                     "ok".into()
                 } else {
                     "error: no delegating router".into()
@@ -145,7 +139,7 @@ async fn handle(line: &str, h: &Handles) -> String {
             _ => format!("error: {net:?} is not a prefix of at most /{}", h.pd_length),
         },
         ["pd", "reconfigure"] => {
-            if h.pd.send(ServerCommand::ReconfigureAll).is_ok() {
+            if h.pd.send(PdCommand::ReconfigureAll).is_ok() {
                 "ok".into()
             } else {
                 "error: no delegating router".into()

@@ -7,9 +7,10 @@
 //! ISP's namespace routes it to the stand-in internet. A control socket (`ispemu ctl`) injects
 //! faults at run time.
 //!
-//! It is also the DHCPv6 delegating router (`dhcpv6pd`'s server, on `isp0`): each subscriber
-//! gets a `pd_length` prefix of `pd_pool` (default a /48 of 2001:db8:1000::/36), routed into
-//! its session.
+//! It is also the DHCPv6 delegating router (the one DHCPv6 server of the `dhcpv6` crate, on
+//! `isp0`, with no on-link prefixes): each subscriber gets a `pd_length` prefix of `pd_pool`
+//! (default a /48 of 2001:db8:1000::/36), routed into its session; the bindings are kept in
+//! `state_dir`.
 
 pub mod config;
 mod control;
@@ -34,7 +35,10 @@ pub enum Error {
     Driver(#[from] pppoe::driver::Error),
     /// The DHCPv6 delegating router failed.
     #[error(transparent)]
-    Pd(#[from] dhcpv6pd::driver::Error),
+    Pd(#[from] dhcpv6::driver::server::Error),
+    /// The TUN device or its link-local address did not appear in time.
+    #[error("interface {0}: no usable link-local address")]
+    NoLinkLocal(String),
     /// Network configuration failed.
     #[error(transparent)]
     Netcfg(#[from] netcfg::Error),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhcpv6pd::DelegatedPrefix;
+use dhcpv6::DelegatedPrefix;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use dhcp_server::{Event, Event6, IaKind};
+use dhcpv4::server::Event;
+use dhcpv6::server::{Event6, IaKind};
 use dns::LeaseUpdate;
 
 /// What one host holds.
@@ -132,7 +133,8 @@ mod tests {
 
     use std::time::SystemTime;
 
-    use dhcp_server::{HwAddr, Lease, Lease6};
+    use dhcpv4::server::{HwAddr, Lease};
+    use dhcpv6::server::Lease6;
 
     use super::*;
 

@@ -76,14 +76,14 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
 
 /// `<prefix>:<subnet_id>::1/64`, the router's address on a LAN numbered from a delegated
 /// prefix (config validation made sure the subnet id fits).
-pub fn lan_address(p: &dhcpv6pd::DelegatedPrefix, subnet_id: u16) -> Option<ipnet::Ipv6Net> {
+pub fn lan_address(p: &dhcpv6::DelegatedPrefix, subnet_id: u16) -> Option<ipnet::Ipv6Net> {
     let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
     let net = base | (u128::from(subnet_id) << 64);
     ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net | 1), 64).ok()
 }
 
 /// A LAN's addresses as `routerctl` shows them: its own, and one per delegated prefix.
-pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -> Vec<String> {
+pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6::DelegatedPrefix]) -> Vec<String> {
     let own = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string));
     let numbered = l
         .subnet_id
@@ -94,10 +94,7 @@ pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6pd::DelegatedPrefix]) -
 }
 
 /// The prefixes a LAN announces: its ULA /64 (forever) and one /64 per delegated prefix.
-pub fn lan_prefixes(
-    l: &config::Lan,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
-) -> Vec<ra::PrefixInfo> {
+pub fn lan_prefixes(l: &config::Lan, delegated: &[dhcpv6::DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
     let ula = l.ula.map(|u| ra::PrefixInfo {
         prefix: u.network(),
         len: 64,
@@ -119,11 +116,11 @@ pub fn lan_prefixes(
 }
 
 /// The DHCPv4 server of one LAN, from its configuration (validated already).
-pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerConfig> {
+pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcpv4::server::ServerConfig> {
     let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
     let (first, last) = config::parse_pool(&d.pool)?;
-    let pool = dhcp_server::PoolRange { first, last };
-    let mut sc = dhcp_server::ServerConfig::new(net.addr(), net.trunc(), pool);
+    let pool = dhcpv4::server::PoolRange { first, last };
+    let mut sc = dhcpv4::server::ServerConfig::new(net.addr(), net.trunc(), pool);
     sc.lease_time = u32::try_from(d.lease_time.as_secs()).unwrap_or(u32::MAX).max(60);
     sc.domain_name = Some(c.dns.domain.clone());
     sc.domain_search = vec![c.dns.domain.clone()];
@@ -132,8 +129,8 @@ pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcp_server::ServerCon
         let mac: Vec<u8> =
             r.mac.split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
         if let Ok(mac) = <[u8; 6]>::try_from(mac.as_slice()) {
-            sc.reservations.push(dhcp_server::Reservation {
-                client: dhcp_server::ClientKey::Hw(dhcp_server::HwAddr::ethernet(mac)),
+            sc.reservations.push(dhcpv4::server::Reservation {
+                client: dhcpv4::server::ClientKey::Hw(dhcpv4::server::HwAddr::ethernet(mac)),
                 address: r.ipv4,
                 hostname: r.hostname.clone(),
             });
@@ -182,7 +179,7 @@ pub fn dns_listen(c: &Config) -> Vec<SocketAddr> {
 /// delegated prefix.
 pub fn dhcp6_prefixes(
     l: &config::Lan,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
+    delegated: &[dhcpv6::DelegatedPrefix],
 ) -> Vec<ipnet::Ipv6Net> {
     if l.dhcp6.as_ref().map(|d| d.mode) != Some(config::Dhcp6Mode::Stateful) {
         return Vec::new();
@@ -201,8 +198,8 @@ pub fn dhcp6_prefixes(
 /// delegated a prefix too short for the pool.
 pub fn dhcp6_pool(
     l: &config::Lan,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
-) -> Option<dhcp_server::PdPool> {
+    delegated: &[dhcpv6::DelegatedPrefix],
+) -> Option<dhcpv6::server::PdPool> {
     let d = l.dhcp6.as_ref()?.delegate?;
     let p = delegated.first()?;
     let bits = d.pool_length.checked_sub(p.len).filter(|b| *b > 0 && *b < 64)?;
@@ -212,29 +209,29 @@ pub fn dhcp6_pool(
     let base = u128::from(p.prefix) & u128::MAX.checked_shl(128 - u32::from(p.len))?;
     let net = base | (u128::from(d.pool) << (128 - u32::from(d.pool_length)));
     let prefix = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net), d.pool_length).ok()?;
-    Some(dhcp_server::PdPool { prefix, delegated_len: d.length })
+    Some(dhcpv6::server::PdPool { prefix, delegated_len: d.length })
 }
 
 /// On the ingress: the pool the gateway's prefix comes from (all of the ISP's prefix, in
 /// prefixes of `dmz.delegate_length`).
 pub fn dmz_pool(
     c: &Config,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
-) -> Option<dhcp_server::PdPool> {
+    delegated: &[dhcpv6::DelegatedPrefix],
+) -> Option<dhcpv6::server::PdPool> {
     let p = delegated.first()?;
     let prefix = ipnet::Ipv6Net::new(p.prefix, p.len).ok()?.trunc();
     let len =
         c.dmz.as_ref().and_then(|d| d.get_ref().delegate_length).unwrap_or(p.len).clamp(p.len, 64);
-    Some(dhcp_server::PdPool { prefix, delegated_len: len })
+    Some(dhcpv6::server::PdPool { prefix, delegated_len: len })
 }
 
 /// On the gateway: the DHCPv4 server on the DMZ link that gives the ingress its address
 /// (`wan.static.gateway`, the only address of its pool; no router option: the ingress
 /// routes to the ISP).
-pub fn dmz_dhcp4(c: &Config) -> Option<dhcp_server::ServerConfig> {
+pub fn dmz_dhcp4(c: &Config) -> Option<dhcpv4::server::ServerConfig> {
     let st = c.wan.static_.as_ref()?.get_ref();
-    let pool = dhcp_server::PoolRange { first: st.gateway, last: st.gateway };
-    let mut sc = dhcp_server::ServerConfig::new(st.ipv4.addr(), st.ipv4.trunc(), pool);
+    let pool = dhcpv4::server::PoolRange { first: st.gateway, last: st.gateway };
+    let mut sc = dhcpv4::server::ServerConfig::new(st.ipv4.addr(), st.ipv4.trunc(), pool);
     sc.routers = Vec::new();
     sc.dns_servers = Vec::new();
     sc.lease_time = 3600;
@@ -246,14 +243,14 @@ pub fn dmz_dhcp4(c: &Config) -> Option<dhcp_server::ServerConfig> {
 pub fn dhcp6_config(
     c: &Config,
     l: &config::Lan,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
+    delegated: &[dhcpv6::DelegatedPrefix],
     duid: Vec<u8>,
-) -> Option<dhcp_server::Server6Config> {
+) -> Option<dhcpv6::server::Server6Config> {
     let mode = l.dhcp6.as_ref()?.mode;
     if mode == config::Dhcp6Mode::Off || (l.ula.is_none() && l.subnet_id.is_none()) {
         return None;
     }
-    let mut sc = dhcp_server::Server6Config::new(duid, dhcp6_prefixes(l, delegated));
+    let mut sc = dhcpv6::server::Server6Config::new(duid, dhcp6_prefixes(l, delegated));
     sc.pd_pool = dhcp6_pool(l, delegated);
     sc.dns_servers = l.ula.map(|u| u.addr()).into_iter().collect();
     sc.domains = vec![c.dns.domain.clone()];
@@ -303,7 +300,7 @@ fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
 pub fn ra_config(
     c: &Config,
     l: &config::Lan,
-    delegated: &[dhcpv6pd::DelegatedPrefix],
+    delegated: &[dhcpv6::DelegatedPrefix],
     uplink: bool,
 ) -> Option<ra::driver::Config> {
     if l.ula.is_none() && l.subnet_id.is_none() {

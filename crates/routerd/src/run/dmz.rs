@@ -20,27 +20,27 @@ pub(super) fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
         let dc = {
             let c = bus.config.borrow();
             let ifname = c.dmz.as_ref().map(|d| d.get_ref().interface.clone()).unwrap_or_default();
-            let mut dc = dhcp4_client::driver::Config::new(ifname);
+            let mut dc = dhcpv4::driver::client::Config::new(ifname);
             dc.state_dir = Some(c.state_dir.clone());
             dc.install_routes = false;
             dc
         };
         async move {
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            let driver = dhcpv4::driver::client::run(dc, tx, stop);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
                     r = &mut driver => break r,
                     Some(ev) = rx.recv() => match ev {
-                        dhcp4_client::Event::Bound(l) | dhcp4_client::Event::Renewed(l) | dhcp4_client::Event::Changed { new: l, .. } => {
+                        dhcpv4::client::Event::Bound(l) | dhcpv4::client::Event::Renewed(l) | dhcpv4::client::Event::Changed { new: l, .. } => {
                             let link = bus::DmzLink { address: Some(l.net()), gateway: Some(l.server) };
                             if *bus.dmz.borrow() != link {
                                 info!(address = %l.net(), gateway = %l.server, "dmz up: the gateway leased our address");
                                 bus.dmz.send_replace(link);
                             }
                         }
-                        dhcp4_client::Event::Lost | dhcp4_client::Event::Released => {
+                        dhcpv4::client::Event::Lost | dhcpv4::client::Event::Released => {
                             warn!("dmz lease lost");
                             bus.dmz.send_replace(bus::DmzLink::default());
                         }
@@ -63,13 +63,13 @@ pub(super) fn spawn_dmz_server(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 stopped(&mut stop).await;
                 return Ok(());
             };
-            let dc = dhcp_server::driver::DriverConfig::new(
+            let dc = dhcpv4::driver::server::DriverConfig::new(
                 &c.wan.interface,
                 c.state_dir.join("dhcp4-dmz"),
                 sc,
             );
             let until = async move { stopped(&mut stop).await };
-            dhcp_server::driver::run(dc, None, until).await.map_err(|e| e.to_string())
+            dhcpv4::driver::server::run(dc, None, until).await.map_err(|e| e.to_string())
         }
     });
 }

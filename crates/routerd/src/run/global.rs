@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dhcpv6pd::DelegatedPrefix;
+use dhcpv6::DelegatedPrefix;
 use ipnet::IpNet;
 use netcfg::{AddrOptions, Netcfg};
 use tokio::sync::watch;

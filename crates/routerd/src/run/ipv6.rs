@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use dhcpv6pd::DelegatedPrefix;
+use dhcpv6::DelegatedPrefix;
 use ipnet::IpNet;
 use netcfg::Netcfg;
 use tokio::sync::mpsc;
@@ -49,11 +49,11 @@ impl Site {
         c: &Config,
         delegated: &[DelegatedPrefix],
         duid: Vec<u8>,
-    ) -> Option<dhcp_server::Server6Config> {
+    ) -> Option<dhcpv6::server::Server6Config> {
         match self {
             Site::Lan(n) => wiring::dhcp6_config(c, wiring::lan(c, n)?, delegated, duid),
             Site::Dmz => {
-                let mut sc = dhcp_server::Server6Config::new(duid, Vec::new());
+                let mut sc = dhcpv6::server::Server6Config::new(duid, Vec::new());
                 sc.pd_pool = wiring::dmz_pool(c, delegated);
                 (sc.t1, sc.t2, sc.preferred, sc.valid) = (30, 48, 600, 1200);
                 // Our own gateway agrees to Reconfigure: a new prefix reaches it at once.
@@ -67,7 +67,7 @@ impl Site {
         &self,
         c: &Config,
         delegated: &[DelegatedPrefix],
-    ) -> (Vec<ipnet::Ipv6Net>, Option<dhcp_server::PdPool>) {
+    ) -> (Vec<ipnet::Ipv6Net>, Option<dhcpv6::server::PdPool>) {
         match self {
             Site::Lan(n) => wiring::lan(c, n).map_or((Vec::new(), None), |l| {
                 (wiring::dhcp6_prefixes(l, delegated), wiring::dhcp6_pool(l, delegated))
@@ -149,12 +149,12 @@ pub(super) fn spawn_dhcp6(
                 return Ok(());
             };
             let dir = c.state_dir.join(format!("dhcp6-{name}"));
-            let dc = dhcp_server::driver6::Driver6Config::new(&ifname, dir, sc);
-            let (handle, control) = dhcp_server::driver6::control();
+            let dc = dhcpv6::driver::server::Driver6Config::new(&ifname, dir, sc);
+            let (handle, control) = dhcpv6::driver::server::control();
             let (tx, mut rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };
             // A task of its own: renumbering below waits for the driver to answer.
-            let mut driver = tokio::spawn(dhcp_server::driver6::run(dc, Some(tx), control, until));
+            let mut driver = tokio::spawn(dhcpv6::driver::server::run(dc, Some(tx), control, until));
             let mut numbered = site.dhcp6_prefixes(&c, &d.prefixes);
             // Delegated prefixes and where they are routed, to take the routes back.
             let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
@@ -163,7 +163,7 @@ pub(super) fn spawn_dhcp6(
                     r = &mut driver => break r,
                     Some(ev) = rx.recv() => {
                         match &ev {
-                            dhcp_server::Event6::LeaseGranted(l) if l.kind == dhcp_server::IaKind::Pd => {
+                            dhcpv6::server::Event6::LeaseGranted(l) if l.kind == dhcpv6::server::IaKind::Pd => {
                                 let Some(peer) = l.peer else { continue };
                                 for &(p, len) in &l.addresses {
                                     match nc.replace_route(&pd_route(link.index, p, len, peer)).await {
@@ -176,7 +176,7 @@ pub(super) fn spawn_dhcp6(
                                     }
                                 }
                             }
-                            dhcp_server::Event6::LeaseReleased(l) | dhcp_server::Event6::LeaseExpired(l) if l.kind == dhcp_server::IaKind::Pd => {
+                            dhcpv6::server::Event6::LeaseReleased(l) | dhcpv6::server::Event6::LeaseExpired(l) if l.kind == dhcpv6::server::IaKind::Pd => {
                                 for &(p, len) in &l.addresses {
                                     if let Some(peer) = routed.remove(&(p, len)) {
                                         let _ = nc.delete_route(&pd_route(link.index, p, len, peer)).await;

@@ -28,7 +28,7 @@ pub(super) fn spawn_dhcp4(
             wiring::lan(&c, &name).and_then(|l| {
                 let sc = wiring::dhcp_config(&c, l)?;
                 let dir = c.state_dir.join(format!("dhcp4-{name}"));
-                Some(dhcp_server::driver::DriverConfig::new(&l.interface, dir, sc))
+                Some(dhcpv4::driver::server::DriverConfig::new(&l.interface, dir, sc))
             })
         };
         async move {
@@ -38,7 +38,7 @@ pub(super) fn spawn_dhcp4(
             };
             let (tx, mut rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };
-            let driver = dhcp_server::driver::run(dc, Some(tx), until);
+            let driver = dhcpv4::driver::server::run(dc, Some(tx), until);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
@@ -99,12 +99,12 @@ pub(super) async fn keep_leases(
     }
 }
 
-pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event6) {
+pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
     let (l, granted) = match ev {
-        dhcp_server::Event6::LeaseGranted(l) => (l, true),
-        dhcp_server::Event6::LeaseReleased(l)
-        | dhcp_server::Event6::LeaseExpired(l)
-        | dhcp_server::Event6::AddressDeclined(l) => (l, false),
+        dhcpv6::server::Event6::LeaseGranted(l) => (l, true),
+        dhcpv6::server::Event6::LeaseReleased(l)
+        | dhcpv6::server::Event6::LeaseExpired(l)
+        | dhcpv6::server::Event6::AddressDeclined(l) => (l, false),
     };
     let expires = l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for &(a, len) in &l.addresses {
@@ -134,9 +134,9 @@ pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_serv
     }
 }
 
-pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_server::Event) {
+pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
     set(status, |s| match ev {
-        dhcp_server::Event::LeaseGranted(l) => {
+        dhcpv4::server::Event::LeaseGranted(l) => {
             let expires =
                 l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             s.leases.insert(
@@ -149,21 +149,21 @@ pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcp_serve
                 },
             );
         }
-        dhcp_server::Event::LeaseReleased(l)
-        | dhcp_server::Event::LeaseExpired(l)
-        | dhcp_server::Event::AddressDeclined(l) => {
+        dhcpv4::server::Event::LeaseReleased(l)
+        | dhcpv4::server::Event::LeaseExpired(l)
+        | dhcpv4::server::Event::AddressDeclined(l) => {
             s.leases.remove(&l.address.to_string());
         }
     });
     bus.emit(match ev {
-        dhcp_server::Event::LeaseGranted(l) => bus::Event::LeaseGranted {
+        dhcpv4::server::Event::LeaseGranted(l) => bus::Event::LeaseGranted {
             lan: lan.into(),
             address: IpAddr::V4(l.address),
             hostname: l.hostname.clone(),
         },
-        dhcp_server::Event::LeaseReleased(l)
-        | dhcp_server::Event::LeaseExpired(l)
-        | dhcp_server::Event::AddressDeclined(l) => {
+        dhcpv4::server::Event::LeaseReleased(l)
+        | dhcpv4::server::Event::LeaseExpired(l)
+        | dhcpv4::server::Event::AddressDeclined(l) => {
             bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V4(l.address) }
         }
     });

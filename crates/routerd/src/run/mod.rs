@@ -76,8 +76,8 @@ pub(super) fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw
 
 /// A lease event of one LAN's DHCP server.
 pub(super) enum LanLease {
-    V4(dhcp_server::Event),
-    V6(dhcp_server::Event6),
+    V4(dhcpv4::server::Event),
+    V6(dhcpv6::server::Event6),
 }
 
 /// Resolves once `stop` is true (or its sender is gone).
@@ -218,7 +218,7 @@ fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
     for l in &new.lan {
         let l = l.get_ref();
         if let Some(sc) = wiring::dhcp_config(new, l) {
-            dhcp_server::Server::new(sc, Instant::now(), 0)
+            dhcpv4::server::Server::new(sc, Instant::now(), 0)
                 .map_err(|e| format!("lan[{}].dhcp4: {e}", l.name))?;
         }
     }

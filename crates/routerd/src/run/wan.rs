@@ -71,7 +71,7 @@ pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shar
         let (bus, status) = (bus.clone(), status.clone());
         let mut dc = {
             let c = bus.config.borrow();
-            let mut dc = dhcp4_client::driver::Config::new(&c.wan.interface);
+            let mut dc = dhcpv4::driver::client::Config::new(&c.wan.interface);
             dc.state_dir = Some(c.state_dir.clone());
             dc
         };
@@ -79,7 +79,7 @@ pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shar
         async move {
             set(&status, |s| s.wan.state = "dhcp: discovering".into());
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let driver = dhcp4_client::driver::run(dc, tx, stop);
+            let driver = dhcpv4::driver::client::run(dc, tx, stop);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
@@ -98,11 +98,11 @@ pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shar
     });
 }
 
-pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcp4_client::Event) {
+pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcpv4::client::Event) {
     match ev {
-        dhcp4_client::Event::Bound(l)
-        | dhcp4_client::Event::Renewed(l)
-        | dhcp4_client::Event::Changed { new: l, .. } => {
+        dhcpv4::client::Event::Bound(l)
+        | dhcpv4::client::Event::Renewed(l)
+        | dhcpv4::client::Event::Changed { new: l, .. } => {
             let link = WanLink {
                 up: true,
                 ipv4: Some(l.address),
@@ -115,8 +115,8 @@ pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcp4_client::Event) {
                 wan_up(bus, status, link, None);
             }
         }
-        dhcp4_client::Event::Lost => wan_down(bus, status, "dhcp lease lost"),
-        dhcp4_client::Event::Released => wan_down(bus, status, "dhcp lease released"),
+        dhcpv4::client::Event::Lost => wan_down(bus, status, "dhcp lease lost"),
+        dhcpv4::client::Event::Released => wan_down(bus, status, "dhcp lease released"),
     }
 }
 
@@ -206,7 +206,7 @@ pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
         let c = bus.config.borrow().clone();
         // On PPPoE the client runs on the session's TUN; otherwise on the WAN interface.
         let ifname = if c.wan.mode == WanMode::Pppoe { "ppp0" } else { c.wan.interface.as_str() };
-        let mut pc = dhcpv6pd::driver::Config::new(ifname);
+        let mut pc = dhcpv6::driver::client::Config::new(ifname);
         {
             pc.state_dir = Some(c.state_dir.clone());
             pc.prefix_len_hint = *c.wan.ipv6.pd_length.get_ref();
@@ -219,7 +219,7 @@ pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
         }
         async move {
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let driver = dhcpv6pd::driver::run_client(pc, tx, stop);
+            let driver = dhcpv6::driver::client::run_client(pc, tx, stop);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
@@ -236,14 +236,14 @@ pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
 }
 
 /// A new, renewed, changed or lost delegation goes on the bus.
-pub(super) fn on_pd(bus: &Bus, ev: dhcpv6pd::Event) {
+pub(super) fn on_pd(bus: &Bus, ev: dhcpv6::Event) {
     let (new, what) = match ev {
-        dhcpv6pd::Event::Delegated(l) => (l.prefixes, "delegated prefix"),
-        dhcpv6pd::Event::Renewed(l) => (l.prefixes, "delegated prefix renewed"),
-        dhcpv6pd::Event::Changed { new: l, .. } => (l.prefixes, "delegated prefix changed"),
-        dhcpv6pd::Event::Lost => (Vec::new(), "delegated prefix lost"),
-        dhcpv6pd::Event::Released => (Vec::new(), "delegated prefix released"),
-        dhcpv6pd::Event::NoPrefixAvail => {
+        dhcpv6::Event::Delegated(l) => (l.prefixes, "delegated prefix"),
+        dhcpv6::Event::Renewed(l) => (l.prefixes, "delegated prefix renewed"),
+        dhcpv6::Event::Changed { new: l, .. } => (l.prefixes, "delegated prefix changed"),
+        dhcpv6::Event::Lost => (Vec::new(), "delegated prefix lost"),
+        dhcpv6::Event::Released => (Vec::new(), "delegated prefix released"),
+        dhcpv6::Event::NoPrefixAvail => {
             warn!("the delegating router has no prefix for us (NoPrefixAvail); asking again later");
             return;
         }
