@@ -46,7 +46,9 @@
 //!
 //! The machines own no socket, clock or task: see [`client::PppoeClient`] for the calling
 //! order. The driver's data path does not go through them: [`wire::session::classify`] sorts
-//! received frames and [`wire::session::write_data_header`] writes outgoing headers.
+//! received frames, [`wire::session::write_data_header`] writes outgoing headers, and `mss.rs`
+//! clamps the MSS of TCP SYNs both ways, reading IPv4, IPv6 and TCP through the named fields of
+//! `wire/ip.rs` (which also gives the destination address that picks a session).
 
 pub mod auth;
 pub mod client;
@@ -58,6 +60,7 @@ pub mod fsm;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod lcp;
+pub(crate) mod mss;
 pub(crate) mod ncp;
 pub(crate) mod ppp;
 pub mod server;

@@ -2,86 +2,75 @@
 //! send segments larger than the session's MTU (1492 by default) allows. Done in the data
 //! path for free (the packet is in cache already), so it happens with or without a firewall.
 
+use crate::wire::array;
+use crate::wire::ip::{PROTOCOL_TCP, ipv4, ipv6, tcp};
+
+/// What the IPv4 and TCP headers (without options) take of the MTU; the MSS is the rest (RFC
+/// 8200 §8.3: "in IPv4, TCP's MSS option is computed as the maximum packet size ... minus 40
+/// octets").
+const IPV4_OVERHEAD: u16 = (ipv4::HEADER_LEN + tcp::HEADER_LEN) as u16;
+/// The same over IPv6 (RFC 8200 §8.3: "the MSS must be computed as the maximum packet size
+/// minus 60 octets").
+const IPV6_OVERHEAD: u16 = (ipv6::HEADER_LEN + tcp::HEADER_LEN) as u16;
+
 /// If `pkt` is a TCP SYN (IPv4, or IPv6 with TCP as the first next header) whose MSS option
 /// exceeds what `mtu` carries, lowers it and fixes the TCP checksum incrementally (RFC 1624).
-/// Returns whether it changed the packet. Anything else is left alone; never panics.
-pub fn clamp(pkt: &mut [u8], v6: bool, mtu: u16) -> bool {
-    let (tcp_off, max) = if v6 {
-        if pkt.len() < 40 || pkt.get(6) != Some(&6) {
-            return false;
-        }
-        (40, mtu.saturating_sub(60))
-    } else {
-        let Some(&b0) = pkt.first() else { return false };
-        let ihl = usize::from(b0 & 0x0f) * 4;
-        let frag = be16(pkt, 6).map(|f| f & 0x1fff);
-        if ihl < 20 || pkt.get(9) != Some(&6) || frag != Some(0) {
-            return false;
-        }
-        (ihl, mtu.saturating_sub(40))
-    };
-    let Some(tcp) = pkt.get_mut(tcp_off..) else { return false };
-    clamp_tcp(tcp, max)
+/// Returns whether it changed the packet; when it did, only the MSS value and the checksum
+/// differ. Anything else (and anything whose lengths do not add up) is left alone; never
+/// panics.
+pub(crate) fn clamp(pkt: &mut [u8], v6: bool, mtu: u16) -> bool {
+    let overhead = if v6 { IPV6_OVERHEAD } else { IPV4_OVERHEAD };
+    tcp_segment(pkt, v6).is_some_and(|seg| clamp_segment(seg, mtu.saturating_sub(overhead)))
 }
 
-fn clamp_tcp(tcp: &mut [u8], max: u16) -> bool {
-    let (Some(&flags), Some(&doff)) = (tcp.get(13), tcp.get(12)) else { return false };
-    if flags & 0x02 == 0 {
+/// The TCP segment of an unfragmented (or first-fragment) packet.
+fn tcp_segment(pkt: &mut [u8], v6: bool) -> Option<&mut [u8]> {
+    if v6 {
+        let (h, payload) = ipv6::split_mut(pkt)?;
+        (h[ipv6::field::NEXT_HEADER] == PROTOCOL_TCP).then_some(payload)
+    } else {
+        let (h, payload) = ipv4::split_mut(pkt)?;
+        let tcp = h[ipv4::field::PROTOCOL] == PROTOCOL_TCP && ipv4::is_first_fragment(h);
+        tcp.then_some(payload)
+    }
+}
+
+fn clamp_segment(seg: &mut [u8], max: u16) -> bool {
+    let Some((h, options)) = tcp::split_mut(seg) else { return false };
+    if h[tcp::field::FLAGS] & tcp::FLAG_SYN == 0 {
         return false;
     }
-    let end = (usize::from(doff >> 4) * 4).min(tcp.len());
-    let mut i = 20;
-    while i < end {
-        let Some(&kind) = tcp.get(i) else { return false };
-        match kind {
-            0 => return false,
-            1 => i += 1,
-            _ => {
-                let Some(&len) = tcp.get(i + 1) else { return false };
-                if len < 2 {
-                    return false;
-                }
-                if kind == 2 && len == 4 {
-                    return rewrite(tcp, i + 2, max);
-                }
-                i += usize::from(len);
-            }
-        }
-    }
-    false
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let v: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_be_bytes(v))
-}
-
-fn rewrite(tcp: &mut [u8], at: usize, max: u16) -> bool {
-    let Some(old) = be16(tcp, at) else { return false };
+    let Some(at) = tcp::mss_at(options) else { return false };
+    let Some(value) = options.get_mut(at..at + 2) else { return false };
+    let old = u16::from_be_bytes(array(value));
     if old <= max {
         return false;
     }
-    let Some(csum) = be16(tcp, 16) else { return false };
-    // The checksum sums 16-bit words from the header's start: a value at an odd offset
-    // straddles two words, which ones' complement arithmetic sees byte-swapped.
-    let (o, n) = if at % 2 == 1 { (old.swap_bytes(), max.swap_bytes()) } else { (old, max) };
-    let mut sum = u32::from(!csum) + u32::from(!o) + u32::from(n);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    let new_csum = !(sum as u16);
-    if let Some(v) = tcp.get_mut(at..at + 2) {
-        v.copy_from_slice(&max.to_be_bytes());
-    }
-    if let Some(c) = tcp.get_mut(16..18) {
-        c.copy_from_slice(&new_csum.to_be_bytes());
-    }
+    value.copy_from_slice(&max.to_be_bytes());
+    let checksum = &mut h[tcp::field::CHECKSUM];
+    // The options start at an even offset, so `at` has the parity of the value's offset in
+    // the segment.
+    let new = checksum_update(u16::from_be_bytes(array(checksum)), old, max, at % 2 == 1);
+    checksum.copy_from_slice(&new.to_be_bytes());
     true
+}
+
+/// RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`: the checksum `hc` after a 16-bit value `m`
+/// became `m_new`. A value at an odd offset straddles two of the words the checksum sums, which
+/// ones' complement arithmetic sees as the value byte-swapped.
+fn checksum_update(hc: u16, m: u16, m_new: u16, odd: bool) -> u16 {
+    let (m, m_new) = if odd { (m.swap_bytes(), m_new.swap_bytes()) } else { (m, m_new) };
+    let mut sum = u32::from(!hc) + u32::from(!m) + u32::from(m_new);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    !(sum as u16)
 }
 
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::fuzzing;
 
     fn sum(data: &[u8], mut acc: u32) -> u32 {
         for ch in data.chunks(2) {
@@ -161,5 +150,78 @@ mod tests {
         }
         let mut bad = syn_v4(&[2, 1, 0, 0]); // option length < 2
         assert!(!clamp(&mut bad, false, 1492));
+    }
+
+    /// The captured packet `name`, its checksum checked, clamped for `mtu`: the MSS it then
+    /// carries, after checking that only the MSS value and the checksum changed and that the
+    /// checksum is still right.
+    fn clamp_captured(name: &str, v6: bool, mtu: u16) -> (bool, u16) {
+        let before = crate::tests::testdata(name);
+        assert_eq!(fuzzing::tcp_checksum_ok(&before, v6), Some(true), "{name} as captured");
+        let mut p = before.clone();
+        let changed = clamp(&mut p, v6, mtu);
+        assert_eq!(fuzzing::tcp_checksum_ok(&p, v6), Some(true), "{name} clamped");
+        // Linux puts the MSS option first: its value is 2 bytes into the options.
+        let tcp = if v6 { 40 } else { 20 };
+        let (mss, csum) = (tcp + 22, tcp + 16);
+        let diff: Vec<usize> = (0..p.len()).filter(|&i| p[i] != before[i]).collect();
+        assert!(diff.iter().all(|&i| [mss, mss + 1, csum, csum + 1].contains(&i)), "{diff:?}");
+        assert_eq!(changed, !diff.is_empty());
+        (changed, u16::from_be_bytes([p[mss], p[mss + 1]]))
+    }
+
+    #[test]
+    fn captured_linux_syns_are_clamped_to_the_session_mtu() {
+        // PPPoE's 1492: 1452 over IPv4, 1432 over IPv6.
+        assert_eq!(clamp_captured("tcp_syn_v4_mss1460", false, 1492), (true, 1452));
+        assert_eq!(clamp_captured("tcp_synack_v4_mss1460", false, 1492), (true, 1452));
+        assert_eq!(clamp_captured("tcp_syn_v6_mss1460", true, 1492), (true, 1432));
+        assert_eq!(clamp_captured("tcp_syn_v6_mss1440", true, 1492), (true, 1432));
+        // RFC 4638's 1500 leaves a 1500-byte Ethernet's MSS alone.
+        assert_eq!(clamp_captured("tcp_syn_v4_mss1460", false, 1500), (false, 1460));
+        assert_eq!(clamp_captured("tcp_syn_v6_mss1440", true, 1500), (false, 1440));
+    }
+
+    #[test]
+    fn captured_segments_after_the_handshake_are_left_alone() {
+        for (name, v6) in [("tcp_psh_ack_v4", false), ("tcp_psh_ack_v6", true)] {
+            let before = crate::tests::testdata(name);
+            let mut p = before.clone();
+            assert!(!clamp(&mut p, v6, 576));
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn syn_with_lengths_that_do_not_add_up_is_left_alone() {
+        let syn = crate::tests::testdata("tcp_syn_v4_mss1460");
+        let syn6 = crate::tests::testdata("tcp_syn_v6_mss1460");
+        let mut bad: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut long = syn.clone();
+        long[2..4].copy_from_slice(&61u16.to_be_bytes()); // Total Length past the packet
+        bad.push((long, false));
+        let mut ihl = syn.clone();
+        ihl[0] = 0x44; // IHL 16 bytes
+        bad.push((ihl, false));
+        let mut version = syn.clone();
+        version[0] = 0x65;
+        bad.push((version, false));
+        let mut fragment = syn.clone();
+        fragment[6..8].copy_from_slice(&0x0001u16.to_be_bytes()); // Fragment Offset 8
+        bad.push((fragment, false));
+        let mut doff = syn.clone();
+        doff[32] = 0xf0; // Data Offset 60 bytes, past the segment
+        bad.push((doff, false));
+        let mut plen = syn6.clone();
+        plen[4..6].copy_from_slice(&41u16.to_be_bytes()); // Payload Length past the packet
+        bad.push((plen, true));
+        let mut next = syn6.clone();
+        next[6] = 0; // a Hop-by-Hop header first
+        bad.push((next, true));
+        for (i, (p, v6)) in bad.into_iter().enumerate() {
+            let mut q = p.clone();
+            assert!(!clamp(&mut q, v6, 1492), "case {i}");
+            assert_eq!(q, p, "case {i}");
+        }
     }
 }

@@ -2,8 +2,6 @@
 //! preallocated buffers, atomic counters. Control frames (LCP, auth, NCPs) go to the control
 //! task through a channel; everything else goes between the TUN device and the wire here.
 
-#![allow(clippy::indexing_slicing)] // offsets below are bounded by FRAME_MAX/TAG_ROOM constants
-
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,10 +10,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::mss;
 use super::sys::{PacketSocket, RecvBatch, SendBatch, Tun};
+use crate::mss;
 use crate::wire::session::{Classified, DATA_HEADER_MAX, SessionKey, classify, write_data_header};
-use crate::wire::{EthernetHeader, SessionHeader, proto};
+use crate::wire::{EthernetHeader, SessionHeader, ip, proto};
 
 /// Frames per system call.
 const BATCH: usize = 64;
@@ -103,7 +101,7 @@ impl Sessions {
     fn for_packet(&self, pkt: &[u8]) -> Option<&PathSession> {
         let id = match self.default {
             Some(id) => id,
-            None => match dst_addr(pkt)? {
+            None => match ip::dst_addr(pkt)? {
                 IpAddr::V4(a) => *self.v4.get(&a)?,
                 IpAddr::V6(a) => self
                     .v6
@@ -120,14 +118,6 @@ impl Sessions {
 fn in_prefix(a: Ipv6Addr, p: Ipv6Addr, len: u8) -> bool {
     let mask = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
     u128::from(a) & mask == u128::from(p) & mask
-}
-
-fn dst_addr(pkt: &[u8]) -> Option<IpAddr> {
-    match pkt.first()? >> 4 {
-        4 => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?))),
-        6 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(pkt.get(24..40)?).ok()?))),
-        _ => None,
-    }
 }
 
 /// What the two threads share.
@@ -232,7 +222,8 @@ fn rx_loop(
                     buf.clear();
                     buf.resize(VNET, 0);
                     buf.extend_from_slice(payload);
-                    if mss::clamp(&mut buf[VNET..], protocol == proto::IPV6, s.mtu) {
+                    let packet = buf.get_mut(VNET..).unwrap_or_default();
+                    if mss::clamp(packet, protocol == proto::IPV6, s.mtu) {
                         c.mss_clamped.fetch_add(1, Ordering::Relaxed);
                     }
                     c.rx_packets.fetch_add(1, Ordering::Relaxed);
@@ -249,9 +240,9 @@ fn rx_loop(
             }
         }
         drop(sessions);
-        if count > 0 {
+        if let Some(packets) = out.get_mut(..count).filter(|p| !p.is_empty()) {
             // Segments of one TCP flow are coalesced (GRO) and written with one system call.
-            let _ = tun.device().send_multiple(&mut gro, &mut out[..count], VNET);
+            let _ = tun.device().send_multiple(&mut gro, packets, VNET);
         }
     }
 }

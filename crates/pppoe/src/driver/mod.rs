@@ -8,7 +8,6 @@
 pub mod ac;
 pub mod client;
 pub mod datapath;
-pub mod mss;
 pub mod sys;
 
 use std::time::Duration;

@@ -6,9 +6,10 @@
 //! # No-panic guarantee
 //!
 //! Nothing in this module panics on any input, whatever its length or content: every read goes
-//! through `get`/`split_at_checked`, every length field is checked once against the bytes that
-//! are really there (header first, then the length field against the real frame, then each TLV),
-//! and arithmetic on lengths is checked. Emitting into a buffer that is too short returns
+//! through `get`/`split_at_checked`, or reads a named field (`mod field`, smoltcp's style) of a
+//! fixed-size header array that one such check produced; every length field is checked once
+//! against the bytes that are really there (header first, then the length field against the
+//! real frame, then each TLV), and arithmetic on lengths is checked. Emitting into a buffer that is too short returns
 //! [`Error::BufferTooShort`] instead of panicking. The fuzz targets in `fuzz/` and the seed-corpus
 //! test in `src/tests/corpus.rs` hold this, plus `parse(emit(parse(x))) == parse(x)`.
 //!
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod control;
 pub mod discovery;
 pub mod ethernet;
+pub(crate) mod ip;
 pub mod lcp;
 pub mod ncp;
 pub mod session;
@@ -96,6 +98,19 @@ pub enum Error {
     /// A value does not fit its field on the wire (e.g. a tag longer than 65535 bytes).
     #[error("value too long for its field: {0} bytes")]
     TooLong(usize),
+}
+
+/// A header field: its byte range from the start of the header (smoltcp's `Field`).
+pub(crate) type Field = std::ops::Range<usize>;
+/// The bytes from an offset to the end of a structure (smoltcp's `Rest`).
+pub(crate) type Rest = std::ops::RangeFrom<usize>;
+
+/// The bytes of a field of a checked header as an array, `N` being the field's width: a
+/// big-endian number is then `u16::from_be_bytes(array(&h[field::LENGTH]))`.
+pub(crate) fn array<const N: usize>(field: &[u8]) -> [u8; N] {
+    let mut a = [0; N];
+    a.iter_mut().zip(field).for_each(|(d, s)| *d = *s);
+    a
 }
 
 /// Big-endian u16 at `at`.

@@ -5,8 +5,29 @@
 use super::ethernet::{HEADER_LEN as ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use super::{
     ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, Error, EthernetHeader, Mac, PPPOE_VER_TYPE, Vlan,
-    Writer, get_u8, get_u16, len_u16, proto, split,
+    Writer, array, len_u16, proto,
 };
+
+/// Field ranges of the PPPoE header (RFC 2516 §4) in the Session stage, and of the PPP
+/// protocol field that starts its payload (RFC 1661 §2).
+mod field {
+    use crate::wire::{Field, Rest};
+
+    /// VER (high 4 bits) and TYPE (low 4 bits), 0x11.
+    pub(super) const VER_TYPE: usize = 0;
+    /// CODE, 0x00 for session data.
+    pub(super) const CODE: usize = 1;
+    /// SESSION_ID.
+    pub(super) const SESSION_ID: Field = 2..4;
+    /// LENGTH of the PPPoE payload, the Ethernet padding after it not counted.
+    pub(super) const LENGTH: Field = 4..6;
+    /// The PPPoE payload.
+    pub(super) const PAYLOAD: Rest = 6..;
+    /// The PPP protocol field, first in the payload.
+    pub(super) const PROTOCOL: Field = 0..2;
+    /// The PPP payload after it.
+    pub(super) const PPP_PAYLOAD: Rest = 2..;
+}
 
 /// PPPoE Session header (CODE 0x00) followed by the two-octet PPP protocol field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +39,7 @@ pub struct SessionHeader {
 }
 
 /// Length of the PPPoE header plus the PPP protocol field.
-pub const SESSION_HEADER_LEN: usize = 8;
+pub const SESSION_HEADER_LEN: usize = field::PAYLOAD.start + field::PPP_PAYLOAD.start;
 
 /// Longest header [`write_data_header`] writes: Ethernet, 802.1Q tag, PPPoE and PPP (26).
 pub const DATA_HEADER_MAX: usize = ETHERNET_HEADER_LEN + VLAN_TAG_LEN + SESSION_HEADER_LEN;
@@ -27,21 +48,26 @@ impl SessionHeader {
     /// Parses the header and returns the PPP payload, trimmed to the PPPoE LENGTH field (bytes
     /// past it are Ethernet padding, as Linux `pppoe_rcv` treats them).
     pub fn parse(buf: &[u8]) -> Result<(Self, &[u8]), Error> {
-        let ver_type = get_u8(buf, 0)?;
-        if ver_type != PPPOE_VER_TYPE {
-            return Err(Error::VersionType(ver_type));
+        const PPPOE_LEN: usize = field::PAYLOAD.start;
+        const PROTOCOL_LEN: usize = field::PPP_PAYLOAD.start;
+        let (h, rest) = buf
+            .split_first_chunk::<PPPOE_LEN>()
+            .ok_or(Error::Truncated { needed: PPPOE_LEN, have: buf.len() })?;
+        if h[field::VER_TYPE] != PPPOE_VER_TYPE {
+            return Err(Error::VersionType(h[field::VER_TYPE]));
         }
-        let code = get_u8(buf, 1)?;
-        if code != 0x00 {
-            return Err(Error::UnknownCode(code));
+        if h[field::CODE] != 0x00 {
+            return Err(Error::UnknownCode(h[field::CODE]));
         }
-        let session_id = get_u16(buf, 2)?;
-        let length = usize::from(get_u16(buf, 4)?);
-        let (_, rest) = split(buf, 6)?;
-        let (ppp, _padding) =
-            rest.split_at_checked(length).ok_or(Error::BadLength { offset: 4, len: length })?;
-        let protocol = get_u16(ppp, 0)?;
-        let (_, payload) = split(ppp, 2)?;
+        let session_id = u16::from_be_bytes(array(&h[field::SESSION_ID]));
+        let length = usize::from(u16::from_be_bytes(array(&h[field::LENGTH])));
+        let (ppp, _padding) = rest
+            .split_at_checked(length)
+            .ok_or(Error::BadLength { offset: field::LENGTH.start, len: length })?;
+        let (protocol, payload) = ppp
+            .split_first_chunk::<PROTOCOL_LEN>()
+            .ok_or(Error::Truncated { needed: SESSION_HEADER_LEN, have: PPPOE_LEN + ppp.len() })?;
+        let protocol = u16::from_be_bytes(array(&protocol[field::PROTOCOL]));
         Ok((SessionHeader { session_id, protocol }, payload))
     }
 
