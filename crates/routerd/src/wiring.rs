@@ -139,17 +139,39 @@ pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcpv4::server::Server
     Some(sc)
 }
 
-/// The PPPoE client's configuration.
-pub fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
+/// Why the PPPoE WAN cannot dial.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The `password_file` could not be read at dial time (it was readable when the
+    /// configuration was loaded: it went away or lost its permissions since).
+    #[error("wan.pppoe.password_file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The PPPoE client's configuration. The password comes from `password` or is read from
+/// `password_file` now; an unreadable file is an error (the WAN service fails and the
+/// supervisor retries with back-off), never a dial with an empty password.
+pub fn pppoe_config(c: &Config) -> Result<pppoe::driver::client::Config, DialError> {
     let p = c.wan.pppoe.as_ref().map(|p| p.get_ref());
-    let password = p.and_then(|p| {
-        p.password.clone().or_else(|| {
-            p.password_file
-                .as_ref()
-                .and_then(|f| std::fs::read_to_string(f).ok())
-                .map(|s| s.trim_end().to_string())
-        })
-    });
+    let password = match p {
+        Some(p) => match (&p.password, &p.password_file) {
+            (Some(pw), _) => Some(pw.clone()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|source| DialError::PasswordFile { path: f.clone(), source })?
+                    .trim_end()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        },
+        None => None,
+    };
     let creds = p.map(|p| pppoe::Credentials {
         username: p.username.clone().into_bytes(),
         password: password.unwrap_or_default().into_bytes(),
@@ -162,7 +184,7 @@ pub fn pppoe_config(c: &Config) -> pppoe::driver::client::Config {
         cfg.echo_failures = p.lcp_echo_failures;
     }
     cfg.state_dir = Some(c.state_dir.clone());
-    cfg
+    Ok(cfg)
 }
 
 /// Where DNS listens: loopback and each LAN's IPv4 and ULA address (the one RDNSS and

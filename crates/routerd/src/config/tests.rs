@@ -175,3 +175,19 @@ fn durations() {
     assert_eq!(parse_duration("10"), None);
     assert_eq!(parse_duration("99999999999999999999h"), None);
 }
+
+/// A `password_file` readable at load time but gone at dial time fails the dial with an
+/// error naming the file; it never dials with an empty password (as it did before).
+#[test]
+fn an_unreadable_password_file_at_dial_time_fails_the_wan_naming_the_file() {
+    let (text, dir) = example();
+    std::fs::write(dir.join("pppoe-pw"), "s3cret\n").unwrap();
+    let text = text.replace("password = \"internet\"", "password_file = \"pppoe-pw\"");
+    let cfg = load(&text, &dir).unwrap();
+    let pc = crate::wiring::pppoe_config(&cfg).unwrap();
+    assert_eq!(pc.credentials.as_ref().unwrap().password, b"s3cret");
+    std::fs::remove_file(dir.join("pppoe-pw")).unwrap();
+    let e = crate::wiring::pppoe_config(&cfg).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("password_file") && text.contains("pppoe-pw"), "{text}");
+}

@@ -23,6 +23,7 @@ pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
         let (bus, status) = (bus.clone(), status.clone());
         let pc = wiring::pppoe_config(&bus.config.borrow());
         async move {
+            let pc = pc.map_err(|e| e.to_string())?;
             set(&status, |s| s.wan.state = "dialing".into());
             let (tx, mut rx) = mpsc::unbounded_channel();
             let driver = pppoe::driver::client::run(pc, tx, stop);
