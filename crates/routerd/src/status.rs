@@ -45,23 +45,44 @@ pub struct LeaseStatus {
     pub expires: u64,
 }
 
+/// Where a supervised service is in its life (`routerctl status` shows it in lower case).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Spawned, not started yet.
+    #[default]
+    Starting,
+    /// Its future runs.
+    Running,
+    /// Stopped on purpose by a reload, starting again at once.
+    Restarting,
+    /// It failed (or ended on its own) and waits out its back-off before starting again.
+    Backoff,
+    /// Shut down with routerd.
+    Stopped,
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Restarting => "restarting",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Stopped => "stopped",
+        })
+    }
+}
+
 /// One supervised service.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ServiceStatus {
-    /// `starting`, `running`, `restarting`, `backoff` (failed, waiting to start again) or
-    /// `stopped`.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: ServiceState,
     /// How often it was started again after a failure or a reload.
     pub restarts: u32,
     /// Why it last failed.
     pub last_error: Option<String>,
-}
-
-impl ServiceStatus {
-    /// A service that runs.
-    pub fn running() -> Self {
-        Self { state: "running".into(), ..Self::default() }
-    }
 }
 
 /// Everything `routerctl status` shows.
@@ -88,7 +109,7 @@ pub struct Status {
 impl Status {
     /// Up: the WAN carries IPv4 and no service failed (what a container health check asks).
     pub fn healthy(&self) -> bool {
-        self.wan.state == "up" && self.services.values().all(|s| s.state == "running")
+        self.wan.state == "up" && self.services.values().all(|s| s.state == ServiceState::Running)
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::status::{ServiceStatus, Shared};
+use crate::status::{ServiceState, ServiceStatus, Shared};
 
 /// First back-off after a failure.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -67,7 +67,7 @@ impl Supervisor {
         let (status, mut shutdown, wake) =
             (self.status.clone(), self.shutdown.clone(), restart.clone());
         let svc = name.clone();
-        update(&status, &svc, |s| s.state = "starting".into());
+        update(&status, &svc, |s| s.state = ServiceState::Starting);
         let task = tokio::spawn(async move {
             let mut backoff: Option<Duration> = None;
             loop {
@@ -75,7 +75,7 @@ impl Supervisor {
                 let fut = make(stop_rx);
                 tokio::pin!(fut);
                 let started = Instant::now();
-                update(&status, &svc, |s| s.state = "running".into());
+                update(&status, &svc, |s| s.state = ServiceState::Running);
                 let mut requested = false;
                 let result = loop {
                     tokio::select! {
@@ -96,13 +96,13 @@ impl Supervisor {
                     if let Err(e) = result {
                         warn!(service = %svc, error = %e, "stopped with an error");
                     }
-                    update(&status, &svc, |s| s.state = "stopped".into());
+                    update(&status, &svc, |s| s.state = ServiceState::Stopped);
                     return;
                 }
                 if requested {
                     info!(service = %svc, "restarting with the new configuration");
                     update(&status, &svc, |s| {
-                        s.state = "restarting".into();
+                        s.state = ServiceState::Restarting;
                         s.restarts += 1;
                     });
                     backoff = None;
@@ -116,7 +116,7 @@ impl Supervisor {
                 backoff = Some(wait);
                 error!(service = %svc, error = %why, retry_in = ?wait, "service failed");
                 update(&status, &svc, |s| {
-                    s.state = "backoff".into();
+                    s.state = ServiceState::Backoff;
                     s.restarts += 1;
                     s.last_error = Some(why);
                 });
@@ -124,7 +124,7 @@ impl Supervisor {
                     () = tokio::time::sleep(wait) => {}
                     () = wake.notified() => {}
                     _ = async { while !*shutdown.borrow() { if shutdown.changed().await.is_err() { break } } } => {
-                        update(&status, &svc, |s| s.state = "stopped".into());
+                        update(&status, &svc, |s| s.state = ServiceState::Stopped);
                         return;
                     }
                 }
@@ -144,6 +144,54 @@ impl Supervisor {
                 true
             }
             None => false,
+        }
+    }
+
+    /// A reload's restarts: asks each of `names` to restart now and returns a future that
+    /// watches them for `settle`; it resolves to the services that could not be restarted
+    /// (unknown names) or that failed after their restart, each with why. A reload is
+    /// reported applied only when this is empty.
+    pub fn restart_watched(
+        &self,
+        names: &[String],
+        settle: Duration,
+    ) -> impl Future<Output = Vec<(String, String)>> + Send + use<> {
+        let status = self.status.clone();
+        let restarts = |n: &str| {
+            let s = status.lock().unwrap_or_else(|p| p.into_inner());
+            s.services.get(n).map_or(0, |s| s.restarts)
+        };
+        let mut failed = Vec::new();
+        let mut watched = Vec::new();
+        for n in names {
+            let before = restarts(n);
+            if self.restart(n) {
+                watched.push((n.clone(), before));
+            } else {
+                failed.push((n.clone(), "no such service".to_string()));
+            }
+        }
+        async move {
+            let until = tokio::time::Instant::now() + settle;
+            while tokio::time::Instant::now() < until && !watched.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                watched.retain(|(n, before)| match s.services.get(n) {
+                    // It was restarted (the count moved past the reload's own restart) and
+                    // failed since: its back-off is the failure.
+                    Some(v) if v.state == ServiceState::Backoff && v.restarts > before + 1 => {
+                        let why = v.last_error.clone().unwrap_or_else(|| "failed".into());
+                        failed.push((n.clone(), why));
+                        false
+                    }
+                    Some(_) => true,
+                    None => {
+                        failed.push((n.clone(), "gone".into()));
+                        false
+                    }
+                });
+            }
+            failed
         }
     }
 
@@ -210,7 +258,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(starts.load(Ordering::SeqCst), 1);
-        assert_eq!(status.lock().unwrap().services["flaky"].state, "backoff");
+        assert_eq!(status.lock().unwrap().services["flaky"].state, ServiceState::Backoff);
         tokio::time::sleep(Duration::from_millis(1000)).await; // 1 s back-off over
         assert_eq!(starts.load(Ordering::SeqCst), 2);
         tokio::time::sleep(Duration::from_millis(1500)).await; // 2 s back-off not over
@@ -219,7 +267,7 @@ mod tests {
         assert_eq!(starts.load(Ordering::SeqCst), 3);
         {
             let s = &status.lock().unwrap().services["flaky"];
-            assert_eq!((s.state.as_str(), s.restarts), ("running", 2));
+            assert_eq!((s.state, s.restarts), (ServiceState::Running, 2));
             assert_eq!(s.last_error.as_deref(), Some("boom 1"));
         }
         assert!(sup.restart("flaky"));
@@ -229,7 +277,54 @@ mod tests {
         assert_eq!(status.lock().unwrap().services["flaky"].restarts, 3);
         tx.send(true).unwrap();
         sup.join(Duration::from_secs(1)).await;
-        assert_eq!(status.lock().unwrap().services["flaky"].state, "stopped");
+        assert_eq!(status.lock().unwrap().services["flaky"].state, ServiceState::Stopped);
         assert_eq!(starts.load(Ordering::SeqCst), 4);
+    }
+
+    /// A reload whose restarted service fails to come back is reported, with the error; one
+    /// that comes back is not; an unknown service name is reported too (before, all three
+    /// were "applied").
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_restart_that_fails_is_reported_with_its_error() {
+        let status: Shared = Arc::new(Mutex::new(Status::default()));
+        let (_tx, rx) = watch::channel(false);
+        let mut sup = Supervisor::new(status.clone(), rx);
+        let starts = Arc::new(AtomicU32::new(0));
+        let n = starts.clone();
+        // Runs on its first start; every later start fails (a bad new configuration).
+        sup.spawn("wan", move |mut stop: Stop| {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k > 0 {
+                    return Err("wan.pppoe.password_file /x: gone".to_string());
+                }
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        });
+        sup.spawn("dns", |mut stop: Stop| async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), String>(())
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let names = ["wan".to_string(), "dns".to_string(), "nosuch".to_string()];
+        let failed = sup.restart_watched(&names, Duration::from_secs(3)).await;
+        assert_eq!(
+            failed,
+            vec![
+                ("nosuch".to_string(), "no such service".to_string()),
+                ("wan".to_string(), "wan.pppoe.password_file /x: gone".to_string()),
+            ]
+        );
+        let ok = sup.restart_watched(&["dns".to_string()], Duration::from_secs(3)).await;
+        assert!(ok.is_empty(), "{ok:?}");
     }
 }

@@ -70,7 +70,7 @@ pub enum Error {
 pub(super) fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
     let rs = fw::build(cfg, state)?;
     fw::Firewall::apply(&rs)?;
-    info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, delegated = ?state.delegated, "firewall applied");
+    info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, "firewall applied");
     Ok(())
 }
 
@@ -104,7 +104,7 @@ pub async fn run(
     let control = crate::status::serve(&c.control.socket, status.clone(), bus.events.clone())
         .map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
-    let initial = fw::FwState { public_ipv4: None, delegated: bus.delegation.borrow().nets() };
+    let initial = fw::FwState { public_ipv4: None };
     apply_fw(&wiring::fw_config(&c), &initial)?;
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
@@ -178,21 +178,38 @@ pub async fn run(
 
 /// SIGHUP: a valid configuration is applied by difference; anything else leaves the running
 /// one in force, and says why.
+/// How long a reload watches the services it restarted before it calls them back up.
+const RESTART_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config, String>) {
     let outcome = new.and_then(|new| {
         let old = bus.config.borrow().clone();
         let plan = crate::reload::plan(&old, &new)?;
         check_services(bus, &new)?;
         bus.config.send_replace(Arc::new(new));
-        for s in &plan.restart {
-            sup.restart(s);
-        }
+        let watch = sup.restart_watched(&plan.restart, RESTART_SETTLE);
         bus.emit(bus::Event::ConfigReloaded);
-        Ok(plan)
+        Ok((plan, watch))
     });
     let line = match outcome {
-        Ok(plan) => {
+        Ok((plan, watch)) => {
             info!(changed = ?plan.changed, restarted = ?plan.restart, "configuration reloaded");
+            let status = status.clone();
+            // The restarted services are watched for a while: one that fails with the new
+            // configuration turns the outcome into a failure, in the log and the status.
+            tokio::spawn(async move {
+                let failed = watch.await;
+                if failed.is_empty() {
+                    return;
+                }
+                for (svc, why) in &failed {
+                    error!(service = %svc, error = %why, "reload applied, but the service failed to restart");
+                }
+                let list: Vec<String> = failed.iter().map(|(s, w)| format!("{s}: {w}")).collect();
+                set(&status, |s| {
+                    s.reload = Some(format!("failed: restart of {}", list.join("; ")));
+                });
+            });
             format!("applied: changed {:?}, restarted {:?}", plan.changed, plan.restart)
         }
         Err(e) => {
@@ -209,10 +226,7 @@ fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config
 /// Builds every service's configuration from `new` the way the services will, so a reload
 /// that one of them would refuse is refused before anything changes.
 fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
-    let state = fw::FwState {
-        public_ipv4: bus.wan.borrow().ipv4,
-        delegated: bus.delegation.borrow().nets(),
-    };
+    let state = fw::FwState { public_ipv4: bus.wan.borrow().ipv4 };
     fw::build(&wiring::fw_config(new), &state).map_err(|e| format!("firewall: {e}"))?;
     wiring::dns_config(new).map_err(|e| format!("dns: {e}"))?;
     for l in &new.lan {
