@@ -141,11 +141,9 @@ fn main() {
     .unwrap();
     let mut plain = Vec::new();
     let mut ruled = Vec::new();
-    let rs = fw::build(
-        &config(1000),
-        &FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()), delegated: vec![] },
-    )
-    .unwrap();
+    let rs =
+        fw::build(&config(1000), &FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()) })
+            .unwrap();
     for round in 0..2 {
         // Alternate: no ruleset, then the ruleset, twice.
         let _ = r

@@ -101,7 +101,7 @@ fn main() {
         open: vec![],
         split: None,
     };
-    let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local), delegated: vec![] }).unwrap();
+    let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local) }).unwrap();
     let rules = rs.rule_count();
     router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();
     println!("    {rules} rules applied in one transaction");

@@ -47,7 +47,7 @@ fn config() -> FwConfig {
 }
 
 fn state() -> FwState {
-    FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()), delegated: vec![] }
+    FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()) }
 }
 
 fn sa(s: &str) -> SocketAddr {

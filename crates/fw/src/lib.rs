@@ -1,7 +1,8 @@
 //! The router's firewall and NAT: nftables over netlink, replaced atomically.
 //!
 //! - [`model`]: the policy. [`FwConfig`] (zones, port forwards, pinholes, open ports) and
-//!   [`FwState`] (public IPv4, delegated prefixes) in, a [`Ruleset`] out, safe by default.
+//!   [`FwState`] (the public IPv4; pinholes match by interface-id suffix, so the delegated
+//!   prefix is not an input and a renumbering does not re-apply the ruleset) in, a [`Ruleset`] out, safe by default.
 //! - [`ir`]: the typed ruleset, and its `nft -f` text.
 //! - [`Firewall::apply`]: one netlink transaction (nftnl + mnl) that replaces the router's
 //!   `inet` table whole. The kernel applies all of it or nothing; on failure the previous

@@ -134,8 +134,6 @@ pub struct FwState {
     /// The public IPv4 address, when the WAN has one: port forwards then match it, which
     /// also makes them work from the LAN (NAT reflection).
     pub public_ipv4: Option<Ipv4Addr>,
-    /// The delegated prefixes (for `routerctl`; pinholes do not depend on them).
-    pub delegated: Vec<Ipv6Net>,
 }
 
 /// ICMPv6 a router must accept for itself (RFC 4890 §4.4): errors, echo, neighbour and
@@ -454,7 +452,7 @@ mod tests {
         assert!(text.contains(
             "iifname \"ppp0\" meta l4proto udp th dport 443 dnat ip to 192.168.1.10:8443"
         ));
-        let st = FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)), delegated: vec![] };
+        let st = FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)) };
         let text = build(&cfg(), &st).unwrap().to_nft();
         assert!(
             text.contains("ip daddr 198.51.100.7 meta l4proto tcp th dport 443 dnat"),

@@ -23,12 +23,10 @@ use crate::wiring::{self, lan_address, lan_addresses};
 pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
     sup.spawn("firewall", move |mut stop: Stop| {
-        let (mut cfg, mut wan, mut del, mut dmz) = (
-            bus.config.subscribe(),
-            bus.wan.subscribe(),
-            bus.delegation.subscribe(),
-            bus.dmz.subscribe(),
-        );
+        // The delegation is not an input: pinholes match by interface-id suffix, so a new
+        // prefix needs no new ruleset.
+        let (mut cfg, mut wan, mut dmz) =
+            (bus.config.subscribe(), bus.wan.subscribe(), bus.dmz.subscribe());
         async move {
             let mut last: Option<(fw::FwConfig, fw::FwState)> = None;
             loop {
@@ -36,10 +34,7 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 if let Some(fw::Split::Ingress { gateway, .. }) = &mut fwc.split {
                     *gateway = dmz.borrow_and_update().gateway;
                 }
-                let state = fw::FwState {
-                    public_ipv4: wan.borrow_and_update().ipv4,
-                    delegated: del.borrow_and_update().nets(),
-                };
+                let state = fw::FwState { public_ipv4: wan.borrow_and_update().ipv4 };
                 let now = Some((fwc, state));
                 if last != now {
                     if let Some((fwc, state)) = &now {
@@ -54,7 +49,6 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 tokio::select! {
                     r = cfg.changed() => if r.is_err() { break },
                     r = wan.changed() => if r.is_err() { break },
-                    r = del.changed() => if r.is_err() { break },
                     r = dmz.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }
@@ -186,7 +180,6 @@ pub(super) fn spawn_addressing(
                 tokio::select! {
                     r = cfg.changed() => if r.is_err() { break },
                     r = wan.changed() => if r.is_err() { break },
-                    r = del.changed() => if r.is_err() { break },
                     r = dns.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }
