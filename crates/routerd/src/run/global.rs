@@ -180,6 +180,7 @@ pub(super) fn spawn_addressing(
                 tokio::select! {
                     r = cfg.changed() => if r.is_err() { break },
                     r = wan.changed() => if r.is_err() { break },
+                    r = del.changed() => if r.is_err() { break },
                     r = dns.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }
