@@ -1,7 +1,10 @@
 //! The bus between the services: current state in `watch` channels (a late subscriber sees
 //! it at once) and transitions as typed events on a broadcast channel. No strings, no JSON
-//! inside the process.
+//! inside the process. It is the one source of truth: what `routerctl status` shows is a
+//! projection of these channels ([`crate::status::Status::of`]), kept nowhere else.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use dhcpv6::DelegatedPrefix;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
+use crate::service::{ServiceId, ServiceStatus};
 
 /// The WAN link as it is now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +59,121 @@ pub struct DmzLink {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// Why the WAN went down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// The PPPoE session ended (PADT, LCP, echo timeout, authentication, ...).
+    Pppoe(pppoe::DownReason),
+    /// The DHCP lease ran out without a renewal.
+    DhcpLost,
+    /// The DHCP lease was released (the WAN service stopped).
+    DhcpReleased,
+    /// The WAN service was stopped (shutdown, or a reload restarting it).
+    Stopped,
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::Pppoe(r) => write!(f, "{r:?}"),
+            DownReason::DhcpLost => f.write_str("dhcp lease lost"),
+            DownReason::DhcpReleased => f.write_str("dhcp lease released"),
+            DownReason::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+/// Where the WAN service is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WanPhase {
+    /// Not up (not started yet, or down).
+    #[default]
+    Down,
+    /// PPPoE: discovery and PPP negotiation.
+    Dialing,
+    /// DHCP: looking for a lease.
+    Discovering,
+    /// Carrying traffic.
+    Up,
+}
+
+impl fmt::Display for WanPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WanPhase::Down => "down",
+            WanPhase::Dialing => "dialing",
+            WanPhase::Discovering => "dhcp: discovering",
+            WanPhase::Up => "up",
+        })
+    }
+}
+
+/// The WAN service's state beside its link: phase, why it last went down, the session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WanState {
+    /// Where it is.
+    pub phase: WanPhase,
+    /// Why it last went down.
+    pub last_down: Option<DownReason>,
+    /// The PPPoE session id while up.
+    pub session_id: Option<u16>,
+}
+
+/// A LAN host's lease, as the DHCP servers granted it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostLease {
+    /// The LAN.
+    pub lan: String,
+    /// The address (or `prefix/len` for a delegated prefix).
+    pub address: String,
+    /// The client's host name.
+    pub hostname: Option<String>,
+    /// Seconds since the epoch when it ends.
+    pub expires: u64,
+}
+
+/// What a reload (SIGHUP) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// Applied: what changed, and the services restarted for it (all came back).
+    Applied {
+        /// The parts of the configuration that changed.
+        changed: Vec<String>,
+        /// The services restarted.
+        restarted: Vec<ServiceId>,
+    },
+    /// Refused as a whole; the running configuration stays.
+    Refused(String),
+    /// Applied, but these restarted services failed with the new configuration.
+    RestartFailed(Vec<(ServiceId, String)>),
+}
+
+impl fmt::Display for ReloadOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadOutcome::Applied { changed, restarted } => {
+                let restarted: Vec<String> = restarted.iter().map(ToString::to_string).collect();
+                write!(f, "applied: changed {changed:?}, restarted {restarted:?}")
+            }
+            ReloadOutcome::Refused(why) => write!(f, "refused: {why}"),
+            ReloadOutcome::RestartFailed(failed) => {
+                let list: Vec<String> = failed.iter().map(|(s, w)| format!("{s}: {w}")).collect();
+                write!(f, "failed: restart of {}", list.join("; "))
+            }
+        }
+    }
+}
+
+/// The reloads so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloads {
+    /// How many were asked for.
+    pub count: u32,
+    /// What the last one did.
+    pub last: Option<ReloadOutcome>,
+}
+
 /// What happened, for whoever listens (the status keeper, `routerctl`, logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,7 +181,7 @@ pub enum Event {
     /// The WAN came up.
     WanUp,
     /// The WAN went down, and why.
-    WanDown(String),
+    WanDown(DownReason),
     /// A public IPv4 address was acquired.
     Ipv4Acquired(Ipv4Addr),
     /// The public IPv4 address is gone.
@@ -101,6 +220,16 @@ pub struct Bus {
     pub delegation: watch::Sender<Delegation>,
     /// The DMZ link, on the ingress.
     pub dmz: watch::Sender<DmzLink>,
+    /// The WAN service's phase, last down reason and session.
+    pub wan_state: watch::Sender<WanState>,
+    /// The LAN hosts' leases by address.
+    pub leases: watch::Sender<BTreeMap<String, HostLease>>,
+    /// Each supervised service's state (the supervisor writes it).
+    pub services: Arc<watch::Sender<BTreeMap<ServiceId, ServiceStatus>>>,
+    /// The reloads.
+    pub reloads: watch::Sender<Reloads>,
+    /// How long from start until the WAN was up and the LANs numbered from a delegation.
+    pub ready_after: watch::Sender<Option<Duration>>,
     /// Transitions.
     pub events: broadcast::Sender<Event>,
 }
@@ -113,6 +242,11 @@ impl Bus {
             wan: watch::Sender::new(WanLink::default()),
             delegation: watch::Sender::new(Delegation { prefixes: remembered, confirmed: false }),
             dmz: watch::Sender::new(DmzLink::default()),
+            wan_state: watch::Sender::new(WanState::default()),
+            leases: watch::Sender::new(BTreeMap::new()),
+            services: Arc::new(watch::Sender::new(BTreeMap::new())),
+            reloads: watch::Sender::new(Reloads::default()),
+            ready_after: watch::Sender::new(None),
             events: broadcast::Sender::new(256),
         }
     }

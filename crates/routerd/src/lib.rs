@@ -14,6 +14,7 @@ pub mod config;
 pub mod names;
 pub mod reload;
 pub mod run;
+pub mod service;
 pub mod status;
 pub mod supervisor;
 pub mod wiring;

@@ -4,12 +4,13 @@
 //! refused as a whole, with the reason, when it changes what only a restart can change.
 
 use crate::config::Config;
+use crate::service::ServiceId;
 
 /// What a reload does.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     /// Services to restart with the new configuration.
-    pub restart: Vec<String>,
+    pub restart: Vec<ServiceId>,
     /// What changed, for the log (`firewall`, `lan[lan].dhcp4`, ...).
     pub changed: Vec<String>,
 }
@@ -59,7 +60,7 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
         }
         if o.dhcp4 != n.dhcp4 || o.reservations != n.reservations {
             p.changed.push(key("dhcp4"));
-            p.restart.push(format!("dhcp4/{}", o.name));
+            p.restart.push(ServiceId::Dhcp4(o.name.clone()));
         }
         if o.dhcp6 != n.dhcp6 {
             let on = |l: &crate::config::Lan| {
@@ -70,33 +71,33 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
                 return needs_restart(&key("dhcp6.mode"));
             }
             p.changed.push(key("dhcp6"));
-            p.restart.push(format!("ra/{}", o.name));
+            p.restart.push(ServiceId::Ra(o.name.clone()));
             if on(n) {
-                p.restart.push(format!("dhcp6/{}", o.name));
+                p.restart.push(ServiceId::Dhcp6(o.name.clone()));
             }
         }
     }
     if old.wan != new.wan {
         p.changed.push("wan".into());
-        p.restart.push("wan".into());
+        p.restart.push(ServiceId::Wan);
         if old.wan.ipv6.enabled || new.wan.ipv6.enabled {
             if old.wan.ipv6.enabled != new.wan.ipv6.enabled {
                 return needs_restart("wan.ipv6.enabled");
             }
-            p.restart.push("dhcpv6pd".into());
+            p.restart.push(ServiceId::Pd);
         }
     }
     if old.dns != new.dns {
         p.changed.push("dns".into());
-        p.restart.push("dns".into());
+        p.restart.push(ServiceId::Dns);
         if old.dns.domain != new.dns.domain {
             // RA's DNSSL and DHCPv6's domain list carry the domain.
             for l in &new.lan {
                 let l = l.get_ref();
                 if l.ula.is_some() || l.subnet_id.is_some() {
-                    p.restart.push(format!("ra/{}", l.name));
+                    p.restart.push(ServiceId::Ra(l.name.clone()));
                     if l.dhcp6.as_ref().is_some_and(|d| d.mode != crate::config::Dhcp6Mode::Off) {
-                        p.restart.push(format!("dhcp6/{}", l.name));
+                        p.restart.push(ServiceId::Dhcp6(l.name.clone()));
                     }
                 }
             }
@@ -135,7 +136,7 @@ mod tests {
         let b =
             with(|t| *t = t.replace("192.168.1.100-192.168.1.249", "192.168.1.100-192.168.1.200"));
         let p = plan(&a, &b).unwrap();
-        assert_eq!(p.restart, ["dhcp4/lan"]);
+        assert_eq!(p.restart, [ServiceId::Dhcp4("lan".into())]);
     }
 
     #[test]
@@ -151,7 +152,7 @@ mod tests {
     fn wan_credentials_restart_the_wan_and_the_pd_client() {
         let a = with(|_| {});
         let b = with(|t| *t = t.replacen("password = \"internet\"", "password = \"other\"", 1));
-        assert_eq!(plan(&a, &b).unwrap().restart, ["dhcpv6pd", "wan"]);
+        assert_eq!(plan(&a, &b).unwrap().restart, [ServiceId::Wan, ServiceId::Pd]);
     }
 
     #[test]
@@ -163,7 +164,10 @@ mod tests {
                 r#"dhcp6 = { mode = "stateful", delegate = { pool = 1, pool_length = 56, length = 60 } }"#,
             )
         });
-        assert_eq!(plan(&a, &b).unwrap().restart, ["dhcp6/lan", "ra/lan"]);
+        assert_eq!(
+            plan(&a, &b).unwrap().restart,
+            [ServiceId::Dhcp6("lan".into()), ServiceId::Ra("lan".into())]
+        );
         let c = with(|t| *t = t.replace(r#"mode = "stateful""#, r#"mode = "off""#));
         assert!(plan(&a, &c).unwrap_err().contains("lan[lan].dhcp6.mode"));
     }

@@ -1,24 +1,26 @@
-//! What `routerctl` shows: the router's state, kept by `run` and served on the control
-//! socket, one JSON document per request line (`status`, `wan`, `leases`, `prefixes`), and
+//! What `routerctl` shows: the router's state, projected from the bus when asked and served
+//! on the control socket, one JSON document per request line (`status`, `wan`, `leases`, `prefixes`), and
 //! the bus's events as they happen, a JSON line each (`events`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::broadcast;
 
-use crate::bus::Event;
+use crate::bus::{Bus, Event, HostLease, WanPhase};
+use crate::service::{ServiceId, ServiceState, ServiceStatus};
+use crate::wiring::lan_addresses;
 
 /// The WAN as it is now.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WanStatus {
-    /// `dialing`, `up` or `down`.
+    /// `dialing`, `dhcp: discovering`, `up` or `down` ([`WanPhase`]).
     pub state: String,
-    /// Why it last went down.
+    /// Why it last went down ([`crate::bus::DownReason`]).
     pub last_down: Option<String>,
     /// The public IPv4 address.
     pub ipv4: Option<String>,
@@ -32,64 +34,12 @@ pub struct WanStatus {
     pub session_id: Option<u16>,
 }
 
-/// One DHCP lease.
-#[derive(Debug, Clone, Serialize)]
-pub struct LeaseStatus {
-    /// The LAN.
-    pub lan: String,
-    /// The address.
-    pub address: String,
-    /// The client's host name.
-    pub hostname: Option<String>,
-    /// Seconds since the epoch when it ends.
-    pub expires: u64,
-}
-
-/// Where a supervised service is in its life (`routerctl status` shows it in lower case).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceState {
-    /// Spawned, not started yet.
-    #[default]
-    Starting,
-    /// Its future runs.
-    Running,
-    /// Stopped on purpose by a reload, starting again at once.
-    Restarting,
-    /// It failed (or ended on its own) and waits out its back-off before starting again.
-    Backoff,
-    /// Shut down with routerd.
-    Stopped,
-}
-
-impl std::fmt::Display for ServiceState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ServiceState::Starting => "starting",
-            ServiceState::Running => "running",
-            ServiceState::Restarting => "restarting",
-            ServiceState::Backoff => "backoff",
-            ServiceState::Stopped => "stopped",
-        })
-    }
-}
-
-/// One supervised service.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct ServiceStatus {
-    /// Where it is in its life.
-    pub state: ServiceState,
-    /// How often it was started again after a failure or a reload.
-    pub restarts: u32,
-    /// Why it last failed.
-    pub last_error: Option<String>,
-}
-
-/// Everything `routerctl status` shows.
+/// Everything `routerctl status` shows: a projection of the bus ([`Status::of`]), made when
+/// it is asked for; nothing here is kept or written anywhere else.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     /// Each service and its state.
-    pub services: BTreeMap<String, ServiceStatus>,
+    pub services: BTreeMap<ServiceId, ServiceStatus>,
     /// The WAN.
     pub wan: WanStatus,
     /// Delegated prefixes.
@@ -97,8 +47,8 @@ pub struct Status {
     /// LANs and their addresses.
     pub lans: BTreeMap<String, Vec<String>>,
     /// Current leases by address.
-    pub leases: BTreeMap<String, LeaseStatus>,
-    /// What the last reload (SIGHUP) did: `applied: ...` or `refused: ...`.
+    pub leases: BTreeMap<String, HostLease>,
+    /// What the last reload (SIGHUP) did: `applied: ...`, `refused: ...` or `failed: ...`.
     pub reload: Option<String>,
     /// How many reloads were asked for (applied or refused).
     pub reloads: u32,
@@ -107,22 +57,57 @@ pub struct Status {
 }
 
 impl Status {
-    /// Up: the WAN carries IPv4 and no service failed (what a container health check asks).
+    /// The status as the bus has it now.
+    pub fn of(bus: &Bus) -> Self {
+        let (link, state) = (bus.wan.borrow().clone(), bus.wan_state.borrow().clone());
+        let delegation = bus.delegation.borrow().clone();
+        let config = bus.config.borrow().clone();
+        let reloads = bus.reloads.borrow().clone();
+        let up = state.phase == WanPhase::Up;
+        let wan = WanStatus {
+            state: state.phase.to_string(),
+            last_down: state.last_down.map(|r| r.to_string()),
+            ipv4: link.ipv4.filter(|_| up).map(|a| a.to_string()),
+            peer: link.peer.filter(|_| up).map(|a| a.to_string()),
+            dns: if up { link.dns.iter().map(ToString::to_string).collect() } else { Vec::new() },
+            mtu: link.mtu.filter(|_| up),
+            session_id: state.session_id.filter(|_| up),
+        };
+        let lans = config
+            .lan
+            .iter()
+            .map(|l| {
+                let l = l.get_ref();
+                (l.name.clone(), lan_addresses(l, &delegation.prefixes))
+            })
+            .collect();
+        Status {
+            services: bus.services.borrow().clone(),
+            wan,
+            prefixes: delegation
+                .prefixes
+                .iter()
+                .map(|p| format!("{}/{}", p.prefix, p.len))
+                .collect(),
+            lans,
+            leases: bus.leases.borrow().clone(),
+            reload: reloads.last.map(|o| o.to_string()),
+            reloads: reloads.count,
+            ready_after_ms: bus.ready_after.borrow().map(|d| d.as_millis()),
+        }
+    }
+
+    /// Up: the WAN carries traffic and no service failed (what a container health check
+    /// asks).
     pub fn healthy(&self) -> bool {
-        self.wan.state == "up" && self.services.values().all(|s| s.state == ServiceState::Running)
+        self.wan.state == WanPhase::Up.to_string()
+            && self.services.values().all(|s| s.state == ServiceState::Running)
     }
 }
 
-/// The shared state.
-pub type Shared = Arc<Mutex<Status>>;
-
 /// Serves the control socket at `path` until the task is aborted. `events` streams the bus's
 /// events, one JSON line each, until the client goes away.
-pub fn serve(
-    path: &Path,
-    status: Shared,
-    events: broadcast::Sender<Event>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn serve(path: &Path, bus: Arc<Bus>) -> std::io::Result<tokio::task::JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -130,16 +115,16 @@ pub fn serve(
     let listener = UnixListener::bind(path)?;
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (status, events) = (status.clone(), events.clone());
+            let bus = bus.clone();
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut lines = BufReader::new(r).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if line.trim() == "events" {
-                        stream_events(events.subscribe(), &mut w).await;
+                        stream_events(bus.events.subscribe(), &mut w).await;
                         break;
                     }
-                    let answer = answer(line.trim(), &status);
+                    let answer = answer(line.trim(), &Status::of(&bus));
                     if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
                         break;
                     }
@@ -174,7 +159,7 @@ pub fn event_json(ev: &Event) -> serde_json::Value {
         .map_or(0, |d| d.as_secs());
     let (kind, detail) = match ev {
         Event::WanUp => ("wan_up", serde_json::Value::Null),
-        Event::WanDown(why) => ("wan_down", serde_json::json!({ "reason": why })),
+        Event::WanDown(why) => ("wan_down", serde_json::json!({ "reason": why.to_string() })),
         Event::Ipv4Acquired(a) => ("ipv4_acquired", serde_json::json!({ "address": a })),
         Event::Ipv4Lost => ("ipv4_lost", serde_json::Value::Null),
         Event::PrefixDelegated(p) => {
@@ -194,8 +179,7 @@ pub fn event_json(ev: &Event) -> serde_json::Value {
     serde_json::json!({ "time": now, "event": kind, "detail": detail })
 }
 
-fn answer(cmd: &str, status: &Shared) -> String {
-    let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+fn answer(cmd: &str, s: &Status) -> String {
     let v = match cmd {
         "status" => serde_json::json!({ "healthy": s.healthy(), "status": s }),
         "wan" => serde_json::to_value(&s.wan).unwrap_or_default(),
@@ -206,4 +190,61 @@ fn answer(cmd: &str, status: &Shared) -> String {
         }
     };
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::bus::{DownReason, ReloadOutcome, WanLink, WanState};
+    use crate::config::tests::example;
+
+    /// The status is what the bus holds, and nothing else: each channel moves its field.
+    #[test]
+    fn status_is_a_projection_of_the_bus() {
+        let (text, dir) = example();
+        let bus = Bus::new(crate::config::load(&text, &dir).unwrap(), Vec::new());
+        let s = Status::of(&bus);
+        assert_eq!((s.wan.state.as_str(), s.healthy()), ("down", false));
+        assert_eq!(s.lans["lan"], vec!["192.168.1.1/24", "fd12:3456:789a:1::1/64"]);
+
+        bus.services.send_modify(|m| {
+            m.insert(ServiceId::Wan, ServiceStatus::default());
+        });
+        let link =
+            WanLink { up: true, ipv4: Some("198.51.100.2".parse().unwrap()), ..Default::default() };
+        bus.wan.send_replace(link);
+        bus.wan_state.send_replace(WanState {
+            phase: WanPhase::Up,
+            last_down: None,
+            session_id: Some(7),
+        });
+        let s = Status::of(&bus);
+        assert_eq!((s.wan.state.as_str(), s.wan.ipv4.as_deref()), ("up", Some("198.51.100.2")));
+        assert_eq!(s.wan.session_id, Some(7));
+        assert!(!s.healthy(), "a service that is not running yet is not healthy");
+        bus.services
+            .send_modify(|m| m.get_mut(&ServiceId::Wan).unwrap().state = ServiceState::Running);
+        assert!(Status::of(&bus).healthy());
+
+        let reason = DownReason::Pppoe(pppoe::DownReason::Padt);
+        bus.wan_state.send_replace(WanState {
+            phase: WanPhase::Down,
+            last_down: Some(reason),
+            session_id: None,
+        });
+        let s = Status::of(&bus);
+        assert_eq!((s.wan.state.as_str(), s.wan.last_down.as_deref()), ("down", Some("Padt")));
+        assert_eq!((s.wan.ipv4, s.wan.session_id), (None, None), "nothing of a link that is down");
+
+        bus.reloads.send_modify(|r| {
+            r.count = 2;
+            r.last = Some(ReloadOutcome::RestartFailed(vec![(ServiceId::Wan, "boom".into())]));
+        });
+        let s = Status::of(&bus);
+        assert_eq!((s.reload.as_deref(), s.reloads), (Some("failed: restart of wan: boom"), 2));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["services"]["wan"]["state"], "running");
+    }
 }

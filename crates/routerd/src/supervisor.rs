@@ -2,7 +2,7 @@
 //! its own (an error, or returning early) is started again after a back-off that doubles
 //! from 1 s to 60 s, and is reset once a run has lasted a minute. A reload restarts a
 //! service on purpose: it is stopped cleanly and started at once with the new
-//! configuration. Each service's state is in the shared [`Status`](crate::status::Status).
+//! configuration. Each service's state is on the bus (`Bus::services`), which it alone writes.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -14,7 +14,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::status::{ServiceState, ServiceStatus, Shared};
+use crate::service::ServiceId;
+use crate::service::{ServiceState, ServiceStatus, Services};
 
 /// First back-off after a failure.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -37,32 +38,30 @@ pub fn next_backoff(previous: Option<Duration>, ran: Duration) -> Duration {
 
 /// Starts, watches and restarts services.
 pub struct Supervisor {
-    status: Shared,
+    status: Services,
     shutdown: watch::Receiver<bool>,
-    services: BTreeMap<String, (Arc<Notify>, JoinHandle<()>)>,
+    services: BTreeMap<ServiceId, (Arc<Notify>, JoinHandle<()>)>,
 }
 
-fn update(status: &Shared, name: &str, f: impl FnOnce(&mut ServiceStatus)) {
-    let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
-    f(s.services.entry(name.to_string()).or_default());
+fn update(status: &Services, name: &ServiceId, f: impl FnOnce(&mut ServiceStatus)) {
+    status.send_modify(|s| f(s.entry(name.clone()).or_default()));
 }
 
 impl Supervisor {
     /// A supervisor whose services all stop when `shutdown` turns true.
-    pub fn new(status: Shared, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(status: Services, shutdown: watch::Receiver<bool>) -> Self {
         Self { status, shutdown, services: BTreeMap::new() }
     }
 
     /// Runs the service `name`: `make` is called for every start (so it reads the
     /// configuration of that moment) and its future must return once its [`Stop`] turns
     /// true.
-    pub fn spawn<F, Fut, E>(&mut self, name: impl Into<String>, mut make: F)
+    pub fn spawn<F, Fut, E>(&mut self, name: ServiceId, mut make: F)
     where
         F: FnMut(Stop) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Display + Send + 'static,
     {
-        let name = name.into();
         let restart = Arc::new(Notify::new());
         let (status, mut shutdown, wake) =
             (self.status.clone(), self.shutdown.clone(), restart.clone());
@@ -137,7 +136,7 @@ impl Supervisor {
 
     /// Stops `name` and starts it again (with the configuration of that moment). False if
     /// there is no such service.
-    pub fn restart(&self, name: &str) -> bool {
+    pub fn restart(&self, name: &ServiceId) -> bool {
         match self.services.get(name) {
             Some((n, _)) => {
                 n.notify_one();
@@ -153,14 +152,11 @@ impl Supervisor {
     /// reported applied only when this is empty.
     pub fn restart_watched(
         &self,
-        names: &[String],
+        names: &[ServiceId],
         settle: Duration,
-    ) -> impl Future<Output = Vec<(String, String)>> + Send + use<> {
+    ) -> impl Future<Output = Vec<(ServiceId, String)>> + Send + use<> {
         let status = self.status.clone();
-        let restarts = |n: &str| {
-            let s = status.lock().unwrap_or_else(|p| p.into_inner());
-            s.services.get(n).map_or(0, |s| s.restarts)
-        };
+        let restarts = |n: &ServiceId| status.borrow().get(n).map_or(0, |s| s.restarts);
         let mut failed = Vec::new();
         let mut watched = Vec::new();
         for n in names {
@@ -175,8 +171,8 @@ impl Supervisor {
             let until = tokio::time::Instant::now() + settle;
             while tokio::time::Instant::now() < until && !watched.is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                watched.retain(|(n, before)| match s.services.get(n) {
+                let s = status.borrow().clone();
+                watched.retain(|(n, before)| match s.get(n) {
                     // It was restarted (the count moved past the reload's own restart) and
                     // failed since: its back-off is the failure.
                     Some(v) if v.state == ServiceState::Backoff && v.restarts > before + 1 => {
@@ -195,9 +191,9 @@ impl Supervisor {
         }
     }
 
-    /// The names of the services.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.services.keys().map(String::as_str)
+    /// The services.
+    pub fn names(&self) -> impl Iterator<Item = &ServiceId> {
+        self.services.keys()
     }
 
     /// Waits for every service to stop (after shutdown), each for at most `limit`.
@@ -214,11 +210,9 @@ impl Supervisor {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::status::Status;
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets_after_a_stable_run() {
@@ -236,13 +230,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_service_is_restarted_with_backoff_and_a_restart_request_is_immediate() {
-        let status: Shared = Arc::new(Mutex::new(Status::default()));
+        let status: Services = Arc::new(watch::Sender::new(Default::default()));
         let (tx, rx) = watch::channel(false);
         let mut sup = Supervisor::new(status.clone(), rx);
         let starts = Arc::new(AtomicU32::new(0));
         let n = starts.clone();
         // Fails on its first two starts, then runs until told to stop.
-        sup.spawn("flaky", move |mut stop: Stop| {
+        sup.spawn(ServiceId::Dmz, move |mut stop: Stop| {
             let k = n.fetch_add(1, Ordering::SeqCst);
             async move {
                 if k < 2 {
@@ -258,7 +252,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(starts.load(Ordering::SeqCst), 1);
-        assert_eq!(status.lock().unwrap().services["flaky"].state, ServiceState::Backoff);
+        assert_eq!(status.borrow()[&ServiceId::Dmz].state, ServiceState::Backoff);
         tokio::time::sleep(Duration::from_millis(1000)).await; // 1 s back-off over
         assert_eq!(starts.load(Ordering::SeqCst), 2);
         tokio::time::sleep(Duration::from_millis(1500)).await; // 2 s back-off not over
@@ -266,18 +260,18 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1000)).await;
         assert_eq!(starts.load(Ordering::SeqCst), 3);
         {
-            let s = &status.lock().unwrap().services["flaky"];
+            let s = &status.borrow()[&ServiceId::Dmz];
             assert_eq!((s.state, s.restarts), (ServiceState::Running, 2));
             assert_eq!(s.last_error.as_deref(), Some("boom 1"));
         }
-        assert!(sup.restart("flaky"));
-        assert!(!sup.restart("nope"));
+        assert!(sup.restart(&ServiceId::Dmz));
+        assert!(!sup.restart(&ServiceId::Wan));
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(starts.load(Ordering::SeqCst), 4);
-        assert_eq!(status.lock().unwrap().services["flaky"].restarts, 3);
+        assert_eq!(status.borrow()[&ServiceId::Dmz].restarts, 3);
         tx.send(true).unwrap();
         sup.join(Duration::from_secs(1)).await;
-        assert_eq!(status.lock().unwrap().services["flaky"].state, ServiceState::Stopped);
+        assert_eq!(status.borrow()[&ServiceId::Dmz].state, ServiceState::Stopped);
         assert_eq!(starts.load(Ordering::SeqCst), 4);
     }
 
@@ -286,13 +280,13 @@ mod tests {
     /// were "applied").
     #[tokio::test(start_paused = true)]
     async fn a_reload_restart_that_fails_is_reported_with_its_error() {
-        let status: Shared = Arc::new(Mutex::new(Status::default()));
+        let status: Services = Arc::new(watch::Sender::new(Default::default()));
         let (_tx, rx) = watch::channel(false);
         let mut sup = Supervisor::new(status.clone(), rx);
         let starts = Arc::new(AtomicU32::new(0));
         let n = starts.clone();
         // Runs on its first start; every later start fails (a bad new configuration).
-        sup.spawn("wan", move |mut stop: Stop| {
+        sup.spawn(ServiceId::Wan, move |mut stop: Stop| {
             let k = n.fetch_add(1, Ordering::SeqCst);
             async move {
                 if k > 0 {
@@ -306,7 +300,7 @@ mod tests {
                 Ok(())
             }
         });
-        sup.spawn("dns", |mut stop: Stop| async move {
+        sup.spawn(ServiceId::Dns, |mut stop: Stop| async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
                     break;
@@ -315,16 +309,16 @@ mod tests {
             Ok::<(), String>(())
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let names = ["wan".to_string(), "dns".to_string(), "nosuch".to_string()];
+        let names = [ServiceId::Wan, ServiceId::Dns, ServiceId::Pd];
         let failed = sup.restart_watched(&names, Duration::from_secs(3)).await;
         assert_eq!(
             failed,
             vec![
-                ("nosuch".to_string(), "no such service".to_string()),
-                ("wan".to_string(), "wan.pppoe.password_file /x: gone".to_string()),
+                (ServiceId::Pd, "no such service".to_string()),
+                (ServiceId::Wan, "wan.pppoe.password_file /x: gone".to_string()),
             ]
         );
-        let ok = sup.restart_watched(&["dns".to_string()], Duration::from_secs(3)).await;
+        let ok = sup.restart_watched(&[ServiceId::Dns], Duration::from_secs(3)).await;
         assert!(ok.is_empty(), "{ok:?}");
     }
 }

@@ -11,18 +11,18 @@ use netcfg::{AddrOptions, Netcfg};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::{apply_fw, set, stopped};
+use super::{apply_fw, stopped};
 use crate::bus::{self, Bus, Delegation};
 use crate::config::{Config, Upstream};
-use crate::status::Shared;
+use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
-use crate::wiring::{self, lan_address, lan_addresses};
+use crate::wiring::{self, lan_address};
 
 /// The firewall follows the configuration, the public address and the delegation; a
 /// ruleset the kernel refuses leaves the previous one in force.
 pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn("firewall", move |mut stop: Stop| {
+    sup.spawn(ServiceId::Firewall, move |mut stop: Stop| {
         // The delegation is not an input: pinholes match by interface-id suffix, so a new
         // prefix needs no new ruleset.
         let (mut cfg, mut wan, mut dmz) =
@@ -65,7 +65,7 @@ pub(super) fn spawn_dns(
     handle: watch::Sender<Option<dns::DnsHandle>>,
 ) {
     let (bus, handle) = (bus.clone(), Arc::new(handle));
-    sup.spawn("dns", move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dns, move |mut stop: Stop| {
         let (bus, handle) = (bus.clone(), handle.clone());
         async move {
             let dcfg = wiring::dns_config(&bus.config.borrow())?;
@@ -126,16 +126,15 @@ pub(super) async fn number_lans(
 pub(super) fn spawn_addressing(
     sup: &mut Supervisor,
     bus: &Arc<Bus>,
-    status: &Shared,
     dns: watch::Receiver<Option<dns::DnsHandle>>,
     numbered: Vec<DelegatedPrefix>,
     started: Instant,
 ) {
-    let (bus, status) = (bus.clone(), status.clone());
+    let bus = bus.clone();
     let held = Arc::new(tokio::sync::Mutex::new(numbered));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    sup.spawn("addressing", move |mut stop: Stop| {
-        let (bus, status, held, ready) = (bus.clone(), status.clone(), held.clone(), ready.clone());
+    sup.spawn(ServiceId::Addressing, move |mut stop: Stop| {
+        let (bus, held, ready) = (bus.clone(), held.clone(), ready.clone());
         let (mut cfg, mut wan, mut del, mut dns) =
             (bus.config.subscribe(), bus.wan.subscribe(), bus.delegation.subscribe(), dns.clone());
         async move {
@@ -154,12 +153,6 @@ pub(super) fn spawn_addressing(
                             warn!(error = %e, "cannot keep the delegation in the state directory");
                         }
                     }
-                    set(&status, |s| {
-                        s.prefixes = shown(&d.prefixes);
-                        for l in &c.lan {
-                            s.lans.insert(l.get_ref().name.clone(), lan_addresses(l.get_ref(), &d.prefixes));
-                        }
-                    });
                     *held = d.prefixes.clone();
                     seen = Some(d.clone());
                 }
@@ -175,7 +168,7 @@ pub(super) fn spawn_addressing(
                 if is_ready && !ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     let ms = started.elapsed().as_millis();
                     info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), "router ready: wan up, prefix delegated, lans numbered");
-                    set(&status, |s| s.ready_after_ms = Some(ms));
+                    bus.ready_after.send_replace(Some(started.elapsed()));
                 }
                 tokio::select! {
                     r = cfg.changed() => if r.is_err() { break },

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::{LanLease, stopped};
 use crate::bus::{Bus, Delegation, WanLink};
 use crate::config::Config;
+use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
@@ -130,7 +131,7 @@ pub(super) fn spawn_dhcp6(
     leases: mpsc::Sender<(String, LanLease)>,
 ) {
     let bus = bus.clone();
-    sup.spawn(format!("dhcp6/{}", site.name()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dhcp6(site.name().to_string()), move |mut stop: Stop| {
         let (leases, site, bus) = (leases.clone(), site.clone(), bus.clone());
         let mut del = bus.delegation.subscribe();
         let (c, d) = (bus.config.borrow().clone(), del.borrow_and_update().clone());
@@ -216,7 +217,7 @@ pub(super) fn spawn_dhcp6(
 /// no confirmed IPv6 uplink.
 pub(super) fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
     let bus = bus.clone();
-    sup.spawn(format!("ra/{}", site.name()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Ra(site.name().to_string()), move |mut stop: Stop| {
         let (mut del, mut wan) = (bus.delegation.subscribe(), bus.wan.subscribe());
         let uplink = |d: &Delegation, w: &WanLink| w.up && d.confirmed && !d.prefixes.is_empty();
         let c = bus.config.borrow().clone();

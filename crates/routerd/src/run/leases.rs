@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use super::{LanLease, set, stopped};
-use crate::bus::{self, Bus};
-use crate::status::{LeaseStatus, Shared};
+use super::{LanLease, stopped};
+use crate::bus::{self, Bus, HostLease};
+use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
@@ -21,7 +21,7 @@ pub(super) fn spawn_dhcp4(
     leases: mpsc::Sender<(String, LanLease)>,
 ) {
     let (bus, name) = (bus.clone(), name.to_string());
-    sup.spawn(format!("dhcp4/{name}"), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dhcp4(name.to_string()), move |mut stop: Stop| {
         let (leases, name) = (leases.clone(), name.clone());
         let made = {
             let c = bus.config.borrow();
@@ -59,7 +59,6 @@ pub(super) fn spawn_dhcp4(
 pub(super) async fn keep_leases(
     mut rx: mpsc::Receiver<(String, LanLease)>,
     bus: Arc<Bus>,
-    status: Shared,
     mut dns: watch::Receiver<Option<dns::DnsHandle>>,
 ) {
     // One host, one name: a dual-stack host's two leases are merged (see `crate::names`).
@@ -70,11 +69,11 @@ pub(super) async fn keep_leases(
                 let Some((lan, ev)) = ev else { break };
                 let update = match ev {
                     LanLease::V4(ev) => {
-                        track_lease(&status, &bus, &lan, &ev);
+                        track_lease(&bus, &lan, &ev);
                         names.v4(&ev)
                     }
                     LanLease::V6(ev) => {
-                        track_lease6(&status, &bus, &lan, &ev);
+                        track_lease6(&bus, &lan, &ev);
                         names.v6(&ev)
                     }
                 };
@@ -99,7 +98,7 @@ pub(super) async fn keep_leases(
     }
 }
 
-pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
+pub(super) fn track_lease6(bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
     let (l, granted) = match ev {
         dhcpv6::server::Event6::LeaseGranted(l) => (l, true),
         dhcpv6::server::Event6::LeaseReleased(l)
@@ -109,17 +108,17 @@ pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv6::s
     let expires = l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for &(a, len) in &l.addresses {
         let key = if len == 128 { a.to_string() } else { format!("{a}/{len}") };
-        set(status, |s| {
+        bus.leases.send_modify(|leases| {
             if granted {
-                let st = LeaseStatus {
+                let st = HostLease {
                     lan: lan.to_string(),
                     address: key.clone(),
                     hostname: l.hostname.clone(),
                     expires,
                 };
-                s.leases.insert(key.clone(), st);
+                leases.insert(key.clone(), st);
             } else {
-                s.leases.remove(&key);
+                leases.remove(&key);
             }
         });
         bus.emit(if granted {
@@ -134,14 +133,14 @@ pub(super) fn track_lease6(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv6::s
     }
 }
 
-pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
-    set(status, |s| match ev {
+pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
+    bus.leases.send_modify(|leases| match ev {
         dhcpv4::server::Event::LeaseGranted(l) => {
             let expires =
                 l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            s.leases.insert(
+            leases.insert(
                 l.address.to_string(),
-                LeaseStatus {
+                HostLease {
                     lan: lan.to_string(),
                     address: l.address.to_string(),
                     hostname: l.hostname.clone(),
@@ -152,7 +151,7 @@ pub(super) fn track_lease(status: &Shared, bus: &Bus, lan: &str, ev: &dhcpv4::se
         dhcpv4::server::Event::LeaseReleased(l)
         | dhcpv4::server::Event::LeaseExpired(l)
         | dhcpv4::server::Event::AddressDeclined(l) => {
-            s.leases.remove(&l.address.to_string());
+            leases.remove(&l.address.to_string());
         }
     });
     bus.emit(match ev {

@@ -27,11 +27,10 @@ use netcfg::{AddrOptions, Family, Netcfg};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
-use crate::bus::{self, Bus};
+use crate::bus::{self, Bus, ReloadOutcome};
 use crate::config::{self, Config, WanMode};
-use crate::status::{Shared, Status};
 use crate::supervisor::{Stop, Supervisor};
-use crate::wiring::{self, lan_addresses};
+use crate::wiring;
 
 mod dmz;
 mod global;
@@ -44,10 +43,6 @@ use global::{shown, spawn_addressing, spawn_dns, spawn_firewall};
 use ipv6::{Site, spawn_dhcp6, spawn_ra};
 use leases::{keep_leases, spawn_dhcp4};
 use wan::{spawn_pd, spawn_wan, spawn_wan_dhcp, spawn_wan_static};
-
-pub(super) fn set(status: &Shared, f: impl FnOnce(&mut Status)) {
-    f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
-}
 
 /// Why the router stopped.
 #[derive(Debug, thiserror::Error)]
@@ -95,14 +90,12 @@ pub async fn run(
     let started = Instant::now();
     std::fs::create_dir_all(&c.state_dir).map_err(|e| Error::StateDir(c.state_dir.clone(), e))?;
     let nc = Netcfg::new()?;
-    let status: Shared = Arc::new(std::sync::Mutex::new(Status::default()));
     let remembered = bus::load_delegation(&c.state_dir);
     if !remembered.is_empty() {
         info!(prefixes = ?shown(&remembered), "remembered delegation (kept until the ISP confirms or replaces it)");
     }
     let bus = Arc::new(Bus::new(c.clone(), remembered.clone()));
-    let control = crate::status::serve(&c.control.socket, status.clone(), bus.events.clone())
-        .map_err(Error::Control)?;
+    let control = crate::status::serve(&c.control.socket, bus.clone()).map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
     let initial = fw::FwState { public_ipv4: None };
     apply_fw(&wiring::fw_config(&c), &initial)?;
@@ -113,9 +106,9 @@ pub async fn run(
         // ingress's), also while forwarding; from the start, so that no early RA is lost.
         nc.set_accept_ra(&c.wan.interface, 2)?;
     }
-    setup_lans(&nc, &c, &status).await?;
+    setup_lans(&nc, &c).await?;
 
-    let mut sup = Supervisor::new(status.clone(), shutdown.clone());
+    let mut sup = Supervisor::new(bus.services.clone(), shutdown.clone());
     spawn_firewall(&mut sup, &bus);
     let (dns_tx, dns_rx) = watch::channel(None);
     // The ingress serves no LAN: the gateway runs DNS. (The sender is kept either way: its
@@ -126,9 +119,9 @@ pub async fn run(
         spawn_dns(&mut sup, &bus, dns_tx);
         None
     };
-    spawn_addressing(&mut sup, &bus, &status, dns_rx.clone(), remembered, started);
+    spawn_addressing(&mut sup, &bus, dns_rx.clone(), remembered, started);
     let (lease_tx, lease_rx) = mpsc::channel(1024);
-    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), status.clone(), dns_rx));
+    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), dns_rx));
     for l in &c.lan {
         let l = l.get_ref();
         if l.dhcp4.is_some() && l.ipv4.is_some() {
@@ -154,9 +147,9 @@ pub async fn run(
     }
     drop(lease_tx);
     match c.wan.mode {
-        WanMode::Pppoe => spawn_wan(&mut sup, &bus, &status),
-        WanMode::Dhcp => spawn_wan_dhcp(&mut sup, &bus, &status),
-        WanMode::Static => spawn_wan_static(&mut sup, &bus, &status),
+        WanMode::Pppoe => spawn_wan(&mut sup, &bus),
+        WanMode::Dhcp => spawn_wan_dhcp(&mut sup, &bus),
+        WanMode::Static => spawn_wan_static(&mut sup, &bus),
     }
     if c.wan.ipv6.enabled {
         spawn_pd(&mut sup, &bus);
@@ -165,7 +158,7 @@ pub async fn run(
     loop {
         tokio::select! {
             res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
-            Some(new) = reload.recv() => apply_reload(&bus, &sup, &status, new),
+            Some(new) = reload.recv() => apply_reload(&bus, &sup, new),
         }
     }
     info!("shutting down");
@@ -181,7 +174,7 @@ pub async fn run(
 /// How long a reload watches the services it restarted before it calls them back up.
 const RESTART_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config, String>) {
+fn apply_reload(bus: &Arc<Bus>, sup: &Supervisor, new: Result<Config, String>) {
     let outcome = new.and_then(|new| {
         let old = bus.config.borrow().clone();
         let plan = crate::reload::plan(&old, &new)?;
@@ -191,10 +184,10 @@ fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config
         bus.emit(bus::Event::ConfigReloaded);
         Ok((plan, watch))
     });
-    let line = match outcome {
+    let outcome = match outcome {
         Ok((plan, watch)) => {
-            info!(changed = ?plan.changed, restarted = ?plan.restart, "configuration reloaded");
-            let status = status.clone();
+            info!(changed = ?plan.changed, restarted = ?plan.restart.iter().map(ToString::to_string).collect::<Vec<_>>(), "configuration reloaded");
+            let bus = bus.clone();
             // The restarted services are watched for a while: one that fails with the new
             // configuration turns the outcome into a failure, in the log and the status.
             tokio::spawn(async move {
@@ -205,21 +198,18 @@ fn apply_reload(bus: &Bus, sup: &Supervisor, status: &Shared, new: Result<Config
                 for (svc, why) in &failed {
                     error!(service = %svc, error = %why, "reload applied, but the service failed to restart");
                 }
-                let list: Vec<String> = failed.iter().map(|(s, w)| format!("{s}: {w}")).collect();
-                set(&status, |s| {
-                    s.reload = Some(format!("failed: restart of {}", list.join("; ")));
-                });
+                bus.reloads.send_modify(|r| r.last = Some(ReloadOutcome::RestartFailed(failed)));
             });
-            format!("applied: changed {:?}, restarted {:?}", plan.changed, plan.restart)
+            ReloadOutcome::Applied { changed: plan.changed, restarted: plan.restart }
         }
         Err(e) => {
             error!(error = %e, "reload refused; the running configuration stays");
-            format!("refused: {e}")
+            ReloadOutcome::Refused(e)
         }
     };
-    set(status, |s| {
-        s.reload = Some(line);
-        s.reloads += 1;
+    bus.reloads.send_modify(|r| {
+        r.last = Some(outcome);
+        r.count += 1;
     });
 }
 
@@ -240,7 +230,7 @@ fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
 }
 
 /// Brings each LAN up with its addresses (and the ingress's DMZ link).
-async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Error> {
+async fn setup_lans(nc: &Netcfg, c: &Config) -> Result<(), Error> {
     if let Some(d) = &c.dmz {
         let link = nc.link_by_name(&d.get_ref().interface).await?;
         nc.set_up(&link).await?;
@@ -256,10 +246,6 @@ async fn setup_lans(nc: &Netcfg, c: &Config, status: &Shared) -> Result<(), Erro
             let opts = AddrOptions { nodad: true, ..AddrOptions::default() };
             nc.add_address(&link, IpNet::V6(ula), opts).await?;
         }
-        let addrs = lan_addresses(l, &[]);
-        set(status, |s| {
-            s.lans.insert(l.name.clone(), addrs);
-        });
         info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
     }
     Ok(())

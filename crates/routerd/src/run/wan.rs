@@ -9,36 +9,36 @@ use netcfg::{AddrOptions, Netcfg};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{set, shown, stopped};
-use crate::bus::{self, Bus, Delegation, WanLink};
+use super::{shown, stopped};
+use crate::bus::{self, Bus, Delegation, DownReason, WanLink, WanPhase, WanState};
 use crate::config::WanMode;
-use crate::status::{Shared, WanStatus};
+use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
 /// The PPPoE WAN: its state goes to the bus and to `routerctl wan`.
-pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
-    let (bus, status) = (bus.clone(), status.clone());
-    sup.spawn("wan", move |stop: Stop| {
-        let (bus, status) = (bus.clone(), status.clone());
+pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn(ServiceId::Wan, move |stop: Stop| {
+        let bus = bus.clone();
         let pc = wiring::pppoe_config(&bus.config.borrow());
         async move {
             let pc = pc.map_err(|e| e.to_string())?;
-            set(&status, |s| s.wan.state = "dialing".into());
+            set_phase(&bus, WanPhase::Dialing);
             let (tx, mut rx) = mpsc::unbounded_channel();
             let driver = pppoe::driver::client::run(pc, tx, stop);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
                     r = &mut driver => break r,
-                    Some(ev) = rx.recv() => on_wan(&bus, &status, ev),
+                    Some(ev) = rx.recv() => on_wan(&bus, ev),
                 }
             };
             while let Ok(ev) = rx.try_recv() {
-                on_wan(&bus, &status, ev);
+                on_wan(&bus, ev);
             }
             if bus.wan.borrow().up {
-                wan_down(&bus, &status, "AdminClose");
+                wan_down(&bus, DownReason::Stopped);
             }
             r.map(|_| ()).map_err(|e| e.to_string())
         }
@@ -46,7 +46,7 @@ pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
 }
 
 /// PPPoE up: the bus gets the public address and the ISP's DNS. Down: both go.
-pub(super) fn on_wan(bus: &Bus, status: &Shared, ev: pppoe::Event) {
+pub(super) fn on_wan(bus: &Bus, ev: pppoe::Event) {
     match ev {
         pppoe::Event::Up(link) => {
             let v4 = link.ipv4.clone();
@@ -58,18 +58,18 @@ pub(super) fn on_wan(bus: &Bus, status: &Shared, ev: pppoe::Event) {
                 dns: v4.iter().flat_map(|v| v.dns.iter().map(|a| IpAddr::V4(*a))).collect(),
                 mtu: Some(link.mtu),
             };
-            wan_up(bus, status, wl, Some(link.session_id));
+            wan_up(bus, wl, Some(link.session_id));
         }
-        pppoe::Event::Down(reason) => wan_down(bus, status, &format!("{reason:?}")),
+        pppoe::Event::Down(reason) => wan_down(bus, DownReason::Pppoe(reason)),
     }
 }
 
 /// The WAN by DHCP (IPoE): the client puts the address and the default route on the WAN
 /// interface; its lease goes to the bus and to `routerctl wan`.
-pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
-    let (bus, status) = (bus.clone(), status.clone());
-    sup.spawn("wan", move |stop: Stop| {
-        let (bus, status) = (bus.clone(), status.clone());
+pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn(ServiceId::Wan, move |stop: Stop| {
+        let bus = bus.clone();
         let mut dc = {
             let c = bus.config.borrow();
             let mut dc = dhcpv4::driver::client::Config::new(&c.wan.interface);
@@ -78,28 +78,28 @@ pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shar
         };
         dc.rapid_commit = true;
         async move {
-            set(&status, |s| s.wan.state = "dhcp: discovering".into());
+            set_phase(&bus, WanPhase::Discovering);
             let (tx, mut rx) = mpsc::unbounded_channel();
             let driver = dhcpv4::driver::client::run(dc, tx, stop);
             tokio::pin!(driver);
             let r = loop {
                 tokio::select! {
                     r = &mut driver => break r,
-                    Some(ev) = rx.recv() => on_dhcp_wan(&bus, &status, ev),
+                    Some(ev) = rx.recv() => on_dhcp_wan(&bus, ev),
                 }
             };
             while let Ok(ev) = rx.try_recv() {
-                on_dhcp_wan(&bus, &status, ev);
+                on_dhcp_wan(&bus, ev);
             }
             if bus.wan.borrow().up {
-                wan_down(&bus, &status, "stopped");
+                wan_down(&bus, DownReason::Stopped);
             }
             r.map_err(|e| e.to_string())
         }
     });
 }
 
-pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcpv4::client::Event) {
+pub(super) fn on_dhcp_wan(bus: &Bus, ev: dhcpv4::client::Event) {
     match ev {
         dhcpv4::client::Event::Bound(l)
         | dhcpv4::client::Event::Renewed(l)
@@ -113,20 +113,20 @@ pub(super) fn on_dhcp_wan(bus: &Bus, status: &Shared, ev: dhcpv4::client::Event)
             };
             if *bus.wan.borrow() != link {
                 info!(address = %l.net(), gateway = ?l.gateway, dns = ?l.dns_servers, lease = l.lease_time, "wan up (dhcp)");
-                wan_up(bus, status, link, None);
+                wan_up(bus, link, None);
             }
         }
-        dhcpv4::client::Event::Lost => wan_down(bus, status, "dhcp lease lost"),
-        dhcpv4::client::Event::Released => wan_down(bus, status, "dhcp lease released"),
+        dhcpv4::client::Event::Lost => wan_down(bus, DownReason::DhcpLost),
+        dhcpv4::client::Event::Released => wan_down(bus, DownReason::DhcpReleased),
     }
 }
 
 /// The WAN with a static address: the address and the default route are put on the WAN
 /// interface, and taken off when the service stops (on a reload that changes them).
-pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Shared) {
-    let (bus, status) = (bus.clone(), status.clone());
-    sup.spawn("wan", move |mut stop: Stop| {
-        let (bus, status) = (bus.clone(), status.clone());
+pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
+    sup.spawn(ServiceId::Wan, move |mut stop: Stop| {
+        let bus = bus.clone();
         let c = bus.config.borrow().clone();
         async move {
             let Some(st) = c.wan.static_.as_ref().map(|s| s.get_ref().clone()) else {
@@ -149,9 +149,9 @@ pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Sh
                 dns: st.dns.clone(),
                 mtu: None,
             };
-            wan_up(&bus, &status, wl, None);
+            wan_up(&bus, wl, None);
             stopped(&mut stop).await;
-            wan_down(&bus, &status, "stopped");
+            wan_down(&bus, DownReason::Stopped);
             let _ = nc.delete_route(&default).await;
             let _ = nc.delete_address(&link, IpNet::V4(st.ipv4)).await;
             Ok(())
@@ -159,18 +159,15 @@ pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>, status: &Sh
     });
 }
 
+/// The WAN service's phase (dialing, discovering) before it is up.
+fn set_phase(bus: &Bus, phase: WanPhase) {
+    bus.wan_state.send_modify(|s| s.phase = phase);
+}
+
 /// The WAN is up with `link` (`session_id` on PPPoE).
-pub(super) fn wan_up(bus: &Bus, status: &Shared, link: WanLink, session_id: Option<u16>) {
-    set(status, |s| {
-        s.wan = WanStatus {
-            state: "up".into(),
-            last_down: s.wan.last_down.take(),
-            ipv4: link.ipv4.map(|a| a.to_string()),
-            peer: link.peer.map(|a| a.to_string()),
-            dns: link.dns.iter().map(ToString::to_string).collect(),
-            mtu: link.mtu,
-            session_id,
-        };
+pub(super) fn wan_up(bus: &Bus, link: WanLink, session_id: Option<u16>) {
+    bus.wan_state.send_modify(|s| {
+        *s = WanState { phase: WanPhase::Up, last_down: s.last_down, session_id };
     });
     let v4 = link.ipv4;
     bus.wan.send_replace(link);
@@ -181,18 +178,16 @@ pub(super) fn wan_up(bus: &Bus, status: &Shared, link: WanLink, session_id: Opti
 }
 
 /// The WAN went down.
-pub(super) fn wan_down(bus: &Bus, status: &Shared, reason: &str) {
-    warn!(reason, "wan down");
-    set(status, |s| {
-        s.wan = WanStatus {
-            state: "down".into(),
-            last_down: Some(reason.to_string()),
-            ..Default::default()
-        };
+pub(super) fn wan_down(bus: &Bus, reason: DownReason) {
+    warn!(%reason, "wan down");
+    bus.wan_state.send_replace(WanState {
+        phase: WanPhase::Down,
+        last_down: Some(reason),
+        session_id: None,
     });
     let had_v4 = bus.wan.borrow().ipv4.is_some();
     bus.wan.send_replace(WanLink::default());
-    bus.emit(bus::Event::WanDown(reason.to_string()));
+    bus.emit(bus::Event::WanDown(reason));
     if had_v4 {
         bus.emit(bus::Event::Ipv4Lost);
     }
@@ -202,7 +197,7 @@ pub(super) fn wan_down(bus: &Bus, status: &Shared, reason: &str) {
 /// Rebinds when the link comes back after a redial).
 pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn("dhcpv6pd", move |stop: Stop| {
+    sup.spawn(ServiceId::Pd, move |stop: Stop| {
         let bus = bus.clone();
         let c = bus.config.borrow().clone();
         // On PPPoE the client runs on the session's TUN; otherwise on the WAN interface.
