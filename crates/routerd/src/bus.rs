@@ -14,6 +14,7 @@ use dhcpv6::DelegatedPrefix;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
+use crate::plan::Plan;
 use crate::service::{ServiceId, ServiceStatus};
 
 /// The WAN link as it is now.
@@ -230,6 +231,12 @@ pub struct Bus {
     pub reloads: watch::Sender<Reloads>,
     /// How long from start until the WAN was up and the LANs numbered from a delegation.
     pub ready_after: watch::Sender<Option<Duration>>,
+    /// The plan computed from (configuration, delegation, WAN link) by [`crate::plan::plan`]:
+    /// what every LAN numbers, announces and serves.
+    pub plan: watch::Sender<Arc<Plan>>,
+    /// Per LAN, the /64s of the delegation the router's own address is on the interface in
+    /// (addressing writes it): RA and DHCPv6 use a delegated /64 only once it is here.
+    pub numbered: watch::Sender<BTreeMap<String, Vec<ipnet::Ipv6Net>>>,
     /// Transitions.
     pub events: broadcast::Sender<Event>,
 }
@@ -237,10 +244,14 @@ pub struct Bus {
 impl Bus {
     /// A bus with `config` in force, no WAN and the remembered delegation.
     pub fn new(config: Config, remembered: Vec<DelegatedPrefix>) -> Self {
+        let delegation = Delegation { prefixes: remembered, confirmed: false };
+        let first = crate::plan::plan(&config, &delegation, &WanLink::default());
         Self {
             config: watch::Sender::new(Arc::new(config)),
             wan: watch::Sender::new(WanLink::default()),
-            delegation: watch::Sender::new(Delegation { prefixes: remembered, confirmed: false }),
+            delegation: watch::Sender::new(delegation),
+            plan: watch::Sender::new(Arc::new(first)),
+            numbered: watch::Sender::new(BTreeMap::new()),
             dmz: watch::Sender::new(DmzLink::default()),
             wan_state: watch::Sender::new(WanState::default()),
             leases: watch::Sender::new(BTreeMap::new()),
@@ -249,6 +260,24 @@ impl Bus {
             ready_after: watch::Sender::new(None),
             events: broadcast::Sender::new(256),
         }
+    }
+
+    /// Computes the plan again from the configuration, the delegation and the WAN link, and
+    /// publishes it when it changed (the planner task calls it on every change of those).
+    pub fn replan(&self) {
+        let (c, d, w) = (
+            self.config.borrow().clone(),
+            self.delegation.borrow().clone(),
+            self.wan.borrow().clone(),
+        );
+        let p = crate::plan::plan(&c, &d, &w);
+        self.plan.send_if_modified(|old| {
+            let changed = **old != p;
+            if changed {
+                *old = Arc::new(p);
+            }
+            changed
+        });
     }
 
     /// Sends an event (nobody listening is fine).

@@ -6,12 +6,16 @@
 //! - [`run`]: the services, started in dependency order under the [`supervisor`] (restart with
 //!   back-off), wired by the [`bus`] (`watch` state and broadcast events); the config-to-service
 //!   mappings are pure functions in [`wiring`]; SIGHUP reloads by difference ([`reload`]).
+//! - [`plan`]: the pure plan of what each LAN numbers, announces and serves, computed once
+//!   from (configuration, delegation, WAN link) and published on the bus; [`service`]: the
+//!   typed names and states of the supervised services.
 //! - [`status`]: what `routerctl status|wan|leases|prefixes|events` reads from the control
 //!   socket.
 
 pub mod bus;
 pub mod config;
 pub mod names;
+pub mod plan;
 pub mod reload;
 pub mod run;
 pub mod service;

@@ -93,28 +93,6 @@ pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6::DelegatedPrefix]) -> 
     own.chain(numbered).collect()
 }
 
-/// The prefixes a LAN announces: its ULA /64 (forever) and one /64 per delegated prefix.
-pub fn lan_prefixes(l: &config::Lan, delegated: &[dhcpv6::DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
-    let ula = l.ula.map(|u| ra::PrefixInfo {
-        prefix: u.network(),
-        len: 64,
-        preferred: None,
-        valid: None,
-    });
-    let from_pd = l.subnet_id.iter().flat_map(|id| {
-        delegated.iter().filter_map(move |p| {
-            let a = lan_address(p, *id)?;
-            Some(ra::PrefixInfo {
-                prefix: a.network(),
-                len: 64,
-                preferred: crate::bus::lifetime(p.preferred),
-                valid: crate::bus::lifetime(p.valid),
-            })
-        })
-    });
-    ula.into_iter().chain(from_pd).collect()
-}
-
 /// The DHCPv4 server of one LAN, from its configuration (validated already).
 pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcpv4::server::ServerConfig> {
     let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);
@@ -197,24 +175,6 @@ pub fn dns_listen(c: &Config) -> Vec<SocketAddr> {
     std::iter::once(SocketAddr::from(([127, 0, 0, 1], 53))).chain(v4).chain(ula).collect()
 }
 
-/// The /64s a LAN's DHCPv6 server numbers from (stateful mode): its ULA /64 and one /64 per
-/// delegated prefix.
-pub fn dhcp6_prefixes(
-    l: &config::Lan,
-    delegated: &[dhcpv6::DelegatedPrefix],
-) -> Vec<ipnet::Ipv6Net> {
-    if l.dhcp6.as_ref().map(|d| d.mode) != Some(config::Dhcp6Mode::Stateful) {
-        return Vec::new();
-    }
-    let ula = l.ula.map(|u| u.trunc());
-    let from_pd = l
-        .subnet_id
-        .iter()
-        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
-        .map(|a| a.trunc());
-    ula.into_iter().chain(from_pd).collect()
-}
-
 /// The pool a LAN's DHCPv6 server delegates from: its `delegate.pool`-th /`pool_length` of
 /// the (first) delegated prefix. `None` when the LAN delegates nothing, or when the ISP
 /// delegated a prefix too short for the pool.
@@ -260,20 +220,20 @@ pub fn dmz_dhcp4(c: &Config) -> Option<dhcpv4::server::ServerConfig> {
     Some(sc)
 }
 
-/// The DHCPv6 server of a LAN (its DUID comes from the interface), or `None` when the LAN
-/// runs none.
+/// The DHCPv6 server of a LAN (its DUID comes from the interface), numbering what `site`
+/// (its part of the plan, as usable now) says; `None` when the LAN runs none.
 pub fn dhcp6_config(
     c: &Config,
     l: &config::Lan,
-    delegated: &[dhcpv6::DelegatedPrefix],
+    site: &crate::plan::SitePlan,
     duid: Vec<u8>,
 ) -> Option<dhcpv6::server::Server6Config> {
     let mode = l.dhcp6.as_ref()?.mode;
     if mode == config::Dhcp6Mode::Off || (l.ula.is_none() && l.subnet_id.is_none()) {
         return None;
     }
-    let mut sc = dhcpv6::server::Server6Config::new(duid, dhcp6_prefixes(l, delegated));
-    sc.pd_pool = dhcp6_pool(l, delegated);
+    let mut sc = dhcpv6::server::Server6Config::new(duid, site.dhcp6_prefixes.clone());
+    sc.pd_pool = site.dhcp6_pool;
     sc.dns_servers = l.ula.map(|u| u.addr()).into_iter().collect();
     sc.domains = vec![c.dns.domain.clone()];
     Some(sc)
@@ -317,12 +277,12 @@ fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{}: not base64: {e}", path.display()))
 }
 
-/// The router advertisements of one LAN, announcing `delegated` (and its ULA); `None` when
-/// the LAN has no IPv6.
+/// The router advertisements of one LAN, announcing what `site` (its part of the plan, as
+/// usable now) says; `None` when the LAN has no IPv6.
 pub fn ra_config(
     c: &Config,
     l: &config::Lan,
-    delegated: &[dhcpv6::DelegatedPrefix],
+    site: &crate::plan::SitePlan,
     uplink: bool,
 ) -> Option<ra::driver::Config> {
     if l.ula.is_none() && l.subnet_id.is_none() {
@@ -337,7 +297,7 @@ pub fn ra_config(
     // DNS listens on the ULA address; without one, hosts learn DNS by DHCPv4.
     rc.advertiser.rdnss = l.ula.map(|u| u.addr()).into_iter().collect();
     rc.advertiser.dnssl = vec![c.dns.domain.clone()];
-    rc.prefixes = lan_prefixes(l, delegated);
+    rc.prefixes = site.ra_prefixes.clone();
     rc.uplink = uplink;
     Some(rc)
 }

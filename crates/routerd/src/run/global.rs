@@ -1,6 +1,7 @@
 //! The services that follow the bus for the whole router: the firewall, DNS, and LAN
 //! addressing (numbering from the delegation, DNS upstreams and reverse zone).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +14,11 @@ use tracing::{error, info, warn};
 
 use super::{apply_fw, stopped};
 use crate::bus::{self, Bus, Delegation};
-use crate::config::{Config, Upstream};
+use crate::config::Upstream;
+use crate::plan::{Numbered, Plan};
 use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
-use crate::wiring::{self, lan_address};
+use crate::wiring;
 
 /// The firewall follows the configuration, the public address and the delegation; a
 /// ruleset the kernel refuses leaves the previous one in force.
@@ -88,84 +90,105 @@ pub(super) fn shown(p: &[DelegatedPrefix]) -> Vec<String> {
     p.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect()
 }
 
-/// Numbers each LAN with a `subnet_id` from the delegated prefix (addresses with the
-/// prefix's lifetimes), and takes the previous prefix's addresses away.
+/// Puts each LAN's planned addresses from the delegation on its interface (with the
+/// prefix's lifetimes), takes away the ones the plan dropped, and publishes what is on the
+/// interfaces now ([`Bus::numbered`]): RA and DHCPv6 use a delegated /64 only after that.
 pub(super) async fn number_lans(
     nc: &Netcfg,
-    c: &Config,
-    old: &[DelegatedPrefix],
-    new: &[DelegatedPrefix],
+    bus: &Bus,
+    plan: &Plan,
+    held: &mut BTreeMap<String, Vec<Numbered>>,
 ) {
-    for l in &c.lan {
-        let l = l.get_ref();
-        let Some(id) = l.subnet_id else { continue };
-        let Ok(link) = nc.link_by_name(&l.interface).await else { continue };
-        for p in old.iter().filter(|p| !new.iter().any(|n| n.prefix == p.prefix && n.len == p.len))
-        {
-            if let Some(a) = lan_address(p, id) {
-                let _ = nc.delete_address(&link, IpNet::V6(a)).await;
-            }
+    for (name, site) in &plan.sites {
+        let old = held.remove(name).unwrap_or_default();
+        if old.is_empty() && site.numbered.is_empty() {
+            continue;
         }
-        for p in new {
-            let Some(a) = lan_address(p, id) else { continue };
-            let lifetimes = netcfg::Lifetimes { preferred: p.preferred, valid: p.valid };
+        let Ok(link) = nc.link_by_name(&site.interface).await else { continue };
+        for n in old.iter().filter(|o| !site.numbered.iter().any(|n| n.address == o.address)) {
+            let _ = nc.delete_address(&link, IpNet::V6(n.address)).await;
+        }
+        let mut on_link = Vec::new();
+        for n in &site.numbered {
+            let lifetimes = netcfg::Lifetimes { preferred: n.preferred, valid: n.valid };
             let opts =
                 AddrOptions { lifetimes: Some(lifetimes), nodad: true, noprefixroute: false };
-            match nc.add_address(&link, IpNet::V6(a), opts).await {
+            match nc.add_address(&link, IpNet::V6(n.address), opts).await {
                 Ok(()) => {
-                    info!(lan = %l.name, address = %a, "lan numbered from the delegated prefix")
+                    if !old.iter().any(|o| o.address == n.address) {
+                        info!(lan = %name, address = %n.address, "lan numbered from the delegated prefix");
+                    }
+                    on_link.push(n.address.trunc());
                 }
-                Err(e) => warn!(lan = %l.name, error = %e, "cannot number the lan"),
+                Err(e) => warn!(lan = %name, error = %e, "cannot number the lan"),
             }
         }
+        held.insert(name.clone(), site.numbered.clone());
+        bus.numbered.send_modify(|m| {
+            m.insert(name.clone(), on_link);
+        });
     }
 }
 
-/// Follows the delegation (LAN numbering, the state file, DNS's reverse zone) and the WAN
-/// (DNS upstreams). Logs "router ready" the first time the WAN is up and a prefix confirmed.
+/// Follows the plan (LAN numbering, DNS's reverse zone), the delegation (kept in the state
+/// file) and the WAN (DNS upstreams). Logs "router ready" the first time the WAN is up, a
+/// prefix confirmed and the LANs numbered from it.
 pub(super) fn spawn_addressing(
     sup: &mut Supervisor,
     bus: &Arc<Bus>,
     dns: watch::Receiver<Option<dns::DnsHandle>>,
-    numbered: Vec<DelegatedPrefix>,
     started: Instant,
 ) {
     let bus = bus.clone();
-    let held = Arc::new(tokio::sync::Mutex::new(numbered));
+    // What is on the interfaces, kept across restarts of the service.
+    let held = Arc::new(tokio::sync::Mutex::new(BTreeMap::new()));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     sup.spawn(ServiceId::Addressing, move |mut stop: Stop| {
         let (bus, held, ready) = (bus.clone(), held.clone(), ready.clone());
-        let (mut cfg, mut wan, mut del, mut dns) =
-            (bus.config.subscribe(), bus.wan.subscribe(), bus.delegation.subscribe(), dns.clone());
+        let (mut cfg, mut wan, mut del, mut plan, mut dns) = (
+            bus.config.subscribe(),
+            bus.wan.subscribe(),
+            bus.delegation.subscribe(),
+            bus.plan.subscribe(),
+            dns.clone(),
+        );
         async move {
             let nc = Netcfg::new().map_err(|e| e.to_string())?;
-            let mut seen: Option<Delegation> = None;
+            let (mut seen_plan, mut seen_del): (Option<Arc<Plan>>, Option<Delegation>) = (None, None);
             loop {
                 let c = cfg.borrow_and_update().clone();
                 let link = wan.borrow_and_update().clone();
                 let d = del.borrow_and_update().clone();
+                let p = plan.borrow_and_update().clone();
                 let handle = dns.borrow_and_update().clone();
-                if seen.as_ref() != Some(&d) {
-                    let mut held = held.lock().await;
-                    number_lans(&nc, &c, &held, &d.prefixes).await;
+                if seen_plan.as_ref() != Some(&p) {
+                    number_lans(&nc, &bus, &p, &mut *held.lock().await).await;
+                    seen_plan = Some(p.clone());
+                }
+                if seen_del.as_ref() != Some(&d) {
                     if d.confirmed || d.prefixes.is_empty() {
                         if let Err(e) = bus::save_delegation(&c.state_dir, &d.prefixes) {
                             warn!(error = %e, "cannot keep the delegation in the state directory");
                         }
                     }
-                    *held = d.prefixes.clone();
-                    seen = Some(d.clone());
+                    seen_del = Some(d.clone());
                 }
                 if let Some(h) = &handle {
-                    h.set_prefix(d.nets().first().copied()).await;
+                    h.set_prefix(p.reverse).await;
                     let upstreams = match &c.dns.upstream {
                         Upstream::Wan => link.dns.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
                         Upstream::Servers(s) => s.iter().map(|a| SocketAddr::new(*a, 53)).collect(),
                     };
                     h.set_upstreams(upstreams);
                 }
-                let is_ready = link.up && d.confirmed && !d.prefixes.is_empty();
-                if is_ready && !ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                // Every LAN holds its planned addresses (vacuously on the ingress, which has none).
+                let held = bus.numbered.borrow().clone();
+                let numbered = p.sites.iter().all(|(name, site)| {
+                    site.numbered.iter().all(|n| {
+                        held.get(name).is_some_and(|h| h.contains(&n.address.trunc()))
+                    })
+                });
+                if p.uplink && numbered && !ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     let ms = started.elapsed().as_millis();
                     info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), "router ready: wan up, prefix delegated, lans numbered");
                     bus.ready_after.send_replace(Some(started.elapsed()));
@@ -174,6 +197,7 @@ pub(super) fn spawn_addressing(
                     r = cfg.changed() => if r.is_err() { break },
                     r = wan.changed() => if r.is_err() { break },
                     r = del.changed() => if r.is_err() { break },
+                    r = plan.changed() => if r.is_err() { break },
                     r = dns.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }

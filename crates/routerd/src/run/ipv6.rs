@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use dhcpv6::DelegatedPrefix;
 use ipnet::IpNet;
 use netcfg::Netcfg;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::{LanLease, stopped};
-use crate::bus::{Bus, Delegation, WanLink};
+use crate::bus::Bus;
 use crate::config::Config;
+use crate::plan::SitePlan;
 use crate::service::ServiceId;
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
@@ -48,14 +48,14 @@ impl Site {
     fn dhcp6(
         &self,
         c: &Config,
-        delegated: &[DelegatedPrefix],
+        usable: &SitePlan,
         duid: Vec<u8>,
     ) -> Option<dhcpv6::server::Server6Config> {
         match self {
-            Site::Lan(n) => wiring::dhcp6_config(c, wiring::lan(c, n)?, delegated, duid),
+            Site::Lan(n) => wiring::dhcp6_config(c, wiring::lan(c, n)?, usable, duid),
             Site::Dmz => {
                 let mut sc = dhcpv6::server::Server6Config::new(duid, Vec::new());
-                sc.pd_pool = wiring::dmz_pool(c, delegated);
+                sc.pd_pool = usable.dhcp6_pool;
                 (sc.t1, sc.t2, sc.preferred, sc.valid) = (30, 48, 600, 1200);
                 // Our own gateway agrees to Reconfigure: a new prefix reaches it at once.
                 sc.reconfigure = true;
@@ -64,43 +64,32 @@ impl Site {
         }
     }
 
-    fn dhcp6_prefixes(
-        &self,
-        c: &Config,
-        delegated: &[DelegatedPrefix],
-    ) -> (Vec<ipnet::Ipv6Net>, Option<dhcpv6::server::PdPool>) {
+    /// Its name in the plan's sites.
+    fn plan_name(&self) -> &str {
         match self {
-            Site::Lan(n) => wiring::lan(c, n).map_or((Vec::new(), None), |l| {
-                (wiring::dhcp6_prefixes(l, delegated), wiring::dhcp6_pool(l, delegated))
-            }),
-            Site::Dmz => (Vec::new(), wiring::dmz_pool(c, delegated)),
+            Site::Lan(n) => n,
+            Site::Dmz => crate::plan::DMZ,
         }
+    }
+
+    /// Its part of the bus's plan, with only what may be used now (a delegated /64 once the
+    /// router's address is on the interface; see [`crate::plan::SitePlan::on_link`]).
+    fn usable(&self, bus: &Bus) -> SitePlan {
+        let plan = bus.plan.borrow().clone();
+        let held = bus.numbered.borrow().get(self.plan_name()).cloned().unwrap_or_default();
+        plan.sites.get(self.plan_name()).map(|p| p.on_link(&held)).unwrap_or_default()
     }
 
     /// Router advertisements here: a LAN's /64s, or on the DMZ no prefix, only the default
     /// route for the gateway.
-    fn ra(
-        &self,
-        c: &Config,
-        delegated: &[DelegatedPrefix],
-        uplink: bool,
-    ) -> Option<ra::driver::Config> {
+    fn ra(&self, c: &Config, usable: &SitePlan, uplink: bool) -> Option<ra::driver::Config> {
         match self {
-            Site::Lan(n) => wiring::ra_config(c, wiring::lan(c, n)?, delegated, uplink),
+            Site::Lan(n) => wiring::ra_config(c, wiring::lan(c, n)?, usable, uplink),
             Site::Dmz => {
                 let mut rc = ra::driver::Config::new(self.interface(c)?);
                 rc.uplink = uplink;
                 Some(rc)
             }
-        }
-    }
-
-    fn ra_prefixes(&self, c: &Config, delegated: &[DelegatedPrefix]) -> Vec<ra::PrefixInfo> {
-        match self {
-            Site::Lan(n) => {
-                wiring::lan(c, n).map(|l| wiring::lan_prefixes(l, delegated)).unwrap_or_default()
-            }
-            Site::Dmz => Vec::new(),
         }
     }
 }
@@ -133,8 +122,9 @@ pub(super) fn spawn_dhcp6(
     let bus = bus.clone();
     sup.spawn(ServiceId::Dhcp6(site.name().to_string()), move |mut stop: Stop| {
         let (leases, site, bus) = (leases.clone(), site.clone(), bus.clone());
-        let mut del = bus.delegation.subscribe();
-        let (c, d) = (bus.config.borrow().clone(), del.borrow_and_update().clone());
+        let (mut plan, mut held) = (bus.plan.subscribe(), bus.numbered.subscribe());
+        let _ = (plan.borrow_and_update(), held.borrow_and_update());
+        let (c, usable) = (bus.config.borrow().clone(), site.usable(&bus));
         async move {
             let name = site.name().to_string();
             let Some(ifname) = site.interface(&c) else {
@@ -144,8 +134,8 @@ pub(super) fn spawn_dhcp6(
             let nc = Netcfg::new().map_err(|e| e.to_string())?;
             let link = nc.link_by_name(&ifname).await.map_err(|e| e.to_string())?;
             let mac = link.mac.unwrap_or_default();
-            let duid = [0u8, 3, 0, 1].iter().chain(mac.iter()).copied().collect();
-            let Some(sc) = site.dhcp6(&c, &d.prefixes, duid) else {
+            let duid = dhcpv6::server::duid_ll(mac);
+            let Some(sc) = site.dhcp6(&c, &usable, duid) else {
                 stopped(&mut stop).await;
                 return Ok(());
             };
@@ -156,7 +146,7 @@ pub(super) fn spawn_dhcp6(
             let until = async move { stopped(&mut stop).await };
             // A task of its own: renumbering below waits for the driver to answer.
             let mut driver = tokio::spawn(dhcpv6::driver::server::run(dc, Some(tx), control, until));
-            let mut numbered = site.dhcp6_prefixes(&c, &d.prefixes);
+            let mut numbered = (usable.dhcp6_prefixes.clone(), usable.dhcp6_pool);
             // Delegated prefixes and where they are routed, to take the routes back.
             let mut routed: HashMap<(std::net::Ipv6Addr, u8), std::net::SocketAddrV6> = HashMap::new();
             let r = loop {
@@ -188,10 +178,11 @@ pub(super) fn spawn_dhcp6(
                         }
                         let _ = leases.send((name.clone(), LanLease::V6(ev))).await;
                     }
-                    r = del.changed() => {
+                    r = async { tokio::select! { r = plan.changed() => r, r = held.changed() => r } } => {
                         if r.is_err() { continue; }
-                        let d = del.borrow_and_update().clone();
-                        let now = site.dhcp6_prefixes(&c, &d.prefixes);
+                        let _ = (plan.borrow_and_update(), held.borrow_and_update());
+                        let usable = site.usable(&bus);
+                        let now = (usable.dhcp6_prefixes.clone(), usable.dhcp6_pool);
                         if now == numbered {
                             continue; // renewed: the same prefixes
                         }
@@ -212,20 +203,18 @@ pub(super) fn spawn_dhcp6(
     });
 }
 
-/// Router advertisements: on a LAN its /64s from the delegation (a replaced one is
-/// deprecated); on the DMZ none, only the default route. Router lifetime 0 while there is
-/// no confirmed IPv6 uplink.
+/// Router advertisements: on a LAN its /64s from the plan, each once the router holds its
+/// address in it (a replaced one is deprecated); on the DMZ none, only the default route.
+/// Router lifetime 0 while there is no confirmed IPv6 uplink.
 pub(super) fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
     let bus = bus.clone();
     sup.spawn(ServiceId::Ra(site.name().to_string()), move |mut stop: Stop| {
-        let (mut del, mut wan) = (bus.delegation.subscribe(), bus.wan.subscribe());
-        let uplink = |d: &Delegation, w: &WanLink| w.up && d.confirmed && !d.prefixes.is_empty();
+        let (mut plan, mut held) = (bus.plan.subscribe(), bus.numbered.subscribe());
+        let uplink = plan.borrow_and_update().uplink;
+        let _ = held.borrow_and_update();
         let c = bus.config.borrow().clone();
-        let made = {
-            let (d, w) = (del.borrow_and_update().clone(), wan.borrow_and_update().clone());
-            site.ra(&c, &d.prefixes, uplink(&d, &w))
-        };
-        let site = site.clone();
+        let made = site.ra(&c, &site.usable(&bus), uplink);
+        let (site, bus) = (site.clone(), bus.clone());
         async move {
             let Some(rc) = made else {
                 stopped(&mut stop).await;
@@ -237,16 +226,15 @@ pub(super) fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
             loop {
                 tokio::select! {
                     r = &mut driver => return r.map_err(|e| e.to_string()),
-                    r = del.changed() => {
+                    r = async { tokio::select! { r = plan.changed() => r, r = held.changed() => r } } => {
                         if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
-                        let d = del.borrow_and_update().clone();
-                        let _ = tx.send(ra::driver::Command::SetPrefixes(site.ra_prefixes(&c, &d.prefixes)));
-                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&d, &wan.borrow())));
-                    }
-                    r = wan.changed() => {
-                        if r.is_err() { return (&mut driver).await.map_err(|e| e.to_string()); }
-                        let w = wan.borrow_and_update().clone();
-                        let _ = tx.send(ra::driver::Command::SetUplink(uplink(&del.borrow(), &w)));
+                        let uplink = plan.borrow_and_update().uplink;
+                        let _ = held.borrow_and_update();
+                        if matches!(site, Site::Lan(_)) {
+                            let prefixes = site.usable(&bus).ra_prefixes;
+                            let _ = tx.send(ra::driver::Command::SetPrefixes(prefixes));
+                        }
+                        let _ = tx.send(ra::driver::Command::SetUplink(uplink));
                     }
                 }
             }

@@ -8,13 +8,15 @@
 //! its state in `routerctl status`.
 //!
 //! Who follows what on the bus (modules `global`, `leases`, `ipv6`, `dmz`, `wan`): the
-//! firewall re-applies its ruleset when the configuration, the public IPv4 address, the
-//! delegated prefix or (on the ingress) the gateway's address changes; `addressing` numbers
-//! each LAN's /64 by its `subnet_id` from the delegated prefix, keeps the delegation in the
-//! state directory (so a restarted router still knows what its LAN hosts hold, RFC 9096),
-//! moves DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's router
-//! advertisements announce its /64s and deprecate a replaced prefix; the DHCPv6 servers
-//! renumber; every lease is published in DNS and on the bus.
+//! firewall re-applies its ruleset when the configuration, the public IPv4 address or (on the
+//! ingress) the gateway's address changes; the planner computes the [`crate::plan::Plan`]
+//! from (configuration, delegation, WAN link) whenever one of them changes; `addressing`
+//! numbers each LAN from the plan and publishes what it numbered (`Bus::numbered`), keeps the
+//! delegation in the state directory (so a restarted router still knows what its LAN hosts
+//! hold, RFC 9096), moves DNS's reverse zone and gives DNS the WAN's upstreams; each LAN's
+//! router advertisements and DHCPv6 server take their /64s from the plan, a delegated one
+//! only once addressing has put the router's address in it (a replaced one is deprecated,
+//! the DHCPv6 server renumbers); every lease is published in DNS and on the bus.
 //!
 //! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcp4-client`) or a static
 //! address (the PD client on the WAN interface for both).
@@ -119,7 +121,8 @@ pub async fn run(
         spawn_dns(&mut sup, &bus, dns_tx);
         None
     };
-    spawn_addressing(&mut sup, &bus, dns_rx.clone(), remembered, started);
+    let planner = tokio::spawn(plan_follows(bus.clone()));
+    spawn_addressing(&mut sup, &bus, dns_rx.clone(), started);
     let (lease_tx, lease_rx) = mpsc::channel(1024);
     let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), dns_rx));
     for l in &c.lan {
@@ -164,9 +167,25 @@ pub async fn run(
     info!("shutting down");
     sup.join(Duration::from_secs(8)).await;
     leases.abort();
+    planner.abort();
     control.abort();
     let _ = std::fs::remove_file(&c.control.socket);
     Ok(())
+}
+
+/// The planner: the plan follows the configuration, the delegation and the WAN link.
+async fn plan_follows(bus: Arc<Bus>) {
+    let (mut c, mut d, mut w) =
+        (bus.config.subscribe(), bus.delegation.subscribe(), bus.wan.subscribe());
+    loop {
+        let _ = (c.borrow_and_update(), d.borrow_and_update(), w.borrow_and_update());
+        bus.replan();
+        tokio::select! {
+            r = c.changed() => if r.is_err() { return },
+            r = d.changed() => if r.is_err() { return },
+            r = w.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 /// SIGHUP: a valid configuration is applied by difference; anything else leaves the running
