@@ -1,4 +1,5 @@
-//! Real DHCP clients run by the tests: dhcpcd 9, kept off the host's own state.
+//! Real DHCP clients run by the tests: busybox udhcpc for one lease, and dhcpcd 9, kept off
+//! the host's own state.
 //!
 //! dhcpcd keeps its DUID, leases, pid file and control socket in fixed directories
 //! (/var/lib/dhcpcd, /run/dhcpcd). Here every dhcpcd command runs in a private mount namespace
@@ -11,6 +12,34 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use netlab::{Netns, ProcessGuard};
+
+/// busybox udhcpc on `eth0` of `ns` for one lease (`-n -q`, 5 tries), sending `hostname` if
+/// given, with a script (`dir/udhcpc.sh`) that puts the address and the default route on
+/// `eth0` and writes the lease to `dir/lease.env` as `ip=… dns=… domain=…`. Returns that line,
+/// or `None` when udhcpc got no lease.
+pub fn udhcpc(ns: &Netns, dir: &Path, hostname: Option<&str>) -> Option<String> {
+    let (script, got) = (dir.join("udhcpc.sh"), dir.join("lease.env"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in bound|renew)\n  ip addr add $ip/$mask dev $interface\n  \
+             for r in $router; do ip route replace default via $r dev $interface; done\n  \
+             echo \"ip=$ip dns=$dns domain=$domain\" > {}\n;; esac\n",
+            got.display()
+        ),
+    )
+    .expect("write udhcpc.sh");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod udhcpc.sh");
+    let _ = std::fs::remove_file(&got);
+    let mut c = ns.command("busybox");
+    c.args(["udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-s"]).arg(&script);
+    if let Some(h) = hostname {
+        c.args(["-x", &format!("hostname:{h}")]);
+    }
+    let st = c.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("busybox udhcpc");
+    st.success().then(|| std::fs::read_to_string(&got).ok()).flatten()
+}
 
 /// The address family a [`Dhcpcd`] runs for (`-4` or `-6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

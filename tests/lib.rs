@@ -9,11 +9,16 @@
 pub mod bench;
 pub mod clients;
 pub mod kea;
+pub mod routerd;
 pub mod wan;
 
+use std::fmt::Display;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use netlab::Lab;
+use netlab::{Lab, Netns, ProcessGuard};
+pub use nix::sys::signal::Signal;
 
 /// A lab for one test; panics with instructions when not root.
 pub fn lab(test: &str) -> Lab {
@@ -118,4 +123,215 @@ pub fn peer_seen(
         Some(out)
     })
     .expect("namespace thread")
+}
+
+/// How often [`wait_for`] polls.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// What a polled condition returns: ready, with a value, or not yet, with what it saw
+/// instead (for the timeout's message; may be empty).
+pub trait Ready {
+    /// What the wait returns once ready.
+    type Value;
+    /// `Ok` when ready; otherwise `Err` with what was seen.
+    fn ready(self) -> Result<Self::Value, String>;
+}
+
+impl Ready for bool {
+    type Value = ();
+    fn ready(self) -> Result<(), String> {
+        if self { Ok(()) } else { Err(String::new()) }
+    }
+}
+
+impl<T> Ready for Option<T> {
+    type Value = T;
+    fn ready(self) -> Result<T, String> {
+        self.ok_or_else(String::new)
+    }
+}
+
+impl<T, E: Display> Ready for Result<T, E> {
+    type Value = T;
+    fn ready(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// Polls `poll` every 50 ms until it is ready, for at most `limit`; `Err` with what it saw
+/// last when it never was. See [`wait_for`].
+pub fn try_wait_for<R: Ready>(
+    limit: Duration,
+    mut poll: impl FnMut() -> R,
+) -> Result<R::Value, String> {
+    let until = Instant::now() + limit;
+    loop {
+        let seen = match poll().ready() {
+            Ok(v) => return Ok(v),
+            Err(seen) => seen,
+        };
+        if Instant::now() >= until {
+            return Err(seen);
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// Waits up to `limit` for a condition: polls `poll` (a `bool`, an `Option` or a `Result`)
+/// every 50 ms until it is ready and returns its value; panics with "timed out after LIMIT
+/// waiting for WHAT" and what `poll` saw last (an `Err`'s text) when it never was.
+#[track_caller]
+pub fn wait_for<R: Ready>(
+    limit: Duration,
+    what: impl Display,
+    poll: impl FnMut() -> R,
+) -> R::Value {
+    match try_wait_for(limit, poll) {
+        Ok(v) => v,
+        Err(seen) => panic!("{}", timed_out(limit, &what, &seen)),
+    }
+}
+
+/// The message of a [`wait_for`] that timed out.
+pub fn timed_out(limit: Duration, what: &dyn Display, seen: &str) -> String {
+    if seen.is_empty() {
+        format!("timed out after {limit:?} waiting for {what}")
+    } else {
+        format!("timed out after {limit:?} waiting for {what}; last seen: {seen}")
+    }
+}
+
+/// Runs one scenario of a test whose scenarios share a fixture (a started router, say) and
+/// run in order: prints `scenario: NAME`, and when the scenario panics panics again with
+/// "scenario NAME failed: MESSAGE", so that the failure names its scenario.
+#[track_caller]
+pub fn scenario<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    // Tests run in parallel: the test's name (its thread's) tells their lines apart.
+    let test = std::thread::current().name().map(|t| format!(" [{t}]")).unwrap_or_default();
+    println!("scenario: {name}{test}");
+    let started = Instant::now();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => {
+            println!("scenario: {name} passed in {:.1?}{test}", started.elapsed());
+            v
+        }
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            panic!("scenario {name} failed: {msg}");
+        }
+    }
+}
+
+/// Sends `sig` to a child process of the test (kill(2); the pid stays ours until the child
+/// is reaped, so it cannot name another process).
+pub fn signal(child: &std::process::Child, sig: Signal) {
+    let pid = i32::try_from(child.id()).expect("a pid fits in pid_t");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("kill(2) of our child");
+}
+
+/// Whether `ns` has a listening socket that `ss -Hl{u,t}n FILTER` shows: `proto` is `udp`
+/// or `tcp`, `filter` an ss filter such as `sport = :67`.
+pub fn listening(ns: &Netns, proto: &str, filter: &str) -> bool {
+    let flags = if proto == "udp" { "-Hlun" } else { "-Hltn" };
+    let out = ns.command("ss").args([flags, filter]).output().expect("ss (Debian iproute2)");
+    !out.stdout.is_empty()
+}
+
+/// A scratch directory `TAG-PID` in the system's temporary directory, made empty on
+/// creation. Removed on drop, except while the test panics: then it stays, with its logs.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates it (empty).
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("create the test directory");
+        TempDir(d)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path of `name` in it.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// tcpdump in a namespace writing every frame it captures to a pcap file (`-U`, immediate
+/// mode), from the moment [`Tcpdump::start`] returns until [`Tcpdump::stop`].
+pub struct Tcpdump {
+    guard: ProcessGuard,
+    pcap: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Tcpdump {
+    /// Starts tcpdump on `ifname` in `ns` with the capture filter `filter`, writing `pcap`;
+    /// returns once it says it is listening (its stderr goes to `pcap` + `.stderr`).
+    pub fn start(ns: &Netns, ifname: &str, filter: &str, pcap: &Path) -> Tcpdump {
+        let stderr = PathBuf::from(format!("{}.stderr", pcap.display()));
+        let file = std::fs::File::create(&stderr).expect("tcpdump's stderr file");
+        let mut cmd = ns.command("tcpdump");
+        cmd.args(["-i", ifname, "-n", "--immediate-mode", "-U", "-s", "0", "-w"])
+            .arg(pcap)
+            .arg(filter)
+            .stdout(std::process::Stdio::null())
+            .stderr(file);
+        let mut guard = ns.spawn_process(&mut cmd).expect("tcpdump (Debian tcpdump)");
+        let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+        wait_for(Duration::from_secs(10), "tcpdump listening", || {
+            if let Ok(Some(st)) = guard.child().try_wait() {
+                panic!("tcpdump exited ({st}): {}", log());
+            }
+            log().contains("listening on")
+        });
+        Tcpdump { guard, pcap: pcap.to_owned(), stderr }
+    }
+
+    /// Stops it once the capture has caught up (the file stopped growing): SIGINT, so that it
+    /// writes out what it has, then waits for it to exit. Panics if it lost a frame it
+    /// matched (dropped by the kernel, or matched but never written): a capture that misses
+    /// frames would make a check over "everything on the wire" cover less than it says.
+    pub fn stop(mut self) {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut last = size(&self.pcap);
+        wait_for(Duration::from_secs(5), "the capture to catch up", || {
+            let now = size(&self.pcap);
+            std::mem::replace(&mut last, now) == now
+        });
+        signal(self.guard.child(), Signal::SIGINT);
+        let _ = self.guard.child().wait();
+        let report = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        // "N packet(s) captured", "N packet(s) received by filter", "N packet(s) dropped by
+        // kernel".
+        let count = |what: &str| {
+            report.lines().find_map(|l| {
+                let (n, rest) = l.trim().split_once(' ')?;
+                let rest = rest.strip_prefix("packets ").or(rest.strip_prefix("packet "))?;
+                (rest == what).then(|| n.parse::<u64>().ok()).flatten()
+            })
+        };
+        let (captured, matched, dropped) =
+            (count("captured"), count("received by filter"), count("dropped by kernel"));
+        assert!(
+            captured.is_some() && captured == matched && dropped == Some(0),
+            "tcpdump lost frames: {report}"
+        );
+    }
 }

@@ -1,0 +1,141 @@
+//! routerd as the end-to-end tests run it: a process in the router's namespace started from
+//! `DIR/routerd.toml`, logging to `DIR/routerd.log`, asked with `routerctl` on
+//! `DIR/control.sock` (the configuration's `[control] socket` must name it).
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use netlab::{Netns, ProcessGuard};
+
+use crate::wan::bin;
+use crate::{Ready, Signal, signal, timed_out, try_wait_for};
+
+/// A running routerd, which a test may kill and start again. Dropping it kills it.
+pub struct Routerd {
+    ns: Netns,
+    dir: PathBuf,
+    process: RefCell<ProcessGuard>,
+}
+
+impl Routerd {
+    /// Starts `routerd run --config DIR/routerd.toml` in `ns`, its output to a new
+    /// `DIR/routerd.log`.
+    pub fn start(ns: &Netns, dir: &Path) -> Routerd {
+        let process = RefCell::new(spawn(ns, dir));
+        Routerd { ns: ns.clone(), dir: dir.to_owned(), process }
+    }
+
+    /// Its configuration file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("routerd.toml")
+    }
+
+    /// What it logged since it was (re)started.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("routerd.log")).unwrap_or_default()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.borrow_mut().child().id()
+    }
+
+    /// Sends it `sig`.
+    pub fn signal(&self, sig: Signal) {
+        signal(self.process.borrow_mut().child(), sig);
+    }
+
+    /// SIGKILL, and reaped: it cleans up nothing (the ISP still holds the session).
+    pub fn kill(&self) {
+        let mut p = self.process.borrow_mut();
+        let _ = p.child().kill();
+        let _ = p.child().wait();
+    }
+
+    /// Starts it again on the same configuration and state (a new log).
+    pub fn restart(&self) {
+        let new = spawn(&self.ns, &self.dir);
+        *self.process.borrow_mut() = new;
+    }
+
+    /// How it exited, if it did.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        self.process.borrow_mut().child().try_wait().ok().flatten()
+    }
+
+    /// `routerctl ARGS` on its control socket: whether it succeeded, and what it printed.
+    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(bin("routerctl"))
+            .arg("--socket")
+            .arg(self.dir.join("control.sock"))
+            .args(args)
+            .output()
+            .expect("run routerctl");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `routerctl WHAT --json`, parsed (`Null` when it answered nothing parsable).
+    pub fn json(&self, what: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ctl(&[what, "--json"]).1).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `routerctl status --check`: the WAN is up and no service failed.
+    pub fn healthy(&self) -> bool {
+        self.ctl(&["status", "--check"]).0
+    }
+
+    /// Its resident set (VmRSS) now, in KiB; 0 if it is gone.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// [`crate::wait_for`] with routerd's log in the panic, which comes at once if routerd
+    /// exits meanwhile.
+    #[track_caller]
+    pub fn wait_for<R: Ready>(
+        &self,
+        limit: Duration,
+        what: impl Display,
+        mut poll: impl FnMut() -> R,
+    ) -> R::Value {
+        let r = try_wait_for(limit, || {
+            if let Some(st) = self.exited() {
+                panic!("routerd exited ({st}) while waiting for {what}:\n{}", self.logs());
+            }
+            poll()
+        });
+        match r {
+            Ok(v) => v,
+            Err(seen) => {
+                panic!("{}\n--- routerd log\n{}", timed_out(limit, &what, &seen), self.logs())
+            }
+        }
+    }
+
+    /// SIGTERM, then waits (8 s at most) until it has exited.
+    #[track_caller]
+    pub fn stop(&self) {
+        self.signal(Signal::SIGTERM);
+        let limit = Duration::from_secs(8);
+        if let Err(seen) = try_wait_for(limit, || self.exited().is_some()) {
+            panic!("{}\n{}", timed_out(limit, &"routerd to stop on SIGTERM", &seen), self.logs());
+        }
+    }
+}
+
+fn spawn(ns: &Netns, dir: &Path) -> ProcessGuard {
+    let log = std::fs::File::create(dir.join("routerd.log")).expect("routerd.log");
+    let mut cmd = ns.command(bin("routerd"));
+    cmd.arg("run").arg("--config").arg(dir.join("routerd.toml"));
+    cmd.stdout(log.try_clone().expect("routerd.log")).stderr(log);
+    ns.spawn_process(&mut cmd).expect("spawn routerd")
+}
