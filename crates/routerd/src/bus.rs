@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
 use crate::plan::Plan;
-use crate::service::{ServiceId, ServiceStatus};
+use crate::service::{Ready, ServiceId, ServiceStatus};
 
 /// The WAN link as it is now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,6 +237,8 @@ pub struct Bus {
     /// Per LAN, the /64s of the delegation the router's own address is on the interface in
     /// (addressing writes it): RA and DHCPv6 use a delegated /64 only once it is here.
     pub numbered: watch::Sender<BTreeMap<String, Vec<ipnet::Ipv6Net>>>,
+    /// The conditions services declare they need (firewall in force, LANs up, WAN up).
+    pub ready: watch::Sender<std::collections::BTreeSet<Ready>>,
     /// Transitions.
     pub events: broadcast::Sender<Event>,
 }
@@ -252,6 +254,7 @@ impl Bus {
             delegation: watch::Sender::new(delegation),
             plan: watch::Sender::new(Arc::new(first)),
             numbered: watch::Sender::new(BTreeMap::new()),
+            ready: watch::Sender::new(Default::default()),
             dmz: watch::Sender::new(DmzLink::default()),
             wan_state: watch::Sender::new(WanState::default()),
             leases: watch::Sender::new(BTreeMap::new()),
@@ -278,6 +281,11 @@ impl Bus {
             }
             changed
         });
+    }
+
+    /// `what` holds now (`true`) or no longer (`false`).
+    pub fn set_ready(&self, what: Ready, holds: bool) {
+        self.ready.send_if_modified(|r| if holds { r.insert(what) } else { r.remove(&what) });
     }
 
     /// Sends an event (nobody listening is fine).

@@ -4,11 +4,27 @@
 
 use std::fmt;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 use tokio::sync::watch;
+
+/// A condition a service can declare it needs before it starts (each start, also after a
+/// failure or a reload): the supervisor holds it in [`ServiceState::Waiting`] until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ready {
+    /// The firewall's ruleset is in force (safe defaults before anything forwards).
+    Firewall,
+    /// Every LAN (and the DMZ link) is up with its configured addresses.
+    Lans,
+    /// The WAN carries traffic (PPPoE: `ppp0` is up with its IPv6CP link-local address).
+    Wan,
+}
+
+/// The conditions that hold now, on the bus (`Bus::ready`).
+pub type Readiness = watch::Receiver<BTreeSet<Ready>>;
 
 /// Every service's state, on the bus; the supervisor is its only writer.
 pub type Services = Arc<watch::Sender<BTreeMap<ServiceId, ServiceStatus>>>;
@@ -66,6 +82,8 @@ pub enum ServiceState {
     /// Spawned, not started yet.
     #[default]
     Starting,
+    /// Waiting for what it needs ([`ServiceStatus::needs`]) to hold.
+    Waiting,
     /// Its future runs.
     Running,
     /// Stopped on purpose by a reload, starting again at once.
@@ -80,6 +98,7 @@ impl std::fmt::Display for ServiceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ServiceState::Starting => "starting",
+            ServiceState::Waiting => "waiting",
             ServiceState::Running => "running",
             ServiceState::Restarting => "restarting",
             ServiceState::Backoff => "backoff",
@@ -97,6 +116,8 @@ pub struct ServiceStatus {
     pub restarts: u32,
     /// Why it last failed.
     pub last_error: Option<String>,
+    /// What it declared it needs before each start.
+    pub needs: Vec<Ready>,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::service::ServiceId;
-use crate::service::{ServiceState, ServiceStatus, Services};
+use crate::service::{Readiness, Ready, ServiceState, ServiceStatus, Services};
 
 /// First back-off after a failure.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -39,6 +39,7 @@ pub fn next_backoff(previous: Option<Duration>, ran: Duration) -> Duration {
 /// Starts, watches and restarts services.
 pub struct Supervisor {
     status: Services,
+    ready: Readiness,
     shutdown: watch::Receiver<bool>,
     services: BTreeMap<ServiceId, (Arc<Notify>, JoinHandle<()>)>,
 }
@@ -49,27 +50,47 @@ fn update(status: &Services, name: &ServiceId, f: impl FnOnce(&mut ServiceStatus
 
 impl Supervisor {
     /// A supervisor whose services all stop when `shutdown` turns true.
-    pub fn new(status: Services, shutdown: watch::Receiver<bool>) -> Self {
-        Self { status, shutdown, services: BTreeMap::new() }
+    /// What a service declares it needs is read from `ready`.
+    pub fn new(status: Services, ready: Readiness, shutdown: watch::Receiver<bool>) -> Self {
+        Self { status, ready, shutdown, services: BTreeMap::new() }
     }
 
-    /// Runs the service `name`: `make` is called for every start (so it reads the
-    /// configuration of that moment) and its future must return once its [`Stop`] turns
-    /// true.
-    pub fn spawn<F, Fut, E>(&mut self, name: ServiceId, mut make: F)
+    /// Runs the service `name` once everything in `needs` holds (checked before every
+    /// start): `make` is called for every start (so it reads the configuration of that
+    /// moment) and its future must return once its [`Stop`] turns true.
+    pub fn spawn<F, Fut, E>(&mut self, name: ServiceId, needs: &[Ready], mut make: F)
     where
         F: FnMut(Stop) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Display + Send + 'static,
     {
         let restart = Arc::new(Notify::new());
-        let (status, mut shutdown, wake) =
-            (self.status.clone(), self.shutdown.clone(), restart.clone());
+        let (status, mut shutdown, wake, mut ready) =
+            (self.status.clone(), self.shutdown.clone(), restart.clone(), self.ready.clone());
         let svc = name.clone();
-        update(&status, &svc, |s| s.state = ServiceState::Starting);
+        let needs = needs.to_vec();
+        update(&status, &svc, |s| {
+            s.state = ServiceState::Starting;
+            s.needs = needs.clone();
+        });
         let task = tokio::spawn(async move {
             let mut backoff: Option<Duration> = None;
             loop {
+                if !needs.iter().all(|n| ready.borrow().contains(n)) {
+                    update(&status, &svc, |s| s.state = ServiceState::Waiting);
+                    tokio::select! {
+                        r = ready.wait_for(|r| needs.iter().all(|n| r.contains(n))) => {
+                            if r.is_err() {
+                                update(&status, &svc, |s| s.state = ServiceState::Stopped);
+                                return;
+                            }
+                        }
+                        _ = shutdown.wait_for(|s| *s) => {
+                            update(&status, &svc, |s| s.state = ServiceState::Stopped);
+                            return;
+                        }
+                    }
+                }
                 let (stop_tx, stop_rx) = watch::channel(false);
                 let fut = make(stop_rx);
                 tokio::pin!(fut);
@@ -232,11 +253,12 @@ mod tests {
     async fn a_failing_service_is_restarted_with_backoff_and_a_restart_request_is_immediate() {
         let status: Services = Arc::new(watch::Sender::new(Default::default()));
         let (tx, rx) = watch::channel(false);
-        let mut sup = Supervisor::new(status.clone(), rx);
+        let (_ready_tx, ready) = watch::channel(Default::default());
+        let mut sup = Supervisor::new(status.clone(), ready, rx);
         let starts = Arc::new(AtomicU32::new(0));
         let n = starts.clone();
         // Fails on its first two starts, then runs until told to stop.
-        sup.spawn(ServiceId::Dmz, move |mut stop: Stop| {
+        sup.spawn(ServiceId::Dmz, &[], move |mut stop: Stop| {
             let k = n.fetch_add(1, Ordering::SeqCst);
             async move {
                 if k < 2 {
@@ -282,11 +304,12 @@ mod tests {
     async fn a_reload_restart_that_fails_is_reported_with_its_error() {
         let status: Services = Arc::new(watch::Sender::new(Default::default()));
         let (_tx, rx) = watch::channel(false);
-        let mut sup = Supervisor::new(status.clone(), rx);
+        let (_ready_tx, ready) = watch::channel(Default::default());
+        let mut sup = Supervisor::new(status.clone(), ready, rx);
         let starts = Arc::new(AtomicU32::new(0));
         let n = starts.clone();
         // Runs on its first start; every later start fails (a bad new configuration).
-        sup.spawn(ServiceId::Wan, move |mut stop: Stop| {
+        sup.spawn(ServiceId::Wan, &[], move |mut stop: Stop| {
             let k = n.fetch_add(1, Ordering::SeqCst);
             async move {
                 if k > 0 {
@@ -300,7 +323,7 @@ mod tests {
                 Ok(())
             }
         });
-        sup.spawn(ServiceId::Dns, |mut stop: Stop| async move {
+        sup.spawn(ServiceId::Dns, &[], |mut stop: Stop| async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
                     break;
@@ -320,5 +343,43 @@ mod tests {
         );
         let ok = sup.restart_watched(&[ServiceId::Dns], Duration::from_secs(3)).await;
         assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    /// A service that declares it needs the WAN waits (state `waiting`) until the WAN is up,
+    /// and again after a failure while it is down; one that needs nothing starts at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_service_starts_only_when_what_it_needs_holds() {
+        let status: Services = Arc::new(watch::Sender::new(Default::default()));
+        let (_tx, rx) = watch::channel(false);
+        let ready_tx = watch::Sender::new(std::collections::BTreeSet::from([Ready::Firewall]));
+        let mut sup = Supervisor::new(status.clone(), ready_tx.subscribe(), rx);
+        let starts = Arc::new(AtomicU32::new(0));
+        let n = starts.clone();
+        // Fails once it has run (the link it used went away).
+        sup.spawn(ServiceId::Pd, &[Ready::Firewall, Ready::Wan], move |_stop: Stop| {
+            n.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>("ppp0 gone") }
+        });
+        sup.spawn(ServiceId::Firewall, &[Ready::Firewall], |mut stop: Stop| async move {
+            let _ = stop.wait_for(|s| *s).await;
+            Ok::<(), String>(())
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 0, "started before the WAN was up");
+        assert_eq!(status.borrow()[&ServiceId::Pd].state, ServiceState::Waiting);
+        assert_eq!(status.borrow()[&ServiceId::Pd].needs, [Ready::Firewall, Ready::Wan]);
+        assert_eq!(status.borrow()[&ServiceId::Firewall].state, ServiceState::Running);
+        ready_tx.send_modify(|r| {
+            r.insert(Ready::Wan);
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        // The WAN goes down: after its back-off it waits again instead of failing on.
+        ready_tx.send_modify(|r| {
+            r.remove(&Ready::Wan);
+        });
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        assert_eq!(status.borrow()[&ServiceId::Pd].state, ServiceState::Waiting);
     }
 }

@@ -76,9 +76,15 @@ fn text(v: &Value, indent: usize) -> String {
     }
 }
 
-/// One service on one line: `running`, `backoff (3 restarts; last error: ...)`.
+/// One service on one line: `running`, `backoff (3 restarts; last error: ...)`, `waiting
+/// for wan`.
 fn service(s: &Value) -> String {
-    let state = scalar(s.get("state").unwrap_or(&Value::Null));
+    let mut state = scalar(s.get("state").unwrap_or(&Value::Null));
+    if state == "waiting" {
+        let needs: Vec<String> =
+            s.get("needs").and_then(Value::as_array).into_iter().flatten().map(scalar).collect();
+        state = format!("waiting for {}", needs.join(", "));
+    }
     let restarts = s.get("restarts").and_then(Value::as_u64).unwrap_or(0);
     match (restarts, s.get("last_error").and_then(Value::as_str)) {
         (0, None) => state,

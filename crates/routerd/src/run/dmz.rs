@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use super::stopped;
 use crate::bus::{self, Bus};
-use crate::service::ServiceId;
+use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
@@ -16,7 +16,7 @@ use crate::wiring::{self};
 /// (no routes: ours go to the ISP), and its address is where inbound IPv4 goes.
 pub(super) fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Dmz, move |stop: Stop| {
+    sup.spawn(ServiceId::Dmz, &[Ready::Firewall, Ready::Lans], move |stop: Stop| {
         let bus = bus.clone();
         let dc = {
             let c = bus.config.borrow();
@@ -57,7 +57,7 @@ pub(super) fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
 /// On the gateway: the DHCPv4 server on the DMZ link that gives the ingress its address.
 pub(super) fn spawn_dmz_server(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Dhcp4("dmz".into()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dhcp4("dmz".into()), &[Ready::Lans], move |mut stop: Stop| {
         let c = bus.config.borrow().clone();
         async move {
             let Some(sc) = wiring::dmz_dhcp4(&c) else {

@@ -16,7 +16,7 @@ use super::{apply_fw, stopped};
 use crate::bus::{self, Bus, Delegation};
 use crate::config::Upstream;
 use crate::plan::{Numbered, Plan};
-use crate::service::ServiceId;
+use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring;
 
@@ -24,7 +24,7 @@ use crate::wiring;
 /// ruleset the kernel refuses leaves the previous one in force.
 pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Firewall, move |mut stop: Stop| {
+    sup.spawn(ServiceId::Firewall, &[], move |mut stop: Stop| {
         // The delegation is not an input: pinholes match by interface-id suffix, so a new
         // prefix needs no new ruleset.
         let (mut cfg, mut wan, mut dmz) =
@@ -67,7 +67,7 @@ pub(super) fn spawn_dns(
     handle: watch::Sender<Option<dns::DnsHandle>>,
 ) {
     let (bus, handle) = (bus.clone(), Arc::new(handle));
-    sup.spawn(ServiceId::Dns, move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dns, &[Ready::Lans], move |mut stop: Stop| {
         let (bus, handle) = (bus.clone(), handle.clone());
         async move {
             let dcfg = wiring::dns_config(&bus.config.borrow())?;
@@ -143,7 +143,7 @@ pub(super) fn spawn_addressing(
     // What is on the interfaces, kept across restarts of the service.
     let held = Arc::new(tokio::sync::Mutex::new(BTreeMap::new()));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    sup.spawn(ServiceId::Addressing, move |mut stop: Stop| {
+    sup.spawn(ServiceId::Addressing, &[Ready::Lans], move |mut stop: Stop| {
         let (bus, held, ready) = (bus.clone(), held.clone(), ready.clone());
         let (mut cfg, mut wan, mut del, mut plan, mut dns) = (
             bus.config.subscribe(),

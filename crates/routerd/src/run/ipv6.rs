@@ -14,7 +14,7 @@ use super::{LanLease, stopped};
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::plan::SitePlan;
-use crate::service::ServiceId;
+use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
@@ -120,7 +120,7 @@ pub(super) fn spawn_dhcp6(
     leases: mpsc::Sender<(String, LanLease)>,
 ) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Dhcp6(site.name().to_string()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dhcp6(site.name().to_string()), &[Ready::Lans], move |mut stop: Stop| {
         let (leases, site, bus) = (leases.clone(), site.clone(), bus.clone());
         let (mut plan, mut held) = (bus.plan.subscribe(), bus.numbered.subscribe());
         let _ = (plan.borrow_and_update(), held.borrow_and_update());
@@ -208,7 +208,7 @@ pub(super) fn spawn_dhcp6(
 /// Router lifetime 0 while there is no confirmed IPv6 uplink.
 pub(super) fn spawn_ra(sup: &mut Supervisor, bus: &Arc<Bus>, site: Site) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Ra(site.name().to_string()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Ra(site.name().to_string()), &[Ready::Lans], move |mut stop: Stop| {
         let (mut plan, mut held) = (bus.plan.subscribe(), bus.numbered.subscribe());
         let uplink = plan.borrow_and_update().uplink;
         let _ = held.borrow_and_update();

@@ -9,7 +9,7 @@ use tracing::info;
 
 use super::{LanLease, stopped};
 use crate::bus::{self, Bus, HostLease};
-use crate::service::ServiceId;
+use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
@@ -21,7 +21,7 @@ pub(super) fn spawn_dhcp4(
     leases: mpsc::Sender<(String, LanLease)>,
 ) {
     let (bus, name) = (bus.clone(), name.to_string());
-    sup.spawn(ServiceId::Dhcp4(name.to_string()), move |mut stop: Stop| {
+    sup.spawn(ServiceId::Dhcp4(name.to_string()), &[Ready::Lans], move |mut stop: Stop| {
         let (leases, name) = (leases.clone(), name.clone());
         let made = {
             let c = bus.config.borrow();

@@ -1,11 +1,13 @@
 //! `routerd run`: the services, supervised, wired by the [`Bus`].
 //!
-//! Start order (each depends on those before it): the firewall (safe defaults before any
-//! interface forwards), forwarding, LAN addressing, DNS, per LAN the DHCPv4 server, the
-//! DHCPv6 server and router advertisements, on the split roles the DMZ services, then the
-//! WAN and the DHCPv6-PD client. Each is a [`Supervisor`] service: restarted with back-off
-//! when it fails, restarted on purpose when a reload changes its part of the configuration,
-//! its state in `routerctl status`.
+//! Declared dependencies, not spawn order: the firewall's safe defaults are applied and the
+//! LANs brought up with their addresses before any service runs ([`Ready::Firewall`],
+//! [`Ready::Lans`]); every service declares what it needs and the [`Supervisor`] starts it
+//! (again after each failure or reload) only when that holds: DNS, addressing, the DHCP
+//! servers and RA need the LANs, the WAN the firewall, the DHCPv6-PD client on PPPoE the
+//! WAN (`ppp0`). Each is restarted with back-off when it fails, restarted on purpose when a
+//! reload changes its part of the configuration, its state (`waiting` among them) in
+//! `routerctl status`.
 //!
 //! Who follows what on the bus (modules `global`, `leases`, `ipv6`, `dmz`, `wan`): the
 //! firewall re-applies its ruleset when the configuration, the public IPv4 address or (on the
@@ -31,6 +33,7 @@ use tracing::{error, info};
 
 use crate::bus::{self, Bus, ReloadOutcome};
 use crate::config::{self, Config, WanMode};
+use crate::service::Ready;
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring;
 
@@ -101,6 +104,7 @@ pub async fn run(
     // Firewall first: safe defaults before any interface forwards anything.
     let initial = fw::FwState { public_ipv4: None };
     apply_fw(&wiring::fw_config(&c), &initial)?;
+    bus.set_ready(Ready::Firewall, true);
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
     if c.wan.mode != WanMode::Pppoe && c.wan.ipv6.enabled {
@@ -109,8 +113,9 @@ pub async fn run(
         nc.set_accept_ra(&c.wan.interface, 2)?;
     }
     setup_lans(&nc, &c).await?;
+    bus.set_ready(Ready::Lans, true);
 
-    let mut sup = Supervisor::new(bus.services.clone(), shutdown.clone());
+    let mut sup = Supervisor::new(bus.services.clone(), bus.ready.subscribe(), shutdown.clone());
     spawn_firewall(&mut sup, &bus);
     let (dns_tx, dns_rx) = watch::channel(None);
     // The ingress serves no LAN: the gateway runs DNS. (The sender is kept either way: its

@@ -12,14 +12,14 @@ use tracing::{info, warn};
 use super::{shown, stopped};
 use crate::bus::{self, Bus, Delegation, DownReason, WanLink, WanPhase, WanState};
 use crate::config::WanMode;
-use crate::service::ServiceId;
+use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
 
 /// The PPPoE WAN: its state goes to the bus and to `routerctl wan`.
 pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Wan, move |stop: Stop| {
+    sup.spawn(ServiceId::Wan, &[Ready::Firewall], move |stop: Stop| {
         let bus = bus.clone();
         let pc = wiring::pppoe_config(&bus.config.borrow());
         async move {
@@ -68,7 +68,7 @@ pub(super) fn on_wan(bus: &Bus, ev: pppoe::Event) {
 /// interface; its lease goes to the bus and to `routerctl wan`.
 pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Wan, move |stop: Stop| {
+    sup.spawn(ServiceId::Wan, &[Ready::Firewall], move |stop: Stop| {
         let bus = bus.clone();
         let mut dc = {
             let c = bus.config.borrow();
@@ -125,7 +125,7 @@ pub(super) fn on_dhcp_wan(bus: &Bus, ev: dhcpv4::client::Event) {
 /// interface, and taken off when the service stops (on a reload that changes them).
 pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Wan, move |mut stop: Stop| {
+    sup.spawn(ServiceId::Wan, &[Ready::Firewall], move |mut stop: Stop| {
         let bus = bus.clone();
         let c = bus.config.borrow().clone();
         async move {
@@ -171,6 +171,7 @@ pub(super) fn wan_up(bus: &Bus, link: WanLink, session_id: Option<u16>) {
     });
     let v4 = link.ipv4;
     bus.wan.send_replace(link);
+    bus.set_ready(Ready::Wan, true);
     bus.emit(bus::Event::WanUp);
     if let Some(a) = v4 {
         bus.emit(bus::Event::Ipv4Acquired(a));
@@ -187,6 +188,7 @@ pub(super) fn wan_down(bus: &Bus, reason: DownReason) {
     });
     let had_v4 = bus.wan.borrow().ipv4.is_some();
     bus.wan.send_replace(WanLink::default());
+    bus.set_ready(Ready::Wan, false);
     bus.emit(bus::Event::WanDown(reason));
     if had_v4 {
         bus.emit(bus::Event::Ipv4Lost);
@@ -197,7 +199,14 @@ pub(super) fn wan_down(bus: &Bus, reason: DownReason) {
 /// Rebinds when the link comes back after a redial).
 pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
     let bus = bus.clone();
-    sup.spawn(ServiceId::Pd, move |stop: Stop| {
+    // On PPPoE it runs on `ppp0`, which exists only while the session is up; on an Ethernet
+    // WAN it needs only the interface's link-local address.
+    let needs: &[Ready] = if bus.config.borrow().wan.mode == WanMode::Pppoe {
+        &[Ready::Firewall, Ready::Wan]
+    } else {
+        &[Ready::Firewall]
+    };
+    sup.spawn(ServiceId::Pd, needs, move |stop: Stop| {
         let bus = bus.clone();
         let c = bus.config.borrow().clone();
         // On PPPoE the client runs on the session's TUN; otherwise on the WAN interface.
