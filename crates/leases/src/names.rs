@@ -27,8 +27,3 @@ pub fn sanitize(raw: &[u8]) -> Option<String> {
     let trimmed = out.trim_matches('-');
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
-
-/// Whether `name` is one of `protected` (compared case-insensitively, first label only).
-pub fn is_protected(name: &str, protected: &[String]) -> bool {
-    protected.iter().any(|p| sanitize(p.as_bytes()).is_some_and(|p| p == name))
-}
