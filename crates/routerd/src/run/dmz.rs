@@ -6,11 +6,30 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::stopped;
+use super::{adapt, stopped};
 use crate::bus::{self, Bus};
 use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
+
+/// The gateway leased us an address on the DMZ (or took it back).
+fn on_dmz(bus: &Bus, ev: dhcpv4::client::Event) {
+    match ev {
+        dhcpv4::client::Event::Bound(l)
+        | dhcpv4::client::Event::Renewed(l)
+        | dhcpv4::client::Event::Changed { new: l, .. } => {
+            let link = bus::DmzLink { address: Some(l.net()), gateway: Some(l.server) };
+            if *bus.dmz.borrow() != link {
+                info!(address = %l.net(), gateway = %l.server, "dmz up: the gateway leased our address");
+                bus.dmz.send_replace(link);
+            }
+        }
+        dhcpv4::client::Event::Lost | dhcpv4::client::Event::Released => {
+            warn!("dmz lease lost");
+            bus.dmz.send_replace(bus::DmzLink::default());
+        }
+    }
+}
 
 /// On the ingress: the DHCPv4 client on the DMZ link; the gateway leases our address there
 /// (no routes: ours go to the ISP), and its address is where inbound IPv4 goes.
@@ -27,29 +46,11 @@ pub(super) fn spawn_dmz_client(sup: &mut Supervisor, bus: &Arc<Bus>) {
             dc
         };
         async move {
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::unbounded_channel();
             let driver = dhcpv4::driver::client::run(dc, tx, stop);
-            tokio::pin!(driver);
-            let r = loop {
-                tokio::select! {
-                    r = &mut driver => break r,
-                    Some(ev) = rx.recv() => match ev {
-                        dhcpv4::client::Event::Bound(l) | dhcpv4::client::Event::Renewed(l) | dhcpv4::client::Event::Changed { new: l, .. } => {
-                            let link = bus::DmzLink { address: Some(l.net()), gateway: Some(l.server) };
-                            if *bus.dmz.borrow() != link {
-                                info!(address = %l.net(), gateway = %l.server, "dmz up: the gateway leased our address");
-                                bus.dmz.send_replace(link);
-                            }
-                        }
-                        dhcpv4::client::Event::Lost | dhcpv4::client::Event::Released => {
-                            warn!("dmz lease lost");
-                            bus.dmz.send_replace(bus::DmzLink::default());
-                        }
-                    },
-                }
-            };
+            let r = adapt(driver, rx, |ev| on_dmz(&bus, ev)).await;
             bus.dmz.send_replace(bus::DmzLink::default());
-            r.map_err(|e| e.to_string())
+            r
         }
     });
 }

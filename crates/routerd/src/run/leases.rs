@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use super::{LanLease, stopped};
+use super::{LanLease, adapt_async, stopped};
 use crate::bus::{self, Bus, HostLease};
 use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
@@ -36,20 +36,16 @@ pub(super) fn spawn_dhcp4(
                 stopped(&mut stop).await;
                 return Ok(());
             };
-            let (tx, mut rx) = mpsc::channel(1024);
+            let (tx, rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };
             let driver = dhcpv4::driver::server::run(dc, Some(tx), until);
-            tokio::pin!(driver);
-            let r = loop {
-                tokio::select! {
-                    r = &mut driver => break r,
-                    Some(ev) = rx.recv() => { let _ = leases.send((name.clone(), LanLease::V4(ev))).await; }
+            adapt_async(driver, rx, |ev| {
+                let (leases, name) = (leases.clone(), name.clone());
+                async move {
+                    let _ = leases.send((name, LanLease::V4(ev))).await;
                 }
-            };
-            while let Ok(ev) = rx.try_recv() {
-                let _ = leases.send((name.clone(), LanLease::V4(ev))).await;
-            }
-            r.map_err(|e| e.to_string())
+            })
+            .await
         }
     });
 }

@@ -80,6 +80,71 @@ pub(super) enum LanLease {
     V6(dhcpv6::server::Event6),
 }
 
+/// The receiving end of a driver's event channel, bounded or not.
+pub(super) trait Events<E> {
+    /// The next event; `None` once the driver dropped its end.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<E>> + Send;
+    /// An event already queued.
+    fn queued(&mut self) -> Option<E>;
+}
+
+impl<E: Send> Events<E> for mpsc::UnboundedReceiver<E> {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<E>> + Send {
+        self.recv()
+    }
+    fn queued(&mut self) -> Option<E> {
+        self.try_recv().ok()
+    }
+}
+
+impl<E: Send> Events<E> for mpsc::Receiver<E> {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<E>> + Send {
+        self.recv()
+    }
+    fn queued(&mut self) -> Option<E> {
+        self.try_recv().ok()
+    }
+}
+
+/// [`adapt_async`] with a handler that does not wait.
+pub(super) async fn adapt<E, T, Er: std::fmt::Display>(
+    driver: impl std::future::Future<Output = Result<T, Er>>,
+    events: impl Events<E>,
+    mut on: impl FnMut(E),
+) -> Result<T, String> {
+    adapt_async(driver, events, |ev| {
+        on(ev);
+        std::future::ready(())
+    })
+    .await
+}
+
+/// The one adapter loop between a protocol crate's driver and the bus: runs `driver`,
+/// handing each event it reports on `events` to `on` as it comes and, once the driver has
+/// ended, the ones still queued (so the last state change before a stop is not lost). The
+/// driver's result, with its error as text, is the service's.
+pub(super) async fn adapt_async<E, T, Er, F>(
+    driver: impl std::future::Future<Output = Result<T, Er>>,
+    mut events: impl Events<E>,
+    mut on: impl FnMut(E) -> F,
+) -> Result<T, String>
+where
+    Er: std::fmt::Display,
+    F: std::future::Future<Output = ()>,
+{
+    tokio::pin!(driver);
+    let r = loop {
+        tokio::select! {
+            r = &mut driver => break r,
+            Some(ev) = events.next() => on(ev).await,
+        }
+    };
+    while let Some(ev) = events.queued() {
+        on(ev).await;
+    }
+    r.map_err(|e| e.to_string())
+}
+
 /// Resolves once `stop` is true (or its sender is gone).
 pub(super) async fn stopped(stop: &mut Stop) {
     let _ = stop.wait_for(|s| *s).await;
@@ -273,4 +338,40 @@ async fn setup_lans(nc: &Netcfg, c: &Config) -> Result<(), Error> {
         info!(lan = %l.name, interface = %l.interface, ipv4 = ?l.ipv4, "lan up");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Events the driver sent just before it ended are still handed over (a WAN going down
+    /// as the service stops must reach the bus), and the driver's error is the service's.
+    #[tokio::test]
+    async fn the_adapter_delivers_every_event_and_the_drivers_result() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver = async move {
+            for i in 0..3 {
+                tx.send(i).unwrap();
+            }
+            Err::<(), _>("link gone")
+        };
+        let mut got = Vec::new();
+        let r = adapt(driver, rx, |ev| got.push(ev)).await;
+        assert_eq!((r, got), (Err("link gone".to_string()), vec![0, 1, 2]));
+
+        let (tx, rx) = mpsc::channel(1);
+        let driver = async move {
+            tx.send(7).await.unwrap();
+            Ok::<u8, String>(1)
+        };
+        let mut got = Vec::new();
+        let r = adapt_async(driver, rx, |ev| {
+            got.push(ev);
+            std::future::ready(())
+        })
+        .await;
+        assert_eq!((r, got), (Ok(1), vec![7]));
+    }
 }

@@ -9,7 +9,7 @@ use netcfg::{AddrOptions, Netcfg};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{shown, stopped};
+use super::{adapt, shown, stopped};
 use crate::bus::{self, Bus, Delegation, DownReason, WanLink, WanPhase, WanState};
 use crate::config::WanMode;
 use crate::service::{Ready, ServiceId};
@@ -25,22 +25,13 @@ pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>) {
         async move {
             let pc = pc.map_err(|e| e.to_string())?;
             set_phase(&bus, WanPhase::Dialing);
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::unbounded_channel();
             let driver = pppoe::driver::client::run(pc, tx, stop);
-            tokio::pin!(driver);
-            let r = loop {
-                tokio::select! {
-                    r = &mut driver => break r,
-                    Some(ev) = rx.recv() => on_wan(&bus, ev),
-                }
-            };
-            while let Ok(ev) = rx.try_recv() {
-                on_wan(&bus, ev);
-            }
+            let r = adapt(driver, rx, |ev| on_wan(&bus, ev)).await;
             if bus.wan.borrow().up {
                 wan_down(&bus, DownReason::Stopped);
             }
-            r.map(|_| ()).map_err(|e| e.to_string())
+            r.map(|_| ())
         }
     });
 }
@@ -79,22 +70,13 @@ pub(super) fn spawn_wan_dhcp(sup: &mut Supervisor, bus: &Arc<Bus>) {
         dc.rapid_commit = true;
         async move {
             set_phase(&bus, WanPhase::Discovering);
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::unbounded_channel();
             let driver = dhcpv4::driver::client::run(dc, tx, stop);
-            tokio::pin!(driver);
-            let r = loop {
-                tokio::select! {
-                    r = &mut driver => break r,
-                    Some(ev) = rx.recv() => on_dhcp_wan(&bus, ev),
-                }
-            };
-            while let Ok(ev) = rx.try_recv() {
-                on_dhcp_wan(&bus, ev);
-            }
+            let r = adapt(driver, rx, |ev| on_dhcp_wan(&bus, ev)).await;
             if bus.wan.borrow().up {
                 wan_down(&bus, DownReason::Stopped);
             }
-            r.map_err(|e| e.to_string())
+            r
         }
     });
 }
@@ -223,19 +205,9 @@ pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
             }
         }
         async move {
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::unbounded_channel();
             let driver = dhcpv6::driver::client::run_client(pc, tx, stop);
-            tokio::pin!(driver);
-            let r = loop {
-                tokio::select! {
-                    r = &mut driver => break r,
-                    Some(ev) = rx.recv() => on_pd(&bus, ev),
-                }
-            };
-            while let Ok(ev) = rx.try_recv() {
-                on_pd(&bus, ev);
-            }
-            r.map_err(|e| e.to_string())
+            adapt(driver, rx, |ev| on_pd(&bus, ev)).await
         }
     });
 }
@@ -244,7 +216,11 @@ pub(super) fn spawn_pd(sup: &mut Supervisor, bus: &Arc<Bus>) {
 pub(super) fn on_pd(bus: &Bus, ev: dhcpv6::Event) {
     let (new, what) = match ev {
         dhcpv6::Event::Delegated(l) => (l.prefixes, "delegated prefix"),
-        dhcpv6::Event::Renewed(l) => (l.prefixes, "delegated prefix renewed"),
+        dhcpv6::Event::Renewed(l) => {
+            // Every T1: the same prefix, new lifetimes; not worth a line at info.
+            tracing::debug!(prefixes = ?shown(&l.prefixes), "delegated prefix renewed");
+            (l.prefixes, "")
+        }
         dhcpv6::Event::Changed { new: l, .. } => (l.prefixes, "delegated prefix changed"),
         dhcpv6::Event::Lost => (Vec::new(), "delegated prefix lost"),
         dhcpv6::Event::Released => (Vec::new(), "delegated prefix released"),
@@ -252,11 +228,12 @@ pub(super) fn on_pd(bus: &Bus, ev: dhcpv6::Event) {
             warn!("the delegating router has no prefix for us (NoPrefixAvail); asking again later");
             return;
         }
-        _ => return,
+        other => {
+            tracing::debug!(event = ?other, "dhcpv6 client event without a prefix change");
+            return;
+        }
     };
-    if what == "delegated prefix renewed" {
-        tracing::debug!(prefixes = ?shown(&new), "{what}");
-    } else {
+    if !what.is_empty() {
         info!(prefixes = ?shown(&new), "{what}");
     }
     bus.emit(if new.is_empty() {
