@@ -274,7 +274,8 @@ impl Drop for TempDir {
 }
 
 /// tcpdump in a namespace writing every frame it captures to a pcap file (`-U`, immediate
-/// mode), from the moment [`Tcpdump::start`] returns until [`Tcpdump::stop`].
+/// mode), from the moment [`Tcpdump::start`] returns until [`Tcpdump::stop`], which fails if
+/// it lost any.
 pub struct Tcpdump {
     guard: ProcessGuard,
     pcap: PathBuf,
@@ -288,7 +289,9 @@ impl Tcpdump {
         let stderr = PathBuf::from(format!("{}.stderr", pcap.display()));
         let file = std::fs::File::create(&stderr).expect("tcpdump's stderr file");
         let mut cmd = ns.command("tcpdump");
-        cmd.args(["-i", ifname, "-n", "--immediate-mode", "-U", "-s", "0", "-w"])
+        // A 32 MiB ring: it holds a whole test's worth of frames even if tcpdump falls behind
+        // (the default 2 MiB lost about one frame in 40 at 800 DHCP exchanges a second).
+        cmd.args(["-i", ifname, "-n", "--immediate-mode", "-B", "32768", "-U", "-s", "0", "-w"])
             .arg(pcap)
             .arg(filter)
             .stdout(std::process::Stdio::null())
@@ -316,7 +319,7 @@ impl Tcpdump {
             std::mem::replace(&mut last, now) == now
         });
         signal(self.guard.child(), Signal::SIGINT);
-        let _ = self.guard.child().wait();
+        let status = self.guard.child().wait();
         let report = std::fs::read_to_string(&self.stderr).unwrap_or_default();
         // "N packet(s) captured", "N packet(s) received by filter", "N packet(s) dropped by
         // kernel".
@@ -331,7 +334,7 @@ impl Tcpdump {
             (count("captured"), count("received by filter"), count("dropped by kernel"));
         assert!(
             captured.is_some() && captured == matched && dropped == Some(0),
-            "tcpdump lost frames: {report}"
+            "tcpdump lost frames ({status:?}): {report}"
         );
     }
 }

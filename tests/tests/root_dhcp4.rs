@@ -15,14 +15,14 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dhcpv4::driver::server::{self as driver, DriverConfig};
 use dhcpv4::server::{Event, LeaseLog, PoolRange, Reservation, ServerConfig};
 use leases::RecordState;
 use netlab::{Lab, Netns};
 use router_tests::clients::{Dhcpcd, Family, processes_in};
-use router_tests::lab;
+use router_tests::{Signal, Tcpdump, TempDir, lab, listening, signal, try_wait_for, wait_for};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 
@@ -44,24 +44,6 @@ fn config() -> ServerConfig {
     c.ntp_servers = vec![ip("192.168.77.1")];
     c.mtu = Some(1400);
     c
-}
-
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("root-dhcp4-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn sh(ns: &Netns, cmd: &str) {
@@ -134,26 +116,12 @@ impl Drop for InProc {
 }
 
 fn wait_for_port(ns: &Netns) {
-    for _ in 0..100 {
-        let out = ns.command("ss").args(["-Hlun", "sport = :67"]).output().unwrap();
-        if !out.stdout.is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not bind port 67 in {}", ns.name());
+    let what = format!("the server on port 67 in {}", ns.name());
+    wait_for(Duration::from_secs(5), what, || listening(ns, "udp", "sport = :67"));
 }
 
-/// Polls `f` every 100 ms until it returns `Some`, for at most `secs`.
-fn wait<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 /// A client script: appends `reason` and the environment to `log` (dhclient clears the
@@ -241,13 +209,10 @@ impl<'a> Dhclient<'a> {
 
     /// Waits for a script block with one of `reasons` after the first `after` blocks.
     fn wait(&self, secs: u64, reasons: &[&str], after: usize) -> HashMap<String, String> {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(b) = block_with(&self.log, reasons, after) {
-                return b;
-            }
-            assert!(Instant::now() < end, "no {reasons:?} from dhclient:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(100));
+        let limit = Duration::from_secs(secs);
+        match try_wait_for(limit, || block_with(&self.log, reasons, after)) {
+            Ok(b) => b,
+            Err(_) => panic!("no {reasons:?} from dhclient within {limit:?}:\n{}", self.stderr()),
         }
     }
 }
@@ -256,9 +221,9 @@ impl<'a> Dhclient<'a> {
 fn root_dhcp4_dhclient_dora_renew_release_and_back() {
     let lab = lab("d4dhcl");
     let (srv, cl) = lan(&lab, 1);
-    let tmp = TempDir::new("dhclient");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let dh = Dhclient::new(&cl[0], &tmp.0);
+    let tmp = TempDir::new("root-dhcp4-dhclient");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let dh = Dhclient::new(&cl[0], tmp.path());
     let mut guard = dh.spawn();
     let bound = dh.wait(15, &["BOUND"], 0);
     let a = ip(&bound["new_ip_address"]);
@@ -281,7 +246,7 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
     assert_eq!(ip(&renew["new_ip_address"]), a);
     drop(guard);
     dh.release();
-    wait(5, "LeaseReleased", || {
+    wait_for(secs(5), "LeaseReleased", || {
         server
             .events()
             .iter()
@@ -306,7 +271,7 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
     assert_eq!(granted[0].hostname.as_deref(), Some("interop-pc"), "sanitised option 12");
     drop(server);
     // What was granted is in the store.
-    let (log, _) = LeaseLog::open(&tmp.0.join("state")).unwrap();
+    let (log, _) = LeaseLog::open(&tmp.join("state")).unwrap();
     assert!(log.leases().any(|r| r.address == a));
 }
 
@@ -314,15 +279,15 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
 fn root_dhcp4_dhclient_init_reboot_wrong_address_is_naked() {
     let lab = lab("d4nak");
     let (srv, cl) = lan(&lab, 1);
-    let tmp = TempDir::new("nak");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let dh = Dhclient::new(&cl[0], &tmp.0);
+    let tmp = TempDir::new("root-dhcp4-nak");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let dh = Dhclient::new(&cl[0], tmp.path());
     // A lease from "before" for an address outside the pool: dhclient starts in INIT-REBOOT.
     let old = "lease {\n  interface \"eth0\";\n  fixed-address 192.168.77.222;\n  \
         option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.77.1;\n  \
         renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  \
         expire 4 2037/01/01 00:00:00;\n}\n";
-    std::fs::write(tmp.0.join("leases"), old).unwrap();
+    std::fs::write(tmp.join("leases"), old).unwrap();
     let guard = dh.spawn();
     let bound = dh.wait(20, &["BOUND"], 0);
     drop(guard);
@@ -336,10 +301,10 @@ fn root_dhcp4_dhclient_init_reboot_wrong_address_is_naked() {
 fn root_dhcp4_udhcpc_renew_release_and_back() {
     let lab = lab("d4udhcpc");
     let (srv, cl) = lan(&lab, 1);
-    let tmp = TempDir::new("udhcpc");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let log = tmp.0.join("udhcpc.log");
-    let s = script(&tmp.0, "udhcpc-script", &log);
+    let tmp = TempDir::new("root-dhcp4-udhcpc");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let log = tmp.join("udhcpc.log");
+    let s = script(tmp.path(), "udhcpc-script", &log);
     let udhcpc = |extra: &[&str]| {
         let mut c = cl[0].command("busybox");
         c.args(["udhcpc", "-f", "-i", "eth0", "-t", "5", "-T", "1", "-s"])
@@ -352,7 +317,7 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
         c
     };
     let mut g = cl[0].spawn_process(&mut udhcpc(&[])).unwrap();
-    let bound = wait(15, "udhcpc bound", || block_with(&log, &["bound"], 0));
+    let bound = wait_for(secs(15), "udhcpc bound", || block_with(&log, &["bound"], 0));
     let a = ip(&bound["ip"]);
     assert_eq!(bound["subnet"], "255.255.255.0");
     assert_eq!(bound["router"], "192.168.77.1");
@@ -362,15 +327,14 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
     assert_eq!(bound["staticroutes"], "10.20.0.0/16 192.168.77.1 0.0.0.0/0 192.168.77.1");
     assert_eq!(bound["mtu"], "1400");
     assert_eq!(bound["lease"], "30");
-    let pid = g.child().id() as i32;
     let n = blocks(&log).len();
-    unsafe { libc::kill(pid, libc::SIGUSR1) };
-    let renew = wait(10, "udhcpc renew", || block_with(&log, &["renew"], n));
+    signal(g.child(), Signal::SIGUSR1);
+    let renew = wait_for(secs(10), "udhcpc renew", || block_with(&log, &["renew"], n));
     assert_eq!(ip(&renew["ip"]), a);
     let n = blocks(&log).len();
-    unsafe { libc::kill(pid, libc::SIGUSR2) };
-    wait(10, "udhcpc release", || block_with(&log, &["deconfig"], n));
-    wait(5, "LeaseReleased", || {
+    signal(g.child(), Signal::SIGUSR2);
+    wait_for(secs(10), "udhcpc release", || block_with(&log, &["deconfig"], n));
+    wait_for(secs(5), "LeaseReleased", || {
         server
             .events()
             .iter()
@@ -380,7 +344,7 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
     drop(g);
     let n = blocks(&log).len();
     g = cl[0].spawn_process(&mut udhcpc(&["-q", "-n"])).unwrap();
-    let again = wait(15, "udhcpc bound again", || block_with(&log, &["bound"], n));
+    let again = wait_for(secs(15), "udhcpc bound again", || block_with(&log, &["bound"], n));
     assert_eq!(ip(&again["ip"]), a);
     drop(g);
     let names: Vec<_> = server
@@ -411,10 +375,10 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     let host_db = (listing("/var/lib/dhcpcd"), listing("/run/dhcpcd"));
     let lab = lab("d4dhcpcd");
     let (srv, cl) = lan(&lab, 1);
-    let tmp = TempDir::new("dhcpcd");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let log = tmp.0.join("hook.log");
-    let hook = tmp.0.join("hook");
+    let tmp = TempDir::new("root-dhcp4-dhcpcd");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let log = tmp.join("hook.log");
+    let hook = tmp.join("hook");
     let body = format!(
         "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; }} >> '{}'\nexit 0\n",
         log.display()
@@ -425,9 +389,9 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     let conf = "noarp\nnoipv4ll\nhostname dhcpcd-pc\n\
         option classless_static_routes, domain_name_servers, domain_name, domain_search\n\
         option interface_mtu, ntp_servers\n";
-    let mut dc = Dhcpcd::new(&cl[0], &tmp.0, "eth0", Family::V4, conf).script(&hook);
+    let mut dc = Dhcpcd::new(&cl[0], tmp.path(), "eth0", Family::V4, conf).script(&hook);
     dc.start();
-    let bound = wait(20, "dhcpcd BOUND", || block_with(&log, &["BOUND"], 0));
+    let bound = wait_for(secs(20), "dhcpcd BOUND", || block_with(&log, &["BOUND"], 0));
     let a = ip(&bound["new_ip_address"]);
     assert!((ip("192.168.77.100")..=ip("192.168.77.199")).contains(&a), "{a}");
     assert_eq!(bound["new_subnet_mask"], "255.255.255.0");
@@ -457,11 +421,11 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     );
     // T1 = 4 s: a RENEW, same address.
     let n = blocks(&log).len();
-    let renew = wait(15, "dhcpcd RENEW", || block_with(&log, &["RENEW"], n));
+    let renew = wait_for(secs(15), "dhcpcd RENEW", || block_with(&log, &["RENEW"], n));
     assert_eq!(ip(&renew["new_ip_address"]), a, "{}", dc.log());
     // -k: released, on the server too.
     dc.release();
-    wait(5, "LeaseReleased", || {
+    wait_for(secs(5), "LeaseReleased", || {
         server
             .events()
             .iter()
@@ -473,7 +437,7 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     // Back: the same address again.
     let n = blocks(&log).len();
     dc.start();
-    let again = wait(20, "dhcpcd BOUND again", || block_with(&log, &["BOUND"], n));
+    let again = wait_for(secs(20), "dhcpcd BOUND again", || block_with(&log, &["BOUND"], n));
     assert_eq!(ip(&again["new_ip_address"]), a, "{}", dc.log());
     let names: Vec<_> = server
         .events()
@@ -488,7 +452,7 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     let left = processes_in(&cl[0]);
     assert!(left.is_empty(), "processes left in the client namespace: {left:?}");
     assert_eq!((listing("/var/lib/dhcpcd"), listing("/run/dhcpcd")), host_db, "host untouched");
-    let own = listing(&tmp.0.join("db").to_string_lossy());
+    let own = listing(&tmp.join("db").to_string_lossy());
     assert!(own.iter().any(|f| f.contains("eth0")), "its lease file was the test's: {own:?}");
 }
 
@@ -497,7 +461,7 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
 fn root_dhcp4_reservation_and_two_clients() {
     let lab = lab("d4resv");
     let (srv, cl) = lan(&lab, 2);
-    let tmp = TempDir::new("resv");
+    let tmp = TempDir::new("root-dhcp4-resv");
     sh(&cl[0], "ip link set eth0 address 02:00:00:77:00:0a");
     let mut cfg = config();
     cfg.reservations.push(Reservation::by_mac(
@@ -505,11 +469,11 @@ fn root_dhcp4_reservation_and_two_clients() {
         ip("192.168.77.10"),
         Some("nas"),
     ));
-    let server = InProc::start(&srv, cfg, &tmp.0.join("state"));
-    let d0 = TempDir::new("resv-c0");
-    let d1 = TempDir::new("resv-c1");
-    let a = Dhclient::new(&cl[0], &d0.0);
-    let b = Dhclient::new(&cl[1], &d1.0);
+    let server = InProc::start(&srv, cfg, &tmp.join("state"));
+    let d0 = TempDir::new("root-dhcp4-resv-c0");
+    let d1 = TempDir::new("root-dhcp4-resv-c1");
+    let a = Dhclient::new(&cl[0], d0.path());
+    let b = Dhclient::new(&cl[1], d1.path());
     let (ga, gb) = (a.spawn(), b.spawn());
     let la = a.wait(15, &["BOUND"], 0);
     let lb = b.wait(15, &["BOUND"], 0);
@@ -598,8 +562,8 @@ fn root_dhcp4_survives_sigkill() {
     sh(&srv, "ip link set p0 master br0");
     srv.add_addr("br0", "192.168.64.1/18").unwrap();
     cli.add_addr("eth0", "192.168.64.2/18").unwrap();
-    let tmp = TempDir::new("kill");
-    let state = tmp.0.join("state");
+    let tmp = TempDir::new("root-dhcp4-kill");
+    let state = tmp.join("state");
     let exe = std::env::current_exe().unwrap();
     let start_server = || {
         let mut c = srv.command(&exe);
@@ -611,26 +575,20 @@ fn root_dhcp4_survives_sigkill() {
         wait_for_port(&srv);
         g
     };
-    let pcap = tmp.0.join("acks.pcap");
-    let mut tcpdump = cli
-        .spawn_process(
-            cli.command("tcpdump")
-                .args(["-i", "eth0", "-n", "-U", "-s", "0", "-w"])
-                .arg(&pcap)
-                .args(["udp and src host 192.168.64.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .unwrap();
+    // Every ACK from the server, captured from before the server starts to after it is
+    // killed (first pcap), then across the restart (second pcap).
+    let (pcap1, pcap2) = (tmp.join("acks1.pcap"), tmp.join("acks2.pcap"));
+    let acks = "udp and src host 192.168.64.1";
+    let tcpdump = Tcpdump::start(&cli, "eth0", acks, &pcap1);
     let mut server = start_server();
-    std::thread::sleep(Duration::from_millis(1000));
     let mut load = perfdhcp(&cli, 800, 5, "00:0c:01:02:03:04");
+    // Deliberate: the kill lands mid-run, 2.5 s into perfdhcp's 5 s at 800/s.
     std::thread::sleep(Duration::from_millis(2500));
     server.child().kill().unwrap(); // SIGKILL, mid-run
     server.child().wait().unwrap();
     let _ = load.child().wait();
-    std::thread::sleep(Duration::from_millis(300));
-    let before_kill = acks_in_pcap(&pcap);
+    tcpdump.stop();
+    let before_kill = acks_in_pcap(&pcap1);
     assert!(before_kill.len() > 200, "only {} ACKs before the kill", before_kill.len());
     // Everything ACKed is in the store, as that client's lease.
     {
@@ -650,14 +608,13 @@ fn root_dhcp4_survives_sigkill() {
         );
     }
     // Restart on the same store; a second population of clients.
+    let tcpdump = Tcpdump::start(&cli, "eth0", acks, &pcap2);
     server = start_server();
     let mut load = perfdhcp(&cli, 500, 2, "00:0c:02:02:03:04");
     let _ = load.child().wait();
     drop(server);
-    std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(tcpdump.child().id() as i32, libc::SIGINT) };
-    let _ = tcpdump.child().wait();
-    let all = acks_in_pcap(&pcap);
+    tcpdump.stop();
+    let all: Vec<_> = before_kill.iter().copied().chain(acks_in_pcap(&pcap2)).collect();
     assert!(all.len() > before_kill.len(), "ACKs after the restart");
     let mut owner: HashMap<Ipv4Addr, [u8; 6]> = HashMap::new();
     for (mac, a) in &all {

@@ -13,7 +13,7 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dhcpv6::driver::server::{self as driver6, Driver6Config, Handle6};
 use dhcpv6::server::{Event6, IaKind, LeaseLog6, PdPool, Server6Config};
@@ -21,7 +21,7 @@ use ipnet::Ipv6Net;
 use leases::RecordState;
 use netlab::{Lab, Netns};
 use router_tests::clients::{Dhcpcd, Family};
-use router_tests::lab;
+use router_tests::{Tcpdump, TempDir, lab, listening, try_wait_for, wait_for};
 
 const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0x77, 1];
 
@@ -48,24 +48,6 @@ fn config() -> Server6Config {
     c
 }
 
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("root-dhcp6-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn sh(ns: &Netns, cmd: &str) -> String {
     let out = ns.command("sh").args(["-c", cmd]).output().unwrap();
     assert!(out.status.success(), "`{cmd}` failed in {}: {:?}", ns.name(), out);
@@ -83,7 +65,7 @@ fn lan(lab: &Lab, client_if: &str) -> (Netns, Netns) {
     lab.connect(&srv, "lan0", &cl, client_if).unwrap();
     srv.add_addr("lan0", "2001:db8:77:1::1/64").unwrap();
     for (ns, dev) in [(&srv, "lan0"), (&cl, client_if)] {
-        wait(10, "a usable link-local address", || {
+        wait_for(secs(10), "a usable link-local address", || {
             let out = sh(ns, &format!("ip -6 addr show dev {dev} scope link"));
             (out.contains("inet6 fe80") && !out.contains("tentative")).then_some(())
         });
@@ -121,10 +103,7 @@ impl InProc {
                 .await
             })
             .unwrap();
-        wait(10, "the server on port 547", || {
-            let out = ns.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
-            (!out.stdout.is_empty()).then_some(())
-        });
+        wait_for(secs(10), "the server on port 547", || listening(ns, "udp", "sport = :547"));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         InProc { stop: Some(stop), thread: Some(thread), events, handle, rt }
     }
@@ -161,16 +140,8 @@ impl Drop for InProc {
     }
 }
 
-/// Polls `f` every 100 ms until it returns `Some`, for at most `secs`.
-fn wait<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 /// A dhclient script: appends `reason` and the environment to `log` and configures the
@@ -267,22 +238,19 @@ impl<'a> Dhclient<'a> {
         var: &str,
         after: usize,
     ) -> HashMap<String, String> {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let found = blocks(&self.log)
+        let found = try_wait_for(Duration::from_secs(secs), || {
+            blocks(&self.log)
                 .into_iter()
                 .skip(after)
-                .find(|(r, v)| reasons.contains(&r.as_str()) && v.contains_key(var));
-            if let Some((_, v)) = found {
-                return v;
-            }
-            assert!(
-                Instant::now() < end,
-                "no {reasons:?} with {var} from dhclient:\n{}\n{:?}",
+                .find(|(r, v)| reasons.contains(&r.as_str()) && v.contains_key(var))
+        });
+        match found {
+            Ok((_, v)) => v,
+            Err(_) => panic!(
+                "no {reasons:?} with {var} from dhclient within {secs} s:\n{}\n{:?}",
                 self.stderr(),
                 blocks(&self.log).iter().map(|b| &b.0).collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+            ),
         }
     }
 }
@@ -295,9 +263,9 @@ fn addrs_on(ns: &Netns, dev: &str) -> String {
 fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     let lab = lab("d6na");
     let (srv, cl) = lan(&lab, "eth0");
-    let tmp = TempDir::new("na");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let dh = Dhclient::new(&cl, &tmp.0, &["-N"]);
+    let tmp = TempDir::new("root-dhcp6-na");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let dh = Dhclient::new(&cl, tmp.path(), &["-N"]);
     let mut guard = dh.spawn();
     let bound = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
     let a = v6(&bound["new_ip6_address"]);
@@ -306,14 +274,16 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     assert_eq!(bound["new_preferred_life"], "60");
     assert_eq!(bound["new_dhcp6_name_servers"], "2001:db8:77:1::53");
     assert_eq!(bound["new_dhcp6_domain_search"], "home.arpa. lab.example.");
-    wait(5, "the address on eth0", || addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(()));
+    wait_for(secs(5), "the address on eth0", || {
+        addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(())
+    });
     // T1 = 4 s: a Renew within seconds, same address.
     let n = blocks(&dh.log).len();
     let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
     assert_eq!(v6(&renew["new_ip6_address"]), a);
     drop(guard);
     dh.release();
-    wait(5, "LeaseReleased", || {
+    wait_for(secs(5), "LeaseReleased", || {
         server
             .events()
             .iter()
@@ -331,13 +301,13 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     });
     assert_eq!(granted.unwrap().hostname.as_deref(), Some("interop6-pc"), "from option 39");
     drop(server);
-    let (log, _) = LeaseLog6::open(&tmp.0.join("state")).unwrap();
+    let (log, _) = LeaseLog6::open(&tmp.join("state")).unwrap();
     assert!(log.leases().any(|r| r.address == a && r.state == RecordState::Bound));
     drop(log);
     // A restart: the binding comes back from leases6.log, so the next Renew (a Renew for an
     // unknown binding would get NoBinding) extends the same address.
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    wait(20, "a Renew granted by the restarted server", || {
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    wait_for(secs(20), "a Renew granted by the restarted server", || {
         server.granted(IaKind::Na).contains(&(a, 128)).then_some(())
     });
     let n = blocks(&dh.log).len();
@@ -358,9 +328,9 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
 fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     let lab = lab("d6pd");
     let (srv, cl) = lan(&lab, "eth0");
-    let tmp = TempDir::new("pd");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
-    let dh = Dhclient::new(&cl, &tmp.0, &["-N", "-P"]);
+    let tmp = TempDir::new("root-dhcp6-pd");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
+    let dh = Dhclient::new(&cl, tmp.path(), &["-N", "-P"]);
     let _guard = dh.spawn();
     let na = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
     let pd = dh.wait(20, &["BOUND6"], "new_ip6_prefix", 0);
@@ -368,7 +338,9 @@ fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     let (p, plen) = pd["new_ip6_prefix"].split_once('/').unwrap();
     assert_eq!(plen, "60");
     assert!(net("2001:db8:77:100::/56").contains(&v6(p)), "{p}");
-    wait(5, "the address on eth0", || addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(()));
+    wait_for(secs(5), "the address on eth0", || {
+        addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(())
+    });
 
     // The delegated prefix changes: the LAN /64 and the pool move to 2001:db8:88::/48.
     server.set_prefixes(
@@ -380,17 +352,17 @@ fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     let n = blocks(&dh.log).len();
     let renewed = dh.wait(20, &["RENEW6", "BOUND6"], "new_ip6_address", n);
     let _ = renewed;
-    wait(20, "the new address on eth0 and the old one gone", || {
+    wait_for(secs(20), "the new address on eth0 and the old one gone", || {
         let now = addrs_on(&cl, "eth0");
         (now.contains(&new_a.to_string()) && !now.contains(&a.to_string())).then_some(())
     });
-    wait(10, "a prefix from the new pool", || {
+    wait_for(secs(10), "a prefix from the new pool", || {
         server
             .granted(IaKind::Pd)
             .into_iter()
             .find(|(p, l)| *l == 60 && net("2001:db8:88:100::/56").contains(p))
     });
-    let leases = std::fs::read_to_string(tmp.0.join("leases6")).unwrap();
+    let leases = std::fs::read_to_string(tmp.join("leases6")).unwrap();
     assert!(leases.contains(&new_a.to_string()), "{leases}");
 }
 
@@ -399,14 +371,14 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     let lab = lab("d6dcd");
     let ifname = format!("d6c{}", std::process::id() % 100_000);
     let (srv, cl) = lan(&lab, &ifname);
-    let tmp = TempDir::new("dhcpcd");
-    let server = InProc::start(&srv, config(), &tmp.0.join("state"));
+    let tmp = TempDir::new("root-dhcp6-dhcpcd");
+    let server = InProc::start(&srv, config(), &tmp.join("state"));
     // IPv6 only, no router solicitation (it starts DHCPv6 at once when IAs are configured).
     let conf = "ipv6only\nnoipv6rs\noption dhcp6_name_servers, dhcp6_domain_search\n\
         ia_na 1\nia_pd 2\nfqdn both\nhostname dhcpcd-pc\n";
-    let mut dc = Dhcpcd::new(&cl, &tmp.0, &ifname, Family::V6, conf);
+    let mut dc = Dhcpcd::new(&cl, tmp.path(), &ifname, Family::V6, conf);
     dc.start();
-    let a = wait(20, "an IA_NA address from dhcpcd", || {
+    let a = wait_for(secs(20), "an IA_NA address from dhcpcd", || {
         server
             .granted(IaKind::Na)
             .into_iter()
@@ -414,14 +386,16 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
             .next()
             .filter(|a| addrs_on(&cl, &ifname).contains(&a.to_string()))
     });
-    let p = wait(10, "an IA_PD prefix for dhcpcd", || server.granted(IaKind::Pd).first().copied());
+    let p = wait_for(secs(10), "an IA_PD prefix for dhcpcd", || {
+        server.granted(IaKind::Pd).first().copied()
+    });
     assert!(net("2001:db8:77:100::/56").contains(&p.0) && p.1 == 60);
-    wait(10, "dhcpcd's log of the delegated prefix", || {
+    wait_for(secs(10), "dhcpcd's log of the delegated prefix", || {
         dc.log().contains(&format!("{}/60", p.0)).then_some(())
     });
     // Renew (T1 = 4 s): granted again.
     let n = server.granted(IaKind::Na).len();
-    wait(20, "a renewal", || (server.granted(IaKind::Na).len() > n).then_some(()));
+    wait_for(secs(20), "a renewal", || (server.granted(IaKind::Na).len() > n).then_some(()));
     // Renumbering.
     server.set_prefixes(
         vec![net("2001:db8:88:1::/64")],
@@ -429,14 +403,16 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     );
     let iid = u128::from(a) as u64;
     let new_a = Ipv6Addr::from(u128::from(v6("2001:db8:88:1::")) | u128::from(iid));
-    wait(20, "the new address on the client and the old one gone", || {
+    wait_for(secs(20), "the new address on the client and the old one gone", || {
         let now = addrs_on(&cl, &ifname);
         (now.contains(&new_a.to_string()) && !now.contains(&a.to_string())).then_some(())
     });
-    wait(10, "dhcpcd's log of the new prefix", || dc.log().contains("2001:db8:88:1").then_some(()));
+    wait_for(secs(10), "dhcpcd's log of the new prefix", || {
+        dc.log().contains("2001:db8:88:1").then_some(())
+    });
     // Release then the same address again.
     dc.release();
-    wait(10, "LeaseReleased", || {
+    wait_for(secs(10), "LeaseReleased", || {
         server
             .events()
             .iter()
@@ -446,7 +422,8 @@ fn root_dhcp6_dhcpcd_ia_na_ia_pd_renew_release_and_renumbering() {
     assert!(!addrs_on(&cl, &ifname).contains(&new_a.to_string()), "released: removed");
     let n = server.granted(IaKind::Na).len();
     dc.start();
-    let again = wait(20, "the address again", || server.granted(IaKind::Na).get(n).copied());
+    let again =
+        wait_for(secs(20), "the address again", || server.granted(IaKind::Na).get(n).copied());
     assert_eq!(again.0, new_a, "{}", dc.log());
 }
 
@@ -515,8 +492,8 @@ fn perfdhcp6(ns: &Netns, rate: u32, secs: u32, duid: &str) -> netlab::ProcessGua
 fn root_dhcp6_survives_sigkill() {
     let lab = lab("d6kill");
     let (srv, cli) = lan(&lab, "eth0");
-    let tmp = TempDir::new("kill");
-    let state = tmp.0.join("state");
+    let tmp = TempDir::new("root-dhcp6-kill");
+    let state = tmp.join("state");
     let exe = std::env::current_exe().unwrap();
     let start_server = || {
         let mut c = srv.command(&exe);
@@ -525,32 +502,23 @@ fn root_dhcp6_survives_sigkill() {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let g = srv.spawn_process(&mut c).unwrap();
-        wait(10, "the server on port 547", || {
-            let out = srv.command("ss").args(["-Hlun", "sport = :547"]).output().unwrap();
-            (!out.stdout.is_empty()).then_some(())
-        });
+        wait_for(secs(10), "the server on port 547", || listening(&srv, "udp", "sport = :547"));
         g
     };
-    let pcap = tmp.0.join("replies.pcap");
-    let mut tcpdump = cli
-        .spawn_process(
-            cli.command("tcpdump")
-                .args(["-i", "eth0", "-n", "-U", "-s", "0", "-w"])
-                .arg(&pcap)
-                .args(["udp and src port 547"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .unwrap();
+    // Every Reply from the server, captured from before the server starts to after it is
+    // killed (first pcap), then across the restart (second pcap).
+    let (pcap1, pcap2) = (tmp.join("replies1.pcap"), tmp.join("replies2.pcap"));
+    let replies = "udp and src port 547";
+    let tcpdump = Tcpdump::start(&cli, "eth0", replies, &pcap1);
     let mut server = start_server();
-    std::thread::sleep(Duration::from_millis(1000));
     let mut load = perfdhcp6(&cli, 800, 5, "00010001000000010000000c0102");
+    // Deliberate: the kill lands mid-run, 2.5 s into perfdhcp's 5 s at 800/s.
     std::thread::sleep(Duration::from_millis(2500));
     server.child().kill().unwrap(); // SIGKILL, mid-run
     server.child().wait().unwrap();
     let _ = load.child().wait();
-    std::thread::sleep(Duration::from_millis(300));
-    let before_kill = replies_in_pcap(&pcap);
+    tcpdump.stop();
+    let before_kill = replies_in_pcap(&pcap1);
     assert!(before_kill.len() > 200, "only {} Replies before the kill", before_kill.len());
     {
         let (log, report) = LeaseLog6::open(&state).unwrap();
@@ -569,16 +537,13 @@ fn root_dhcp6_survives_sigkill() {
         );
     }
     // Restart on the same store; a second population of clients.
+    let tcpdump = Tcpdump::start(&cli, "eth0", replies, &pcap2);
     server = start_server();
     let mut load = perfdhcp6(&cli, 500, 2, "00010001000000010000000d0203");
     let _ = load.child().wait();
     drop(server);
-    std::thread::sleep(Duration::from_millis(300));
-    let st =
-        cli.command("kill").args(["-INT", &tcpdump.child().id().to_string()]).status().unwrap();
-    assert!(st.success());
-    let _ = tcpdump.child().wait();
-    let all = replies_in_pcap(&pcap);
+    tcpdump.stop();
+    let all: Vec<_> = before_kill.iter().cloned().chain(replies_in_pcap(&pcap2)).collect();
     assert!(all.len() > before_kill.len(), "Replies after the restart");
     let mut owner: HashMap<Ipv6Addr, Vec<u8>> = HashMap::new();
     for (duid, a) in &all {

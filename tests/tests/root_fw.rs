@@ -250,11 +250,12 @@ fn root_fw_reapply_keeps_running_transfer() {
     let mut st = state();
     apply_in(&n.router, &fw::build(&config(), &st).unwrap()).unwrap();
     // A sink on the WAN that counts bytes; the LAN host streams 24 MiB to it while the
-    // ruleset is replaced ten times.
+    // ruleset is replaced ten times. It listens before the sender starts.
+    let l = n.wan.run(|_| async { std::net::TcpListener::bind("203.0.113.10:9100") }).unwrap();
+    let l = l.unwrap();
     let sink = n
         .wan
-        .spawn(|_| async {
-            let l = std::net::TcpListener::bind("203.0.113.10:9100").unwrap();
+        .spawn(move |_| async move {
             let (mut s, _) = l.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut total = 0usize;
@@ -268,7 +269,6 @@ fn root_fw_reapply_keeps_running_transfer() {
             }
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let sender = n
         .lan
         .spawn(|_| async {

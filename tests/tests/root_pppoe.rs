@@ -11,8 +11,8 @@ use netcfg::Route;
 use netlab::{Lab, Netns};
 use pppoe::driver::client::Config;
 use pppoe::{Credentials, DownReason, Event};
-use router_tests::lab;
 use router_tests::wan::{Isp, Wan, bin, kpn_credentials};
+use router_tests::{lab, wait_for};
 
 struct Net {
     _lab: Lab,
@@ -265,36 +265,23 @@ fn root_pppoe_restart_after_sigkill_clears_stale_session() {
             .stderr(std::process::Stdio::null());
         n.router.spawn_process(&mut cmd).unwrap()
     };
-    let wait_sessions = |want: usize| {
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = isp.ctl("sessions");
-            let count = s.matches("session_id").count();
-            if count == want {
-                return s;
-            }
-            assert!(Instant::now() < until, "wanted {want} sessions, have {s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let mut first = dial(&n);
-    let s1 = wait_sessions(1);
+    let s1 = wait_for(Duration::from_secs(10), "one session at the ISP", || {
+        let s = isp.ctl("sessions");
+        if s.matches("session_id").count() == 1 { Ok(s) } else { Err(s) }
+    });
     // SIGKILL: no Terminate, no PADT; the ISP keeps the session (its echo is slow).
     first.child().kill().unwrap();
     first.child().wait().unwrap();
+    // Deliberate: time for a PADT that must not come, then the session is still the same.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(wait_sessions(1), s1, "the stale session is still held by the ISP");
+    assert_eq!(isp.ctl("sessions"), s1, "the stale session is still held by the ISP");
     // The restarted client sends a PADT for it first, then dials a new one.
     let _second = dial(&n);
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for(Duration::from_secs(10), format!("the stale session cleared (before: {s1})"), || {
         let s = isp.ctl("sessions");
-        if s.matches("session_id").count() == 1 && s != s1 {
-            break;
-        }
-        assert!(Instant::now() < until, "stale session not cleared: {s} (before: {s1})");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if s.matches("session_id").count() == 1 && s != s1 { Ok(()) } else { Err(s) }
+    });
 }
 
 #[test]
@@ -316,13 +303,16 @@ fn root_pppoe_silent_isp_gets_bounded_padi_backoff() {
     let n = net("nopadi");
     let isp = isp(&n, "");
     assert!(isp.ctl("padi off").starts_with("ok"));
-    // Count the PADIs (broadcast discovery frames) the ISP's side sees for 7 s.
+    // Count the PADIs (broadcast discovery frames) the ISP's side sees for 7 s, from the
+    // moment its socket is open: the client starts only then, so its first PADI is counted.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let counter = n
         .isp
-        .spawn(|nc| async move {
+        .spawn(move |nc| async move {
             let eth = nc.link_by_name("eth0").await.unwrap();
             let s = PacketSocket::open(eth.index, Duration::from_millis(100)).unwrap();
             s.filter([0x02, 0, 0, 0, 0, 0x01], ETHERTYPE_DISCOVERY, None, true).unwrap();
+            let _ = ready_tx.send(());
             let mut b = RecvBatch::new(16);
             let (start, mut at) = (Instant::now(), Vec::new());
             while start.elapsed() < Duration::from_secs(7) {
@@ -333,7 +323,7 @@ fn root_pppoe_silent_isp_gets_bounded_padi_backoff() {
             at
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    ready_rx.recv_timeout(Duration::from_secs(5)).expect("the PADI counter's socket open");
     let mut c = kpn_client("internet");
     c.vlan = None;
     let mut w = wan(&n, c);
