@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dhcpv4::client::{Event, Lease};
 use dhcpv4::driver::client::{self as driver, Config};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
-use router_tests::lab;
+use router_tests::{lab, listening, wait_for};
 use tokio::sync::{mpsc, watch};
 
 /// The client running in a namespace.
@@ -146,13 +146,8 @@ fn ip(ns: &Netns, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Waits up to `secs` for `f` to hold.
-fn wait(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < until, "{what} (waited {secs} s)");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 /// How many DHCPDISCOVERs Kea has logged.
@@ -214,7 +209,7 @@ fn root_dhcp4client_kea_lease_route_ping_renew_init_reboot_and_release() {
     let addrs = ip(&n.router, &["-4", "addr", "show", "dev", "eth0"]);
     assert!(!addrs.contains("inet "), "{addrs}");
     assert!(ip(&n.router, &["-4", "route", "show", "default"]).is_empty());
-    wait(3, "Kea records the RELEASE", || {
+    wait_for(secs(3), "Kea records the RELEASE", || {
         let rows = kea_rows(&kea_dir, l.address);
         let last = rows.last().cloned().unwrap_or_default();
         last.get("valid_lifetime").is_some_and(|v| v == "0")
@@ -304,11 +299,14 @@ fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
         log.matches("DHCP4_INIT_REBOOT").count()
     };
     assert_eq!(reboots(), 0);
-    // The far end goes away and comes back: the router's eth0 loses its carrier.
-    for state in ["down", "up"] {
+    // The far end goes away and comes back: the router's eth0 loses its carrier, then has
+    // it again.
+    for (state, carrier) in [("down", "NO-CARRIER"), ("up", "LOWER_UP")] {
         let st = n.isp.command("ip").args(["link", "set", "eth0", state]).status().unwrap();
         assert!(st.success());
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for(secs(5), format!("{carrier} on the router's eth0"), || {
+            ip(&n.router, &["link", "show", "eth0"]).contains(carrier)
+        });
     }
     match c.next(Duration::from_secs(10)) {
         Some(Event::Renewed(r)) => assert_eq!(r.address, l.address),
@@ -350,10 +348,7 @@ fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
             .await
         })
         .unwrap();
-    wait(10, "our server listens on 67", || {
-        let out = n.isp.command("ss").args(["-Hlun", "sport = :67"]).output().unwrap();
-        !out.stdout.is_empty()
-    });
+    wait_for(secs(10), "our server listens on 67", || listening(&n.isp, "udp", "sport = :67"));
     let mut c = Dhcp4::start(&n.router, client(&n));
     let l = c.bound(Duration::from_secs(15));
     assert!(l.address.to_string().starts_with("192.168.254.1"), "{l:?}");
@@ -368,16 +363,10 @@ fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
         other => panic!("expected Renewed at T1, got {other:?}"),
     }
     assert!(c.stop().contains(&Event::Released));
-    let released = (0..50).any(|_| {
-        while let Ok(e) = server_events.try_recv() {
-            if matches!(e, dhcpv4::server::Event::LeaseReleased(x) if x.address == l.address) {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        false
+    wait_for(secs(5), "the server to see the RELEASE", || {
+        std::iter::from_fn(|| server_events.try_recv().ok())
+            .any(|e| matches!(e, dhcpv4::server::Event::LeaseReleased(x) if x.address == l.address))
     });
-    assert!(released, "the server saw the RELEASE");
     let _ = stop_server.send(());
     server.join().unwrap().unwrap();
 }
