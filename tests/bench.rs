@@ -1,4 +1,5 @@
-//! What the benchmarks read off the process under test and off perfdhcp's report.
+//! What the benchmarks read off the process under test and off perfdhcp's and iperf3's
+//! reports, and the iperf3 server they measure against.
 
 /// utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux); 0 if it is gone.
 pub fn cpu_ticks(pid: u32) -> u64 {
@@ -70,4 +71,28 @@ pub fn measure(
         cpu_us: after.saturating_sub(before) as f64 / hz * 1e6,
         peak_kib,
     }
+}
+
+/// `iperf3 -s -1 -B ADDR` (one test, then it exits) in `ns`, returned once it listens on its
+/// port (5201); the guard kills it if it is still there.
+pub fn iperf3_server(ns: &netlab::Netns, addr: &str) -> netlab::ProcessGuard {
+    let mut cmd = ns.command("iperf3");
+    cmd.args(["-s", "-1", "-B", addr]).stdout(std::process::Stdio::null());
+    let mut guard = ns.spawn_process(&mut cmd).expect("iperf3 (Debian iperf3)");
+    crate::wait_for(std::time::Duration::from_secs(5), "iperf3 listening on 5201", || {
+        if let Ok(Some(st)) = guard.child().try_wait() {
+            panic!("iperf3 -s exited ({st})");
+        }
+        crate::listening(ns, "tcp", "sport = :5201")
+    });
+    guard
+}
+
+/// The received rate of an iperf3 client run (`-J` output), in Gbit/s; panics on a run that
+/// reports none (a failed run is no figure, not 0 Gbit/s).
+pub fn iperf3_gbits(out: &std::process::Output) -> f64 {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let bps = v.pointer("/end/sum_received/bits_per_second").and_then(serde_json::Value::as_f64);
+    let err = v.get("error").and_then(serde_json::Value::as_str).unwrap_or_default();
+    bps.unwrap_or_else(|| panic!("iperf3 gave no result: {err}")) / 1e9
 }

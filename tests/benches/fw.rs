@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use fw::{Firewall, FwConfig, FwState, Lan, PortForward, Proto};
 use netcfg::{Family, Route};
 use netlab::Netns;
+use router_tests::bench::{iperf3_gbits, iperf3_server};
 
 fn config(forwards: u16) -> FwConfig {
     FwConfig {
@@ -72,22 +73,13 @@ fn apply_times(ns: &Netns, rs: &fw::Ruleset, rounds: usize) -> (Duration, Durati
 }
 
 fn iperf(lan: &Netns, wan: &Netns) -> f64 {
-    let mut srv = wan
-        .command("iperf3")
-        .args(["-s", "-1", "-B", "203.0.113.10"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("iperf3 (Debian iperf3)");
-    std::thread::sleep(Duration::from_millis(300));
+    let _srv = iperf3_server(wan, "203.0.113.10");
     let out = lan
         .command("iperf3")
         .args(["-c", "203.0.113.10", "-t", "5", "-J", "--connect-timeout", "3000"])
         .output()
         .unwrap();
-    let _ = srv.kill();
-    let _ = srv.wait();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e9
+    iperf3_gbits(&out)
 }
 
 fn main() {

@@ -11,13 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fw::{Firewall, FwConfig, FwState, Lan};
 use netcfg::{Family, Route};
 use netlab::{Lab, Netns};
 use pppoe::driver::client;
+use router_tests::bench::{iperf3_gbits, iperf3_server};
 use router_tests::wan::{Isp, Wan, kpn_credentials};
 
 fn cpu_busy() -> f64 {
@@ -30,13 +30,7 @@ fn cpu_busy() -> f64 {
 
 /// (Gbit/s, CPU seconds) of one iperf3 run from `lan` to the internet host.
 fn iperf(lan: &Netns, inet: &Netns, flows: u32, reverse: bool) -> (f64, f64) {
-    let mut srv = inet
-        .command("iperf3")
-        .args(["-s", "-1", "-B", "203.0.113.10"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let srv = iperf3_server(inet, "203.0.113.10");
     let mut args =
         vec!["-c".to_string(), "203.0.113.10".into(), "-t".into(), "5".into(), "-J".into()];
     args.extend(["-P".into(), flows.to_string(), "--connect-timeout".into(), "3000".into()]);
@@ -46,10 +40,8 @@ fn iperf(lan: &Netns, inet: &Netns, flows: u32, reverse: bool) -> (f64, f64) {
     let c0 = cpu_busy();
     let out = lan.command("iperf3").args(&args).output().unwrap();
     let cpu = cpu_busy() - c0;
-    let _ = srv.kill();
-    let _ = srv.wait();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    (v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e9, cpu)
+    drop(srv);
+    (iperf3_gbits(&out), cpu)
 }
 
 struct Topo {
