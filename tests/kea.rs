@@ -2,23 +2,18 @@
 //! test, waited for until it listens, stopped with the guard.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netlab::{Netns, ProcessGuard};
 
 /// Waits until `ifname` in `ns` has a link-local address that finished DAD (Kea's DHCPv6
 /// server will not bind before).
 pub fn wait_dad(ns: &Netns, ifname: &str) {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
+    crate::wait_for(Duration::from_secs(10), format!("DAD on {ifname} to finish"), || {
         let out = ns.command("ip").args(["-6", "addr", "show", "dev", ifname]).output();
         let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-        if text.contains("fe80::") && !text.contains("tentative") {
-            return;
-        }
-        assert!(Instant::now() < until, "DAD on {ifname} did not finish: {text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if text.contains("fe80::") && !text.contains("tentative") { Ok(()) } else { Err(text) }
+    });
 }
 
 /// Starts `kea-dhcp4` (`v6` false) or `kea-dhcp6` in `ns` with `config` (the whole JSON
@@ -36,18 +31,12 @@ pub fn start(ns: &Netns, dir: &Path, v6: bool, config: &str) -> ProcessGuard {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut guard = ns.spawn_process(&mut cmd).expect("spawn kea");
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let filter = format!("sport = :{port}");
-        let out = ns.command("ss").args(["-Hlun", &filter]).output().expect("ss");
-        if !out.stdout.is_empty() {
-            return guard;
-        }
+    crate::wait_for(Duration::from_secs(10), format!("{bin} listening on {port}"), || {
         if let Ok(Some(st)) = guard.child().try_wait() {
             let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
             panic!("{bin} exited ({st}): {log}");
         }
-        assert!(Instant::now() < until, "{bin} does not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        crate::listening(ns, "udp", &format!("sport = :{port}"))
+    });
+    guard
 }

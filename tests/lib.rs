@@ -201,6 +201,27 @@ pub fn timed_out(limit: Duration, what: &dyn Display, seen: &str) -> String {
     }
 }
 
+/// The next message on `rx` within `timeout`: a blocking receive, `None` when none came
+/// (also when the sender is gone: then it waits out the timeout, like a silent one).
+pub fn recv_timeout<T>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    timeout: Duration,
+) -> Option<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime for the receive");
+    rt.block_on(async {
+        let next = async {
+            match rx.recv().await {
+                Some(v) => v,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::time::timeout(timeout, next).await.ok()
+    })
+}
+
 /// Runs one scenario of a test whose scenarios share a fixture (a started router, say) and
 /// run in order: prints `scenario: NAME`, and when the scenario panics panics again with
 /// "scenario NAME failed: MESSAGE", so that the failure names its scenario.

@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netlab::{Netns, NsThread};
 use pppoe::driver::client;
@@ -36,11 +36,7 @@ impl Isp {
         let cfg = ispemu::Config::parse(&text).expect("test ispemu config");
         let (stop, rx) = watch::channel(false);
         let thread = ns.spawn(move |_| ispemu::run(cfg, rx)).expect("ispemu thread");
-        let until = Instant::now() + Duration::from_secs(5);
-        while !socket.exists() {
-            assert!(Instant::now() < until, "ispemu did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        crate::wait_for(Duration::from_secs(5), "ispemu's control socket", || socket.exists());
         Isp { stop, thread: Some(thread), socket }
     }
 
@@ -84,14 +80,7 @@ impl Wan {
 
     /// The next event within `timeout`.
     pub fn next(&mut self, timeout: Duration) -> Option<Event> {
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            if let Ok(ev) = self.events.try_recv() {
-                return Some(ev);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        crate::recv_timeout(&mut self.events, timeout)
     }
 
     /// Waits for `Up`; panics on anything else.

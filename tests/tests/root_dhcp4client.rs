@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dhcpv4::client::{Event, Lease};
 use dhcpv4::driver::client::{self as driver, Config};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
-use router_tests::{lab, listening, wait_for};
+use router_tests::{lab, listening, recv_timeout, wait_for};
 use tokio::sync::{mpsc, watch};
 
 /// The client running in a namespace.
@@ -32,14 +32,7 @@ impl Dhcp4 {
 
     /// The next event within `timeout`.
     fn next(&mut self, timeout: Duration) -> Option<Event> {
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            if let Ok(ev) = self.events.try_recv() {
-                return Some(ev);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        recv_timeout(&mut self.events, timeout)
     }
 
     fn bound(&mut self, timeout: Duration) -> Lease {

@@ -11,7 +11,7 @@ use dhcpv6::driver::client::{self as driver, Config};
 use dhcpv6::{Event, Lease};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
 use router_tests::wan::{Isp, Wan, kpn_credentials};
-use router_tests::{kea, lab};
+use router_tests::{kea, lab, recv_timeout, wait_for};
 use tokio::sync::{mpsc, watch};
 
 /// The requesting router running in a namespace.
@@ -31,14 +31,7 @@ impl Pd {
 
     /// The next event within `timeout`.
     fn next(&mut self, timeout: Duration) -> Option<Event> {
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            if let Ok(ev) = self.events.try_recv() {
-                return Some(ev);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        recv_timeout(&mut self.events, timeout)
     }
 
     fn delegated(&mut self, timeout: Duration) -> Lease {
@@ -231,18 +224,13 @@ fn root_dhcpv6pd_kea_release_on_stop() {
     let evs = pd.stop();
     assert!(evs.contains(&Event::Released), "{evs:?}");
     // Kea writes a released lease with valid lifetime 0 (or in state expired-reclaimed).
-    let until = Instant::now() + Duration::from_secs(3);
-    loop {
+    wait_for(Duration::from_secs(3), "Kea to record the Release", || {
         let rows = kea_rows(&n.dir, p.prefix);
         let last = rows.last().cloned().unwrap_or_default();
-        if last.get("valid_lifetime").is_some_and(|v| v == "0")
-            || last.get("state").is_some_and(|s| s == "2")
-        {
-            break;
-        }
-        assert!(Instant::now() < until, "Kea did not record the Release: {rows:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let released = last.get("valid_lifetime").is_some_and(|v| v == "0")
+            || last.get("state").is_some_and(|s| s == "2");
+        if released { Ok(()) } else { Err(format!("{rows:?}")) }
+    });
 }
 
 #[test]
@@ -388,12 +376,15 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
     assert_eq!(isp.ctl("padt all").trim(), "ok 1");
     let until = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(pppoe::Event::Up(l)) = wan.events.try_recv() {
-            assert_ne!(l.session_id, link.session_id, "a new session");
-            break;
+        let left = until.saturating_duration_since(Instant::now());
+        match wan.next(left) {
+            Some(pppoe::Event::Up(l)) => {
+                assert_ne!(l.session_id, link.session_id, "a new session");
+                break;
+            }
+            Some(_) => {}
+            None => panic!("PPPoE did not come back within 20 s"),
         }
-        assert!(Instant::now() < until, "PPPoE did not come back");
-        std::thread::sleep(Duration::from_millis(20));
     }
     match pd.next(Duration::from_secs(10)) {
         Some(Event::Renewed(l)) => assert!(l.same_prefixes(&lease), "{l:?}"),
@@ -457,19 +448,14 @@ fn root_dhcpv6pd_default_route_from_the_isps_router_advertisement() {
             ra::driver::run(rc, rx, stop_rx).await
         })
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
+    let d = wait_for(Duration::from_secs(10), "a default route from the ISP's RA", || {
         let routes = n.router.netcfg(|nc| async move { nc.routes(true).await }).unwrap();
-        let default = routes.iter().find(|r| r.dst.prefix_len() == 0);
-        if let Some(d) = default {
-            let via = d.gateway.expect("via the ISP's link-local");
-            assert!(matches!(via, std::net::IpAddr::V6(v) if v.segments()[0] == 0xfe80), "{d:?}");
-            assert_eq!(d.proto, netcfg::RouteProto::Ra);
-            break;
-        }
-        assert!(Instant::now() < until, "no default route from the ISP's RA: {routes:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        let default = routes.iter().find(|r| r.dst.prefix_len() == 0).cloned();
+        default.ok_or_else(|| format!("{routes:?}"))
+    });
+    let via = d.gateway.expect("via the ISP's link-local");
+    assert!(matches!(via, std::net::IpAddr::V6(v) if v.segments()[0] == 0xfe80), "{d:?}");
+    assert_eq!(d.proto, netcfg::RouteProto::Ra);
     let _ = stop.send(true);
     let _ = isp_ra.join();
 }

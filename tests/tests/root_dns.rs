@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use dns::{DnsConfig, DnsHandle, LeaseUpdate, StaticHost, TsigKey};
 use netlab::{Lab, Netns, NsThread, ProcessGuard};
-use router_tests::lab;
+use router_tests::{lab, listening, wait_for};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const SECRET_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -194,14 +194,9 @@ fn upstream(ns: &Netns, addr: &str, records: &[&str]) -> ProcessGuard {
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     let g = ns.spawn_process(&mut cmd).expect("dnsmasq runs (package dnsmasq-base)");
-    for _ in 0..50 {
-        let out = ns.command("ss").args(["-Hlun", &format!("src {addr}:53")]).output().unwrap();
-        if !out.stdout.is_empty() {
-            return g;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("dnsmasq did not start on {addr}");
+    let what = format!("dnsmasq listening on {addr}:53");
+    wait_for(Duration::from_secs(5), what, || listening(ns, "udp", &format!("src {addr}:53")));
+    g
 }
 
 #[test]
@@ -367,7 +362,8 @@ fn root_dns_forwarding_cache_upstream_change_acl_rebinding() {
 
     // The cache answers after the upstream is gone.
     drop(up1);
-    std::thread::sleep(Duration::from_millis(200));
+    let gone = || !listening(&n.isp, "udp", "src 203.0.113.1:53");
+    wait_for(Duration::from_secs(5), "the upstream on 203.0.113.1 gone", gone);
     assert_eq!(dig_ok(&n.lan, &["@192.168.1.1", "www.example.com"]), ["203.0.113.80"]);
     assert_ne!(dig(&n.lan, &["@192.168.1.1", "new.example.com"]).0, "NOERROR");
 
