@@ -23,6 +23,7 @@ use dhcpv6::driver::server::{self as driver6, Driver6Config};
 use dhcpv6::server::Server6Config;
 use netlab::Netns;
 use router_tests::bench::{measure, perfdhcp_avg_delay_ms, perfdhcp_stat};
+use router_tests::wait_for;
 
 const DUID: &str = "duid=00010001000000010000000c0102";
 
@@ -175,24 +176,16 @@ fn run(srv: &Netns, cli: &Netns, which: Which, rate: u32, secs: u32, tmp: &Path)
 
 /// Until a short perfdhcp probe gets Replies (the server bound and loaded).
 fn wait_ready(cli: &Netns) {
-    for _ in 0..40 {
+    wait_for(Duration::from_secs(60), "the server under test to answer a probe", || {
         let out = cli
             .command("timeout")
             .args(["5", "perfdhcp", "-6", "-l", "eth0", "-r", "100", "-p", "1"])
             .args(["-b", "duid=00010001000000010000000c0909"])
             .output()
             .unwrap();
-        if perfdhcp_stat(
-            &String::from_utf8_lossy(&out.stdout),
-            "REQUEST-REPLY",
-            "received packets:",
-        ) > 0
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("the server under test never answered");
+        let text = String::from_utf8_lossy(&out.stdout);
+        perfdhcp_stat(&text, "REQUEST-REPLY", "received packets:") > 0
+    });
 }
 
 fn kea_config(dir: &Path) -> String {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use netlab::{Netns, ProcessGuard};
 use router_tests::bench::cpu_ticks;
+use router_tests::{listening, wait_for};
 
 const NAMES: usize = 1000;
 const SERVER: &str = "192.168.50.1";
@@ -130,14 +131,8 @@ fn dnsperf(cli: &Netns, file: &Path, secs: u64, pid: u32) -> Run {
 }
 
 fn wait_port(ns: &Netns) {
-    for _ in 0..100 {
-        let out = ns.command("ss").args(["-Hlun", &format!("src {SERVER}:53")]).output().unwrap();
-        if !out.stdout.is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server did not bind");
+    let bound = || listening(ns, "udp", &format!("src {SERVER}:53"));
+    wait_for(Duration::from_secs(10), "the server under test on port 53", bound);
 }
 
 fn start(ns: &Netns, cmd: &mut Command) -> ProcessGuard {
@@ -235,7 +230,8 @@ fn main() {
                 results.push((name.to_string(), set, r));
             }
             drop(g);
-            std::thread::sleep(Duration::from_millis(300));
+            let free = || !listening(&srv, "udp", &format!("src {SERVER}:53"));
+            wait_for(Duration::from_secs(10), "port 53 free for the next server", free);
         }
     }
     println!("\nratios ours/unbound (mean of rounds): qps >1 is better, CPU/q <1 is better");
