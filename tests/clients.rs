@@ -136,12 +136,8 @@ impl<'a> Dhcpcd<'a> {
     /// Waits (5 s at most) for the running one to exit, then drops the guard.
     pub fn reap(&mut self) {
         if let Some(mut g) = self.guard.take() {
-            for _ in 0..50 {
-                if g.child().try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let exited = || g.child().try_wait().ok().flatten().is_some();
+            let _ = crate::try_wait_for(Duration::from_secs(5), exited);
         }
     }
 
