@@ -112,16 +112,11 @@ pub(crate) enum AuthOutput {
 #[derive(Debug)]
 enum Peer {
     /// PAP: Authenticate-Request sent `sent` times, last with `id`.
-    Pap {
-        id: u8,
-        sent: u32,
-        deadline: Instant,
-    },
+    Pap { id: u8, sent: u32, deadline: Instant },
     /// CHAP: waiting for (more) Challenges; `deadline` only until the first one.
-    Chap {
-        deadline: Option<Instant>,
-    },
-    Done,
+    Chap { deadline: Option<Instant> },
+    /// Authenticated; by CHAP (`chap`), which alone allows answering a rechallenge.
+    Done { chap: bool },
 }
 
 /// Our side checking the peer.
@@ -317,35 +312,43 @@ impl Auth {
         }
     }
 
-    pub(crate) fn handle_chap(&mut self, packet: ChapPacket) {
+    /// A CHAP packet from the peer; for a Challenge, whether it was answered.
+    pub(crate) fn handle_chap(&mut self, packet: ChapPacket) -> bool {
         match packet {
             ChapPacket::Challenge { id, value, .. } => {
-                // A Challenge after Success is a rechallenge (RFC 1994 §2.3): answer it too.
+                // A Challenge after a CHAP Success is a rechallenge (RFC 1994 §2.3): answer
+                // it too. Never after PAP or when the peer required nothing of us.
                 let Some((state, creds)) = &mut self.peer else {
-                    return;
+                    return false;
                 };
                 match state {
                     Peer::Chap { deadline } => *deadline = None,
-                    Peer::Done => {}
-                    Peer::Pap { .. } => return,
+                    Peer::Done { chap: true } => {}
+                    Peer::Done { chap: false } | Peer::Pap { .. } => return false,
                 }
                 let value = chap_md5(id, &creds.password, &value).to_vec();
                 let response = ChapPacket::Response { id, value, name: creds.username.clone() };
                 if let Ok(bytes) = response.to_vec() {
                     self.out.push_back(AuthOutput::Send(proto::CHAP, bytes));
                 }
+                true
             }
             ChapPacket::Success { .. } => {
                 if matches!(self.peer, Some((Peer::Chap { .. }, _))) {
                     self.peer_done();
                 }
+                false
             }
             ChapPacket::Failure { .. } => {
                 if matches!(self.peer, Some((Peer::Chap { .. }, _))) {
                     self.fail("CHAP: Failure");
                 }
+                false
             }
-            ChapPacket::Response { id, value, name } => self.check_chap(id, &value, name),
+            ChapPacket::Response { id, value, name } => {
+                self.check_chap(id, &value, name);
+                false
+            }
         }
     }
 
@@ -382,13 +385,13 @@ impl Auth {
 
     fn peer_done(&mut self) {
         if let Some((state, _)) = &mut self.peer {
-            *state = Peer::Done;
+            *state = Peer::Done { chap: matches!(state, Peer::Chap { .. }) };
         }
         self.check_done();
     }
 
     fn check_done(&mut self) {
-        let peer_ok = self.peer.as_ref().is_none_or(|(p, _)| matches!(p, Peer::Done));
+        let peer_ok = self.peer.as_ref().is_none_or(|(p, _)| matches!(p, Peer::Done { .. }));
         let auth_ok = self
             .authenticator
             .as_ref()

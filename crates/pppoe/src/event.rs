@@ -91,4 +91,10 @@ pub struct Stats {
     pub echo_requests: u64,
     /// LCP Protocol-Rejects sent for protocols we do not run.
     pub protocol_rejects: u64,
+    /// Code-Rejects and Protocol-Rejects dropped: malformed, or naming a packet or protocol
+    /// we did not send (or an NCP that is open): not credible, a forged frame at worst.
+    pub ignored_rejects: u64,
+    /// CHAP Challenges not answered: CHAP was not the protocol the peer required of us (PAP,
+    /// none), or the authentication phase had not begun.
+    pub ignored_challenges: u64,
 }

@@ -318,6 +318,11 @@ pub struct Fsm<P: Policy> {
     last_request: Vec<P::Option>,
     deadline: Option<Instant>,
     out: VecDeque<Output<P::Option>>,
+    /// The identifier of the last packet sent with each code (index = code), so a
+    /// Code-Reject can be checked against what we really sent.
+    sent: [Option<u8>; 16],
+    /// Code-Rejects that were malformed or named no packet we sent: dropped.
+    ignored_rejects: u64,
 }
 
 impl<P: Policy> Fsm<P> {
@@ -333,6 +338,8 @@ impl<P: Policy> Fsm<P> {
             request_id: 0,
             last_request: Vec::new(),
             deadline: None,
+            sent: [None; 16],
+            ignored_rejects: 0,
             out: VecDeque::new(),
         }
     }
@@ -374,7 +381,28 @@ impl<P: Policy> Fsm<P> {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output<P::Option>> {
-        self.out.pop_front()
+        let out = self.out.pop_front();
+        if let Some(Output::Send(p)) = &out {
+            if let Some(slot) = self.sent.get_mut(usize::from(p.code())) {
+                *slot = Some(p.id());
+            }
+        }
+        out
+    }
+
+    /// Whether a packet with this code and identifier is one we sent (the last of its code).
+    pub fn sent(&self, code: u8, id: u8) -> bool {
+        self.sent.get(usize::from(code)).is_some_and(|s| *s == Some(id))
+    }
+
+    /// Whether this automaton has sent anything in this session.
+    pub fn has_sent(&self) -> bool {
+        self.sent.iter().any(Option::is_some)
+    }
+
+    /// Code-Rejects dropped as malformed or not credible.
+    pub fn ignored_rejects(&self) -> u64 {
+        self.ignored_rejects
     }
 
     /// Time passed: fires the restart timer if it expired (TO+ or TO-).
@@ -433,9 +461,20 @@ impl<P: Policy> Fsm<P> {
             CpPacket::TerminateRequest { .. } => (Event::Rtr, None),
             CpPacket::TerminateAck { .. } => (Event::Rta, None),
             // §5.6: rejecting one of codes 1..=7 is catastrophic; the LCP extensions are not.
-            CpPacket::CodeReject { rejected, .. } => match rejected.first() {
-                Some(1..=7) | None => (Event::RxjMinus, None),
-                Some(_) => (Event::RxjPlus, None),
+            // Only a Code-Reject that carries a packet we sent (its code and identifier) may
+            // change anything: one without a rejected packet is malformed, one of a packet we
+            // never sent is not credible (a forged frame on the segment; pppd ignores both
+            // too). Either is counted and dropped.
+            CpPacket::CodeReject { rejected, .. } => match (rejected.first(), rejected.get(1)) {
+                (Some(&code), Some(&rid)) if self.sent(code, rid) => match code {
+                    1..=7 => (Event::RxjMinus, None),
+                    _ => (Event::RxjPlus, None),
+                },
+                _ => {
+                    self.ignored_rejects += 1;
+                    debug!(?rejected, "Code-Reject of nothing we sent: dropped");
+                    return;
+                }
             },
             // §5.7: a Protocol-Reject of the protocol itself cannot be lived with; of another
             // protocol it is the owner's business (it stops that protocol).

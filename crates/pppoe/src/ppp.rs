@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use splitmix::Rng;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::auth::{Auth, AuthOutput, Credentials, Secrets};
 use crate::event::{DownReason, Ipv4Link, Ipv6Link, Stats};
@@ -204,17 +204,28 @@ impl Ppp {
         self.echo.note_received(now);
         let lcp_open = self.lcp.state() == State::Opened;
         let ok = match protocol {
-            proto::LCP => self.handle_lcp(now, payload),
-            proto::PAP | proto::CHAP if self.auth.is_none() => {
+            proto::LCP => self.handle_lcp(now, payload, stats),
+            proto::PAP if self.auth.is_none() => {
                 stats.ignored += 1;
                 true
             }
             proto::PAP => {
                 PapPacket::parse(payload).map(|p| self.auth_mut(|a| a.handle_pap(p))).is_ok()
             }
-            proto::CHAP => {
-                ChapPacket::parse(payload).map(|p| self.auth_mut(|a| a.handle_chap(p))).is_ok()
-            }
+            // A Challenge is answered only while CHAP is the protocol the peer required of us
+            // (and as a rechallenge after a CHAP Success): after PAP, after the phase, or with
+            // no authentication, answering would hand anyone on the segment an MD5 of the
+            // password to attack offline.
+            proto::CHAP => ChapPacket::parse(payload)
+                .map(|p| {
+                    let challenge = matches!(p, ChapPacket::Challenge { .. });
+                    let answered = self.auth.as_mut().is_some_and(|a| a.handle_chap(p));
+                    if challenge && !answered {
+                        debug!("CHAP Challenge while CHAP is not ours to answer: ignored");
+                        stats.ignored_challenges += 1;
+                    }
+                })
+                .is_ok(),
             // RFC 1661 §3.5: NCP packets before the Network phase are silently discarded.
             proto::IPCP | proto::IPV6CP if self.phase != Phase::Network => {
                 stats.ignored += 1;
@@ -260,19 +271,36 @@ impl Ppp {
         }
     }
 
-    fn handle_lcp(&mut self, now: Instant, payload: &[u8]) -> bool {
+    fn handle_lcp(&mut self, now: Instant, payload: &[u8], stats: &mut Stats) -> bool {
         let Ok(packet) = CpPacket::<LcpOption>::parse(payload) else {
             return false;
         };
         if let CpPacket::ProtocolReject { protocol, .. } = &packet {
-            debug!(protocol, "peer sent Protocol-Reject");
+            // RFC 1661 §5.7: the peer does not run `protocol`. Credible only for an NCP we
+            // have sent on and that is not Opened (a peer that acknowledged our configuration
+            // runs it); anything else is a forged or confused frame, counted and dropped, so
+            // that the state and the kernel's address never disagree.
+            let credible = match *protocol {
+                proto::IPCP => self.ipcp.has_sent() && self.ipcp.state() != State::Opened,
+                proto::IPV6CP => {
+                    self.ipv6cp.as_ref().is_some_and(|f| f.has_sent() && f.state() != State::Opened)
+                }
+                _ => false,
+            };
+            if !credible {
+                debug!(protocol, "Protocol-Reject of nothing we run or of an opened NCP: dropped");
+                stats.ignored_rejects += 1;
+                return true;
+            }
+            info!(protocol, "peer rejected the protocol; it stops");
             match *protocol {
                 proto::IPCP => self.ipcp.protocol_rejected(now),
-                proto::IPV6CP => self.ipv6cp.iter_mut().for_each(|f| f.protocol_rejected(now)),
-                _ => {}
+                _ => self.ipv6cp.iter_mut().for_each(|f| f.protocol_rejected(now)),
             }
         }
+        let before = self.lcp.ignored_rejects();
         self.lcp.handle_packet(now, packet);
+        stats.ignored_rejects += self.lcp.ignored_rejects() - before;
         true
     }
 

@@ -4,6 +4,7 @@
 
 mod corpus;
 mod fsm;
+mod hostile;
 mod pair;
 mod policy;
 mod timeline;
