@@ -113,18 +113,26 @@ pub fn serve(path: &Path, bus: Arc<Bus>) -> std::io::Result<tokio::task::JoinHan
     }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
+    let clients = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            // At most MAX_CLIENTS at once: one more is closed at once (it is root-only, but a
+            // stuck client must not grow routerd).
+            let Ok(permit) = clients.clone().try_acquire_owned() else {
+                tracing::warn!("control socket: too many clients, one refused");
+                continue;
+            };
             let bus = bus.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let (r, mut w) = stream.into_split();
-                let mut lines = BufReader::new(r).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line.trim() == "events" {
+                let mut r = BufReader::new(r);
+                while let Some(line) = request(&mut r).await {
+                    if line == "events" {
                         stream_events(bus.events.subscribe(), &mut w).await;
                         break;
                     }
-                    let answer = answer(line.trim(), &Status::of(&bus));
+                    let answer = answer(&line, &Status::of(&bus));
                     if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
                         break;
                     }
@@ -132,6 +140,28 @@ pub fn serve(path: &Path, bus: Arc<Bus>) -> std::io::Result<tokio::task::JoinHan
             });
         }
     }))
+}
+
+/// Clients served at once on the control socket.
+pub const MAX_CLIENTS: usize = 16;
+/// The longest request line (the longest command is a few bytes).
+pub const MAX_REQUEST: u64 = 256;
+/// How long a client may take to send a request.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The next request line, trimmed; `None` at the end, after a line longer than
+/// [`MAX_REQUEST`] or one not finished within the timeout (the connection is then closed).
+async fn request<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut limited = (&mut *r).take(MAX_REQUEST);
+    let read = limited.read_until(b'\n', &mut buf);
+    match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+        Ok(Ok(n)) if n > 0 && buf.ends_with(b"\n") => {
+            Some(String::from_utf8_lossy(&buf).trim().to_string())
+        }
+        _ => None,
+    }
 }
 
 /// Writes every event as a JSON line until the client closes (or falls behind by more than
@@ -246,5 +276,26 @@ mod tests {
         assert_eq!((s.reload.as_deref(), s.reloads), (Some("failed: restart of wan: boom"), 2));
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["services"]["wan"]["state"], "running");
+    }
+}
+
+#[cfg(test)]
+mod control_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A request line is bounded: an endless line ends the connection instead of growing a
+    /// buffer; ordinary ones are read, one after another.
+    #[tokio::test]
+    async fn requests_are_bounded_in_length() {
+        let input = b"status\n wan \n".to_vec();
+        let mut r = BufReader::new(&input[..]);
+        assert_eq!(request(&mut r).await.as_deref(), Some("status"));
+        assert_eq!(request(&mut r).await.as_deref(), Some("wan"));
+        assert_eq!(request(&mut r).await, None);
+        let long = vec![b'x'; 10 * 1024 * 1024];
+        let mut r = BufReader::new(&long[..]);
+        assert_eq!(request(&mut r).await, None, "a 10 MB line is no request");
     }
 }

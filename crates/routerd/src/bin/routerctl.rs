@@ -108,7 +108,9 @@ fn follow(socket: &PathBuf, json: bool) -> std::io::Result<()> {
     for line in BufReader::new(s).lines() {
         let line = line?;
         if json {
-            println!("{line}");
+            if !out(&line) {
+                return Ok(());
+            }
             continue;
         }
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
@@ -117,9 +119,17 @@ fn follow(socket: &PathBuf, json: bool) -> std::io::Result<()> {
             Value::Null => String::new(),
             d => d.to_string(),
         };
-        println!("{} {} {detail}", scalar(&field("time")), scalar(&field("event")));
+        if !out(format!("{} {} {detail}", scalar(&field("time")), scalar(&field("event")))) {
+            return Ok(());
+        }
     }
     Ok(())
+}
+
+/// Writes a line to stdout; `false` once the reader is gone (`routerctl events | head`):
+/// then routerctl stops quietly instead of panicking on the closed pipe as `println!` does.
+fn out(line: impl std::fmt::Display) -> bool {
+    writeln!(std::io::stdout().lock(), "{line}").is_ok()
 }
 
 fn main() -> ExitCode {
@@ -147,11 +157,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if cli.json {
-        println!("{v}");
-    } else {
-        println!("{}", text(&v, 0));
-    }
+    // A closed pipe (`| head`) is no failure; the health check still decides the exit code.
+    let _ = if cli.json { out(&v) } else { out(text(&v, 0)) };
     if cli.check && v.get("healthy") != Some(&Value::Bool(true)) {
         return ExitCode::FAILURE;
     }
