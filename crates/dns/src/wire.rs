@@ -44,6 +44,11 @@ pub enum Error {
     /// A message taken as an upstream's answer is not a response (QR clear).
     #[error("not a response")]
     NotAResponse,
+    /// A second OPT record, or one whose owner is not the root (RFC 6891 §6.1.1: "If a query
+    /// message with more than one OPT RR is received, a FORMERR MUST be returned"; the owner
+    /// "MUST be 0 (root domain)").
+    #[error("bad OPT record at offset {0}")]
+    BadOpt(usize),
 }
 
 /// Response codes the fast path writes (RFC 1035 §4.1.1, RFC 6895).
@@ -118,6 +123,9 @@ impl<'a> QueryView<'a> {
         for i in 0..(u32::from(an) + u32::from(ns) + u32::from(ar)) {
             let rr = Rr::parse(msg, pos)?;
             if rr.rtype == TYPE_OPT && i >= u32::from(an) + u32::from(ns) {
+                if edns.is_some() || msg.get(rr.start) != Some(&0) {
+                    return Err(Error::BadOpt(rr.start));
+                }
                 let [_, version, flags_hi, _] = rr.ttl.to_be_bytes();
                 edns = Some(Edns { udp_size: rr.class, version, dnssec_ok: flags_hi & 0x80 != 0 });
             }
@@ -292,7 +300,12 @@ pub fn error_response(q: &QueryView<'_>, rcode: Rcode, ra: bool) -> Vec<u8> {
 }
 
 /// FORMERR for a message whose header could be read but nothing else (RFC 1035 §4.1.1).
+/// Nothing for less than a whole header: such junk gets no answer (unbound is silent too),
+/// since answering a spoofed source is a reflection.
 pub fn formerr_header(msg: &[u8]) -> Option<Vec<u8>> {
+    if msg.len() < HEADER_LEN {
+        return None;
+    }
     let id = be16(msg, 0).ok()?;
     let flags = be16(msg, 2).ok()?;
     if flags & FLAG_QR != 0 {

@@ -2,4 +2,5 @@
 //! clock (`t0` plus offsets, never a sleep), with upstream and dynamic-zone replies handed in
 //! as the driver would.
 
+mod hostile;
 mod timeline;
