@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod captured;
+
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
