@@ -130,7 +130,7 @@ fn secs(n: u64) -> Duration {
 fn script(dir: &Path, name: &str, log: &Path) -> PathBuf {
     let p = dir.join(name);
     let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
-        + r#"{ echo "--- ${reason:-$1}"; env | sort; } >> "$LOG"
+        + r#"{ echo "--- ${reason:-$1}"; env | sort; echo "=== end"; } >> "$LOG"
 case "${reason:-$1}" in
   BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
   bound|renew) ip addr replace "$ip/$mask" dev "$interface" ;;
@@ -143,11 +143,12 @@ exit 0
     p
 }
 
-/// The blocks of a script log: (reason, variables).
+/// The blocks of a script log: (reason, variables). Only whole ones: a block the hook is
+/// still writing (no `=== end` line yet) is left for the next look.
 fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.split("--- ")
-        .filter(|b| !b.is_empty())
+        .filter(|b| !b.is_empty() && b.lines().any(|l| l == "=== end"))
         .map(|b| {
             let mut lines = b.lines();
             let reason = lines.next().unwrap_or_default().to_owned();
@@ -380,7 +381,7 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     let log = tmp.join("hook.log");
     let hook = tmp.join("hook");
     let body = format!(
-        "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; }} >> '{}'\nexit 0\n",
+        "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; echo \"=== end\"; }} >> '{}'\nexit 0\n",
         log.display()
     );
     std::fs::write(&hook, body).unwrap();

@@ -149,7 +149,7 @@ fn secs(n: u64) -> Duration {
 fn script(dir: &Path, log: &Path) -> PathBuf {
     let p = dir.join("dhclient-script");
     let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
-        + r#"{ echo "--- $reason"; env | sort; } >> "$LOG"
+        + r#"{ echo "--- $reason"; env | sort; echo "=== end"; } >> "$LOG"
 case "$reason" in
   BOUND6|RENEW6|REBIND6|REBOOT6)
     [ -n "$old_ip6_address" ] && [ "$old_ip6_address" != "$new_ip6_address" ] &&
@@ -168,11 +168,12 @@ exit 0
     p
 }
 
-/// The blocks of a script log: (reason, variables).
+/// The blocks of a script log: (reason, variables). Only whole ones: a block the hook is
+/// still writing (no `=== end` line yet) is left for the next look.
 fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.split("--- ")
-        .filter(|b| !b.is_empty())
+        .filter(|b| !b.is_empty() && b.lines().any(|l| l == "=== end"))
         .map(|b| {
             let mut lines = b.lines();
             let reason = lines.next().unwrap_or_default().to_owned();

@@ -111,6 +111,7 @@ fn check_options(opts: &[u8], base: usize) -> Result<(), Error> {
     let mut at = 0;
     // (code, offset, concatenated length) of the run being read.
     let mut run: Option<(u8, usize, usize)> = None;
+    let mut message_types = 0;
     while let Some(&code) = opts.get(at) {
         if code == 0x00 || code == 0xff {
             if let Some(r) = run.take() {
@@ -123,6 +124,14 @@ fn check_options(opts: &[u8], base: usize) -> Result<(), Error> {
             continue;
         }
         let offset = base + at;
+        // One DHCP Message Type (53): a second one, even apart from the first, makes the
+        // message ambiguous (which one wins depends on the decoder): refused, not guessed.
+        if code == 0x35 && run.is_none_or(|(c, ..)| c != code) {
+            message_types += 1;
+            if message_types > 1 {
+                return Err(Error::BadOption { code, offset });
+            }
+        }
         let len = usize::from(*opts.get(at + 1).ok_or(Error::BadOption { code, offset })?);
         if opts.len() < at + 2 + len {
             return Err(Error::BadOption { code, offset });
@@ -142,6 +151,8 @@ fn check_options(opts: &[u8], base: usize) -> Result<(), Error> {
 
 fn check_length((code, offset, len): (u8, usize, usize)) -> Result<(), Error> {
     let ok = match code {
+        0x35 => len == 1,        // DHCP Message Type (RFC 2132 §9.6)
+        0x3d => len >= 2,        // Client Identifier: "minimum length is 2" (RFC 2132 §9.14)
         0x50 => len == 0,        // Rapid Commit
         0x51 => len >= 3,        // Client FQDN: flags, rcode1, rcode2, name
         0x5e => len == 3,        // Client Network Interface

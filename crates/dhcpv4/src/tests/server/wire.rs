@@ -87,3 +87,26 @@ fn every_truncation_of_a_request_is_safe() {
         sim.raw(&b[..n]);
     }
 }
+
+/// RFC 2132 §9.14: a client identifier of length 0 or 1 is malformed (minimum 2); no client
+/// seen sends one, so it is refused like the other bad lengths. Length 2 is fine.
+#[test]
+fn a_client_identifier_shorter_than_two_is_refused() {
+    for id in [&[][..], &[1][..]] {
+        let b = with_raw_option(61, id);
+        assert!(matches!(parse(&b), Err(Error::BadOption { code: 61, .. })), "{id:?}");
+    }
+    assert!(parse(&with_raw_option(61, &[1, 2])).is_ok());
+}
+
+/// Two DHCP Message Types (53), adjacent or apart: ambiguous, refused (before, the first won).
+#[test]
+fn two_message_types_are_refused() {
+    // The message already carries 53 = DISCOVER; a REQUEST in front of it.
+    let b = with_raw_option(53, &[3]);
+    assert!(matches!(parse(&b), Err(Error::BadOption { code: 53, .. })));
+    // And apart: another option between them.
+    let mut b = with_raw_option(53, &[3]);
+    b.splice(243..243, [12, 2, b'p', b'c']);
+    assert!(matches!(parse(&b), Err(Error::BadOption { code: 53, .. })));
+}
