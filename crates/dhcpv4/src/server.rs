@@ -25,7 +25,7 @@ use self::table::{Binding, State, Table};
 pub use self::table::{ClientKey, HwAddr};
 use crate::{Transmit, wire};
 use leases::RecordState;
-use leases::{Clock, names};
+use leases::{Clock, Throttle, names};
 
 /// Where a datagram came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,8 @@ pub struct Server {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// Rate limit of the per-packet warnings (pool full, declines).
+    throttle: Throttle,
 }
 
 impl Server {
@@ -199,6 +201,7 @@ impl Server {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            throttle: Throttle::new(60),
         })
     }
 
@@ -328,7 +331,12 @@ impl Server {
     fn discover(&mut self, t: u64, p: &Peer) {
         let Some(a) = self.choose(p) else {
             self.stats.pool_exhausted += 1;
-            warn!("dhcp4: no address for {:?}: pool {:?} is full", p.hw, self.cfg.pool);
+            if let Some(more) = self.throttle.check(t) {
+                warn!(
+                    hw = ?p.hw, pool = ?self.cfg.pool, suppressed = more,
+                    "dhcp4: no address: the pool is full"
+                );
+            }
             return;
         };
         // RFC 4039 §4: "the server ... responds with a DHCPACK ... [with] the Rapid Commit".
@@ -488,7 +496,9 @@ impl Server {
         b.state = State::Declined;
         b.until = t + u64::from(self.cfg.decline_hold);
         b.hostname = None;
-        warn!("dhcp4: {:?} declined {a}: in use by an unknown host", p.hw);
+        if let Some(more) = self.throttle.check(t) {
+            warn!(hw = ?p.hw, address = %a, suppressed = more, "dhcp4: declined: in use by an unknown host");
+        }
         self.commit(a, RecordState::Declined, &b);
         self.events.push_back(Event::AddressDeclined(self.snapshot(a, &b)));
         self.table.set(a, b);

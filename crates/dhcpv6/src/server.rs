@@ -61,6 +61,8 @@ pub struct Server6 {
     /// Where the message being handled came from (for the events of what it is granted).
     peer: Option<std::net::SocketAddrV6>,
     reconf: self::reconf::Reconf,
+    /// Rate limit of the per-packet warnings (pool full, declines).
+    throttle: leases::Throttle,
 }
 
 impl Server6 {
@@ -81,6 +83,7 @@ impl Server6 {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats6::default(),
+            throttle: leases::Throttle::new(60),
         })
     }
 
@@ -385,7 +388,9 @@ impl Server6 {
             for &(a, l) in &b.leases {
                 self.commit(&key, a, l, RecordState::Declined, until, None);
             }
-            warn!("dhcp6: {:02x?} declined {:?}: in use by an unknown host", duid, b.leases);
+            if let Some(more) = self.throttle.check(t) {
+                warn!(duid = ?duid, leases = ?b.leases, suppressed = more, "dhcp6: declined: in use by an unknown host");
+            }
             self.stats.declines += 1;
             self.events.push_back(Event6::AddressDeclined(snapshot(&key, &b)));
         }

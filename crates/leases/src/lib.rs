@@ -58,6 +58,35 @@ impl Clock {
     }
 }
 
+/// A per-packet warning, rate limited: the first one logs, later ones within `interval`
+/// seconds are only counted, and the next one to log says how many it stood for. One LAN
+/// host cycling MACs or DUIDs must not fill the log (the counters in `stats()` count every
+/// case regardless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    interval: u64,
+    next: u64,
+    suppressed: u64,
+}
+
+impl Throttle {
+    /// One line per `interval` seconds.
+    pub const fn new(interval: u64) -> Self {
+        Throttle { interval, next: 0, suppressed: 0 }
+    }
+
+    /// At Unix second `now`: `Some(suppressed)` when this occurrence may be logged (with the
+    /// number of occurrences not logged since the last line), `None` when it is only counted.
+    pub fn check(&mut self, now: u64) -> Option<u64> {
+        if now < self.next {
+            self.suppressed += 1;
+            return None;
+        }
+        self.next = now.saturating_add(self.interval);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// A kind of record the log can hold.
 pub trait Record: Clone + Sized {
     /// What identifies the thing a record is about: the last record per key wins.
@@ -179,4 +208,20 @@ pub fn next_frame_of<R: Record>(buf: &[u8]) -> Result<Option<(R, &[u8])>, ()> {
     }
     let record = R::decode_payload(payload).ok_or(())?;
     Ok(Some((record, rest)))
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::Throttle;
+
+    /// 10,000 occurrences in 100 s at one line a minute: two lines, the second saying how
+    /// many the first minute held back.
+    #[test]
+    fn a_flood_logs_a_line_per_interval_with_the_count() {
+        let mut t = Throttle::new(60);
+        let logged: Vec<(u64, u64)> = (0..10_000u64)
+            .filter_map(|i| t.check(1_000 + i / 100).map(|n| (1_000 + i / 100, n)))
+            .collect();
+        assert_eq!(logged, [(1_000, 0), (1_060, 5_999)]);
+    }
 }

@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use crate::wire::{Repr, status_option};
 use dhcproto::v6::{DhcpOption, DhcpOptions, IAAddr, IANA, IAPD, IAPrefix, Status};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::table::{Binding, BindingKey, iid_of, leases_of};
 use super::{Event6, Lease6};
@@ -78,10 +78,20 @@ impl Server6 {
             _ => {}
         }
         let Some((slot, leases)) = self.candidate(key, &presented) else {
-            warn!(
-                "dhcp6: {:?} pool full, nothing for IAID {} of {:02x?}",
-                ia.kind, ia.iaid, key.duid
-            );
+            // No delegation on this link at all is not a full pool: the client asked for a
+            // prefix where the LAN delegates none (no `delegate`), an everyday thing.
+            let nothing = match ia.kind {
+                IaKind::Pd => self.cfg.pd_pool.is_none(),
+                IaKind::Na => self.cfg.prefixes.is_empty(),
+            };
+            if nothing {
+                debug!(kind = ?ia.kind, iaid = ia.iaid, "dhcp6: nothing of this kind on this link");
+            } else if let Some(more) = self.throttle.check(t) {
+                warn!(
+                    kind = ?ia.kind, iaid = ia.iaid, duid = ?key.duid, suppressed = more,
+                    "dhcp6: pool full, nothing for this IA"
+                );
+            }
             let retired = self.take_retired(t, key, mode);
             let st = Some(self.unavailable(ia.kind));
             return self.ia(ia.kind, ia.iaid, &[], &retired, st);
