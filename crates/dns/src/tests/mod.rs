@@ -2,5 +2,6 @@
 //! clock (`t0` plus offsets, never a sleep), with upstream and dynamic-zone replies handed in
 //! as the driver would.
 
+mod captured;
 mod hostile;
 mod timeline;
