@@ -68,6 +68,46 @@ pub struct Stats {
     pub rebind_dropped: AtomicU64,
     /// Messages answered FORMERR or dropped as unreadable.
     pub malformed: AtomicU64,
+    /// UPDATEs refused (the conflict policy) or rejected (unsigned, bad TSIG, prerequisites).
+    pub updates_refused: AtomicU64,
+}
+
+/// A per-message warning, rate limited to one line per [`Warn::INTERVAL`] (one LAN host
+/// sending 10,000 unsigned UPDATEs must not fill the log); the line says how many it stood
+/// for. The clock is the `now` the core is given (never its own).
+#[derive(Debug, Default)]
+struct Warn(Mutex<WarnState>);
+
+#[derive(Debug, Default)]
+struct WarnState {
+    /// Before this, occurrences are only counted.
+    next: Option<Instant>,
+    suppressed: u64,
+    /// The latest `now` the core was given (for the paths that get none).
+    seen: Option<Instant>,
+}
+
+impl Warn {
+    const INTERVAL: Duration = Duration::from_secs(60);
+
+    /// Notes `now` as the latest time seen.
+    fn see(&self, now: Instant) {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        w.seen = Some(w.seen.map_or(now, |s| s.max(now)));
+    }
+
+    /// `Some(suppressed)` when an occurrence at `now` (or, with `None`, at the latest time
+    /// seen) may be logged.
+    fn check(&self, now: Option<Instant>) -> Option<u64> {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(now) = now.or(w.seen) else { return Some(0) };
+        if w.next.is_some_and(|n| now < n) {
+            w.suppressed += 1;
+            return None;
+        }
+        w.next = now.checked_add(Self::INTERVAL);
+        Some(std::mem::take(&mut w.suppressed))
+    }
 }
 
 /// What [`Core::handle_query`] made of a message.
@@ -105,6 +145,8 @@ pub struct Core {
     /// delegated prefix is added from the zone.
     clients: Vec<IpNet>,
     stats: Stats,
+    /// Rate limit of the per-message warnings.
+    warn: Warn,
 }
 
 impl Core {
@@ -127,7 +169,13 @@ impl Core {
             cache: Mutex::new(Cache::new(config.cache_size)),
             clients,
             stats: Stats::default(),
+            warn: Warn::default(),
         }
+    }
+
+    /// Whether a per-message warning at `now` may be logged, and how many it stands for.
+    fn warn_now(&self, now: Option<Instant>) -> Option<u64> {
+        self.warn.check(now)
     }
 
     /// Publishes what `zone` now holds (after a lease or a prefix change): its answers, and its
@@ -177,6 +225,7 @@ impl Core {
         msg: &[u8],
         out: &mut Vec<u8>,
     ) -> Next {
+        self.warn.see(now);
         let q = match QueryView::parse(msg) {
             Ok(q) if q.is_response() => return Next::Drop,
             Ok(q) => q,
@@ -200,7 +249,10 @@ impl Core {
             0 => {}
             5 => {
                 if let Some(rcode) = update_precheck(&view.zone, msg) {
-                    tracing::warn!(%src, ?rcode, "UPDATE refused by the local zone's conflict policy");
+                    self.stats.updates_refused.fetch_add(1, Ordering::Relaxed);
+                    if let Some(more) = self.warn_now(Some(now)) {
+                        tracing::warn!(%src, ?rcode, suppressed = more, "UPDATE refused by the local zone's conflict policy");
+                    }
                     return reply(out, wire::error_response(&q, rcode, false));
                 }
                 self.stats.dynamic.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +293,10 @@ impl Core {
             match reply.as_ref().and_then(|r| r.get(3)).map(|b| b & 0x0f) {
                 Some(0) => tracing::info!(%src, "UPDATE applied"),
                 rcode => {
-                    tracing::warn!(%src, ?rcode, "UPDATE rejected (unsigned, bad TSIG or prerequisites)")
+                    self.stats.updates_refused.fetch_add(1, Ordering::Relaxed);
+                    if let Some(more) = self.warn_now(None) {
+                        tracing::warn!(%src, ?rcode, suppressed = more, "UPDATE rejected (unsigned, bad TSIG or prerequisites)")
+                    }
                 }
             }
             return reply;
@@ -270,7 +325,9 @@ impl Core {
         let view = self.view.load();
         if !view.rebind.permits(q.lower_qname(&mut key), upstream::answer_addrs(reply)) {
             self.stats.rebind_dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(qname = ?String::from_utf8_lossy(q.qname), "rebinding: internal address in a public answer, dropped");
+            if let Some(more) = self.warn_now(Some(now)) {
+                tracing::warn!(qname = ?String::from_utf8_lossy(q.qname), suppressed = more, "rebinding: internal address in a public answer, dropped");
+            }
             return servfail();
         }
         let mut out = Vec::new();
@@ -323,4 +380,22 @@ fn finish(q: &QueryView<'_>, tcp: bool, out: &mut Vec<u8>) -> Next {
 fn reply(out: &mut Vec<u8>, bytes: Vec<u8>) -> Next {
     *out = bytes;
     Next::Reply
+}
+
+#[cfg(test)]
+mod warn_tests {
+    use super::*;
+
+    /// 10,000 occurrences over 100 s: two lines, the second counting the minute before.
+    #[test]
+    fn a_flood_of_warnings_is_a_line_a_minute() {
+        let (w, t0) = (Warn::default(), Instant::now());
+        let lines: Vec<u64> = (0..10_000u64)
+            .filter_map(|i| w.check(Some(t0 + Duration::from_millis(i * 10))))
+            .collect();
+        assert_eq!(lines, [0, 5_999]);
+        // A path without a clock of its own uses the latest time seen.
+        w.see(t0 + Duration::from_secs(200));
+        assert_eq!(w.check(None), Some(3_999));
+    }
 }
