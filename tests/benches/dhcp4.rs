@@ -1,4 +1,4 @@
-//! DHCPv4 server benchmark: crates/dhcp-server against ISC Kea (kea-dhcp4, memfile with
+//! DHCPv4 server benchmark: crates/dhcpv4 (its server) against ISC Kea (kea-dhcp4, memfile with
 //! persist=true), driven by perfdhcp (relay mode), in the same namespaces and run.
 //! `sudo cargo bench -p router-tests --bench dhcp4` (root: it builds namespaces).
 //!

@@ -1,4 +1,4 @@
-//! DHCPv6 server benchmark: crates/dhcp-server's `Server6` against ISC Kea (kea-dhcp6,
+//! DHCPv6 server benchmark: crates/dhcpv6's `Server6` against ISC Kea (kea-dhcp6,
 //! memfile with persist=true), driven by perfdhcp -6 (Solicit/Advertise/Request/Reply with
 //! IA_NA), in the same namespaces and run. `sudo cargo bench -p router-tests --bench dhcp6`.
 //!

@@ -1,4 +1,4 @@
-//! DHCPv4 server (crates/dhcp-server) against real clients from Debian, in namespaces:
+//! DHCPv4 server (crates/dhcpv4) against real clients from Debian, in namespaces:
 //! ISC dhclient, dhcpcd 9, busybox udhcpc, and perfdhcp (kea-admin) for the SIGKILL
 //! durability test. Needs root and `scripts/install-deps.sh` (isc-dhcp-client dhcpcd-base
 //! busybox kea-admin tcpdump).

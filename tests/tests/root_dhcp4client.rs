@@ -1,4 +1,4 @@
-//! The DHCPv4 client (`dhcp4-client` driver) against ISC Kea (kea-dhcp4) in namespaces: a
+//! The DHCPv4 client (`dhcpv4::driver::client`) against ISC Kea (kea-dhcp4) in namespaces: a
 //! lease puts the address and the default route into the client's namespace, renewals at T1
 //! keep the address, stop releases it in Kea's lease file, a restart asks for it again by
 //! INIT-REBOOT, and a renumbered server takes it away (NAK) and gives a new one. Needs root.

@@ -1,4 +1,4 @@
-//! DHCPv6 server (crates/dhcp-server, `Server6` + `driver6`) against real clients from
+//! DHCPv6 server (crates/dhcpv6, `Server6` + `driver::server`) against real clients from
 //! Debian, in namespaces: ISC `dhclient -6` (IA_NA, `-P` for IA_PD) and dhcpcd 9 (IA_NA and
 //! IA_PD). Needs root and `scripts/install-deps.sh` (isc-dhcp-client dhcpcd-base).
 //!

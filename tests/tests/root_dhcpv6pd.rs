@@ -1,4 +1,4 @@
-//! DHCPv6 prefix delegation end to end: the `dhcpv6pd` driver against Kea (kea-dhcp6) in
+//! DHCPv6 prefix delegation end to end: the `dhcpv6::driver::client` requesting router against Kea (kea-dhcp6) in
 //! namespaces, and over PPPoE against `ispemu`'s delegating router. Needs root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]

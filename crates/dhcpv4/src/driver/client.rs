@@ -56,7 +56,7 @@ pub enum Error {
     #[error("interface {0} has no MAC address")]
     NoMac(String),
     /// The driver task panicked or was cancelled.
-    #[error("dhcp4-client task: {0}")]
+    #[error("DHCPv4 client task: {0}")]
     Task(String),
 }
 

@@ -20,7 +20,7 @@
 //! only once addressing has put the router's address in it (a replaced one is deprecated,
 //! the DHCPv6 server renumbers); every lease is published in DNS and on the bus.
 //!
-//! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcp4-client`) or a static
+//! The WAN is PPPoE (with the PD client on `ppp0`), DHCP (IPoE, `dhcpv4`'s client) or a static
 //! address (the PD client on the WAN interface for both).
 
 use std::sync::Arc;
