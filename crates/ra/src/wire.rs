@@ -152,6 +152,50 @@ pub struct RouterAdvertisement {
     pub options: Vec<NdOption>,
 }
 
+/// Named field offsets (smoltcp style), relative to the start of what each module names.
+mod field {
+    /// The ICMPv6 header (RFC 4443 §2.1): type, code, checksum.
+    pub mod icmp {
+        /// Type and code.
+        pub const TYPE: usize = 0;
+        /// Where the message body starts.
+        pub const BODY: usize = 4;
+    }
+    /// A Router Solicitation's body (RFC 4861 §4.1): reserved, then options.
+    pub mod rs {
+        /// Length of the fixed part.
+        pub const FIXED: usize = 4;
+    }
+    /// A Router Advertisement's body (RFC 4861 §4.2).
+    pub mod ra {
+        /// Cur Hop Limit, flags (M, O), Router Lifetime.
+        pub const HOP_FLAGS_LIFETIME: usize = 0;
+        /// Reachable Time.
+        pub const REACHABLE_TIME: usize = 4;
+        /// Retrans Timer.
+        pub const RETRANS_TIMER: usize = 8;
+        /// Length of the fixed part (options follow).
+        pub const FIXED: usize = 12;
+    }
+    /// An option's data after its type and length octets (RFC 4861 §4.6).
+    pub mod opt {
+        /// Type, Length: the option header.
+        pub const HEADER: usize = 2;
+        /// Prefix Information: Prefix Length, flags (L, A).
+        pub const PIO_LEN_FLAGS: usize = 0;
+        /// Prefix Information: Valid Lifetime.
+        pub const PIO_VALID: usize = 2;
+        /// Prefix Information: Preferred Lifetime.
+        pub const PIO_PREFERRED: usize = 6;
+        /// Prefix Information: the prefix (after 4 reserved octets).
+        pub const PIO_PREFIX: usize = 14;
+        /// MTU (after 2 reserved octets); RDNSS/DNSSL Lifetime (RFC 8106 §5.1, §5.2).
+        pub const LIFETIME_OR_MTU: usize = 2;
+        /// RDNSS addresses / DNSSL names.
+        pub const LIST: usize = 6;
+    }
+}
+
 fn read<const N: usize>(b: &[u8], offset: usize) -> Result<[u8; N], Error> {
     b.get(offset..offset + N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
@@ -168,24 +212,25 @@ fn addr(b: &[u8], offset: usize) -> Result<Ipv6Addr, Error> {
 
 /// Checks the ICMPv6 type and code and returns the bytes after the 4-octet ICMPv6 header.
 fn header(bytes: &[u8], ty: u8, fixed: usize) -> Result<&[u8], Error> {
-    let [t, code, _, _] = read::<4>(bytes, 0)?;
+    let [t, code, _, _] = read::<4>(bytes, field::icmp::TYPE)?;
     if t != ty {
         return Err(Error::Type(t));
     }
     if code != 0 {
         return Err(Error::Code(code));
     }
-    if bytes.len() < 4 + fixed {
+    if bytes.len() < field::icmp::BODY + fixed {
         return Err(Error::Truncated { offset: bytes.len() });
     }
-    Ok(bytes.get(4..).unwrap_or_default())
+    Ok(bytes.get(field::icmp::BODY..).unwrap_or_default())
 }
 
 impl RouterSolicitation {
     /// Parses a Router Solicitation.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let body = header(bytes, TYPE_ROUTER_SOLICITATION, 4)?;
-        Ok(Self { options: parse_options(body.get(4..).unwrap_or_default(), 8)? })
+        let body = header(bytes, TYPE_ROUTER_SOLICITATION, field::rs::FIXED)?;
+        let options = body.get(field::rs::FIXED..).unwrap_or_default();
+        Ok(Self { options: parse_options(options, field::icmp::BODY + field::rs::FIXED)? })
     }
 
     /// The emitted length.
@@ -205,15 +250,19 @@ impl RouterSolicitation {
 impl RouterAdvertisement {
     /// Parses a Router Advertisement.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let body = header(bytes, TYPE_ROUTER_ADVERTISEMENT, 12)?;
-        let [cur_hop_limit, flags, l0, l1] = read::<4>(body, 0)?;
+        use field::ra::{FIXED, HOP_FLAGS_LIFETIME, REACHABLE_TIME, RETRANS_TIMER};
+        let body = header(bytes, TYPE_ROUTER_ADVERTISEMENT, FIXED)?;
+        let [cur_hop_limit, flags, l0, l1] = read::<4>(body, HOP_FLAGS_LIFETIME)?;
         Ok(Self {
             cur_hop_limit,
             flags,
             router_lifetime: u16::from_be_bytes([l0, l1]),
-            reachable_time: be32(body, 4)?,
-            retrans_timer: be32(body, 8)?,
-            options: parse_options(body.get(12..).unwrap_or_default(), 16)?,
+            reachable_time: be32(body, REACHABLE_TIME)?,
+            retrans_timer: be32(body, RETRANS_TIMER)?,
+            options: parse_options(
+                body.get(FIXED..).unwrap_or_default(),
+                field::icmp::BODY + FIXED,
+            )?,
         })
     }
 
@@ -246,7 +295,8 @@ fn parse_options(mut rest: &[u8], base: usize) -> Result<Vec<NdOption>, Error> {
             return Err(Error::OptionLength { offset });
         }
         let (opt, tail) = rest.split_at_checked(total).ok_or(Error::OptionLength { offset })?;
-        options.push(NdOption::parse(code, len, opt.get(2..).unwrap_or_default(), offset + 2)?);
+        let data = opt.get(field::opt::HEADER..).unwrap_or_default();
+        options.push(NdOption::parse(code, len, data, offset + field::opt::HEADER)?);
         rest = tail;
         offset += total;
     }
@@ -256,6 +306,9 @@ fn parse_options(mut rest: &[u8], base: usize) -> Result<Vec<NdOption>, Error> {
 impl NdOption {
     /// Parses one option from its type, its length field and the bytes after them.
     fn parse(code: u8, len: u8, d: &[u8], offset: usize) -> Result<Self, Error> {
+        use field::opt::{
+            LIFETIME_OR_MTU, LIST, PIO_LEN_FLAGS, PIO_PREFERRED, PIO_PREFIX, PIO_VALID,
+        };
         let layout = Error::OptionLayout { code, len };
         Ok(match code {
             OPT_SOURCE_LLADDR => NdOption::SourceLinkLayerAddress(d.to_vec()),
@@ -263,31 +316,31 @@ impl NdOption {
                 if len != 4 {
                     return Err(layout);
                 }
-                let [prefix_len, flags] = read::<2>(d, 0)?;
+                let [prefix_len, flags] = read::<2>(d, PIO_LEN_FLAGS)?;
                 if prefix_len > 128 {
                     return Err(Error::PrefixLength(prefix_len));
                 }
                 NdOption::PrefixInformation(PrefixInformation {
                     prefix_len,
                     flags,
-                    valid_lifetime: be32(d, 2)?,
-                    preferred_lifetime: be32(d, 6)?,
-                    prefix: addr(d, 14)?,
+                    valid_lifetime: be32(d, PIO_VALID)?,
+                    preferred_lifetime: be32(d, PIO_PREFERRED)?,
+                    prefix: addr(d, PIO_PREFIX)?,
                 })
             }
-            OPT_MTU if len == 1 => NdOption::Mtu(be32(d, 2)?),
+            OPT_MTU if len == 1 => NdOption::Mtu(be32(d, LIFETIME_OR_MTU)?),
             OPT_RDNSS if len >= 3 && len % 2 == 1 => NdOption::Rdnss {
-                lifetime: be32(d, 2)?,
-                servers: d.get(6..).unwrap_or_default().chunks_exact(16).map(to_addr).collect(),
+                lifetime: be32(d, LIFETIME_OR_MTU)?,
+                servers: d.get(LIST..).unwrap_or_default().chunks_exact(16).map(to_addr).collect(),
             },
             OPT_DNSSL if len >= 2 => {
-                let domains = parse_names(d.get(6..).unwrap_or_default(), offset + 6)?;
+                let domains = parse_names(d.get(LIST..).unwrap_or_default(), offset + LIST)?;
                 // RFC 8106 §5.2: one or more names (without one, the option could not be
                 // emitted again: it would be shorter than its minimum length).
                 if domains.is_empty() {
-                    return Err(Error::DomainName { offset: offset + 6 });
+                    return Err(Error::DomainName { offset: offset + LIST });
                 }
-                NdOption::Dnssl { lifetime: be32(d, 2)?, domains }
+                NdOption::Dnssl { lifetime: be32(d, LIFETIME_OR_MTU)?, domains }
             }
             OPT_MTU | OPT_RDNSS | OPT_DNSSL => return Err(layout),
             _ => NdOption::Unknown { code, data: d.to_vec() },
