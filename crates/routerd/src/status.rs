@@ -13,7 +13,6 @@ use tokio::sync::broadcast;
 
 use crate::bus::{Bus, Event, HostLease, WanPhase};
 use crate::service::{ServiceId, ServiceState, ServiceStatus};
-use crate::wiring::lan_addresses;
 
 /// The WAN as it is now.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -73,12 +72,20 @@ impl Status {
             mtu: link.mtu.filter(|_| up),
             session_id: state.session_id.filter(|_| up),
         };
+        // Each LAN's own addresses, and those the plan numbers it with from the delegation.
+        let plan = bus.plan.borrow().clone();
         let lans = config
             .lan
             .iter()
             .map(|l| {
                 let l = l.get_ref();
-                (l.name.clone(), lan_addresses(l, &delegation.prefixes))
+                let own = l
+                    .ipv4
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(l.ula.iter().map(ToString::to_string));
+                let numbered = plan.sites.get(&l.name).into_iter().flat_map(|s| &s.numbered);
+                (l.name.clone(), own.chain(numbered.map(|n| n.address.to_string())).collect())
             })
             .collect();
         Status {

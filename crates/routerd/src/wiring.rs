@@ -82,17 +82,6 @@ pub fn lan_address(p: &dhcpv6::DelegatedPrefix, subnet_id: u16) -> Option<ipnet:
     ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(net | 1), 64).ok()
 }
 
-/// A LAN's addresses as `routerctl` shows them: its own, and one per delegated prefix.
-pub fn lan_addresses(l: &config::Lan, delegated: &[dhcpv6::DelegatedPrefix]) -> Vec<String> {
-    let own = l.ipv4.iter().map(ToString::to_string).chain(l.ula.iter().map(ToString::to_string));
-    let numbered = l
-        .subnet_id
-        .iter()
-        .flat_map(|id| delegated.iter().filter_map(move |p| lan_address(p, *id)))
-        .map(|a| a.to_string());
-    own.chain(numbered).collect()
-}
-
 /// The DHCPv4 server of one LAN, from its configuration (validated already).
 pub fn dhcp_config(c: &Config, l: &config::Lan) -> Option<dhcpv4::server::ServerConfig> {
     let (net, d) = (l.ipv4?, l.dhcp4.as_ref()?);

@@ -28,10 +28,11 @@ pub(super) enum Site {
 }
 
 impl Site {
+    /// Its name: the LAN's, or the DMZ's (also its name in the plan's sites).
     fn name(&self) -> &str {
         match self {
             Site::Lan(n) => n,
-            Site::Dmz => "dmz",
+            Site::Dmz => crate::plan::DMZ,
         }
     }
 
@@ -64,20 +65,12 @@ impl Site {
         }
     }
 
-    /// Its name in the plan's sites.
-    fn plan_name(&self) -> &str {
-        match self {
-            Site::Lan(n) => n,
-            Site::Dmz => crate::plan::DMZ,
-        }
-    }
-
     /// Its part of the bus's plan, with only what may be used now (a delegated /64 once the
     /// router's address is on the interface; see [`crate::plan::SitePlan::on_link`]).
     fn usable(&self, bus: &Bus) -> SitePlan {
         let plan = bus.plan.borrow().clone();
-        let held = bus.numbered.borrow().get(self.plan_name()).cloned().unwrap_or_default();
-        plan.sites.get(self.plan_name()).map(|p| p.on_link(&held)).unwrap_or_default()
+        let held = bus.numbered.borrow().get(self.name()).cloned().unwrap_or_default();
+        plan.sites.get(self.name()).map(|p| p.on_link(&held)).unwrap_or_default()
     }
 
     /// Router advertisements here: a LAN's /64s, or on the DMZ no prefix, only the default
