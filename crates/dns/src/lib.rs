@@ -94,7 +94,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 #[cfg(feature = "driver")]
 pub use driver::{DnsHandle, serve};
 pub use local::{Conflict, LeaseUpdate, LocalZone, StaticHost};
-pub use server::Core;
+pub use server::{Core, Latency, Stats};
 
 /// Errors of configuration and start-up.
 #[derive(Debug, thiserror::Error)]

@@ -70,6 +70,47 @@ pub struct Stats {
     pub malformed: AtomicU64,
     /// UPDATEs refused (the conflict policy) or rejected (unsigned, bad TSIG, prerequisites).
     pub updates_refused: AtomicU64,
+    /// Queries answered SERVFAIL: no upstream answered usably, or hickory could not answer.
+    pub servfail: AtomicU64,
+    /// How long the upstreams took to answer forwarded queries (all tries of one query).
+    pub upstream_latency: Latency,
+}
+
+/// Durations counted in fixed buckets (a Prometheus histogram's shape), lock-free.
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// Durations at most `BOUNDS[i]` (each in its first bucket, not cumulative).
+    pub buckets: [AtomicU64; 10],
+    /// All durations (those above the last bound too).
+    pub count: AtomicU64,
+    /// Their sum in microseconds.
+    pub sum_us: AtomicU64,
+}
+
+impl Latency {
+    /// The buckets' upper bounds.
+    pub const BOUNDS: [Duration; 10] = [
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+        Duration::from_millis(10),
+        Duration::from_millis(25),
+        Duration::from_millis(50),
+        Duration::from_millis(100),
+        Duration::from_millis(250),
+        Duration::from_millis(500),
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+    ];
+
+    /// Counts one duration.
+    pub fn observe(&self, d: Duration) {
+        if let Some(b) = Self::BOUNDS.iter().position(|b| d <= *b).and_then(|i| self.buckets.get(i))
+        {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
 }
 
 /// A per-message warning, rate limited to one line per [`Warn::INTERVAL`] (one LAN host
@@ -215,6 +256,16 @@ impl Core {
         &self.stats
     }
 
+    /// Answers in the forwarding cache now.
+    pub fn cache_len(&self) -> usize {
+        self.cache.lock().map_or(0, |c| c.len())
+    }
+
+    /// The upstreams took `d` to answer one forwarded query (measured by the driver).
+    pub fn note_upstream_latency(&self, d: Duration) {
+        self.stats.upstream_latency.observe(d);
+    }
+
     /// Takes a message that arrived at `now` from `src` (over TCP if `tcp`). [`Next::Reply`]:
     /// the response is in `out`.
     pub fn handle_query(
@@ -301,7 +352,10 @@ impl Core {
             }
             return reply;
         }
-        reply.or_else(|| Some(wire::error_response(&q, Rcode::ServFail, true)))
+        reply.or_else(|| {
+            self.stats.servfail.fetch_add(1, Ordering::Relaxed);
+            Some(wire::error_response(&q, Rcode::ServFail, true))
+        })
     }
 
     /// What the client gets after [`Ask::Upstream`] for `msg`, given the upstream `reply` that
@@ -316,7 +370,10 @@ impl Core {
         reply: Option<&[u8]>,
     ) -> Option<Vec<u8>> {
         let q = QueryView::parse(msg).ok()?;
-        let servfail = || Some(wire::error_response(&q, Rcode::ServFail, true));
+        let servfail = || {
+            self.stats.servfail.fetch_add(1, Ordering::Relaxed);
+            Some(wire::error_response(&q, Rcode::ServFail, true))
+        };
         let Some(reply) = reply else {
             tracing::debug!("no upstream answered");
             return servfail();

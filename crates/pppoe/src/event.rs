@@ -97,4 +97,70 @@ pub struct Stats {
     /// CHAP Challenges not answered: CHAP was not the protocol the peer required of us (PAP,
     /// none), or the authentication phase had not begun.
     pub ignored_challenges: u64,
+    /// Round trips of the LCP echo keepalive (Echo-Request to its Echo-Reply).
+    pub echo_rtt: RttHistogram,
+}
+
+impl Stats {
+    /// These counters and `other`'s together (a driver's sessions one after another).
+    pub fn plus(&self, other: &Stats) -> Stats {
+        let mut echo_rtt = self.echo_rtt;
+        for (a, b) in echo_rtt.buckets.iter_mut().zip(other.echo_rtt.buckets) {
+            *a += b;
+        }
+        echo_rtt.count += other.echo_rtt.count;
+        echo_rtt.sum_us = echo_rtt.sum_us.saturating_add(other.echo_rtt.sum_us);
+        Stats {
+            malformed: self.malformed + other.malformed,
+            ignored: self.ignored + other.ignored,
+            forged_padt: self.forged_padt + other.forged_padt,
+            discovery_retransmits: self.discovery_retransmits + other.discovery_retransmits,
+            echo_requests: self.echo_requests + other.echo_requests,
+            protocol_rejects: self.protocol_rejects + other.protocol_rejects,
+            ignored_rejects: self.ignored_rejects + other.ignored_rejects,
+            ignored_challenges: self.ignored_challenges + other.ignored_challenges,
+            echo_rtt,
+        }
+    }
+}
+
+/// Round trips counted in fixed buckets (a Prometheus histogram's shape): how many took at
+/// most each of [`RttHistogram::BOUNDS`], their count and their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RttHistogram {
+    /// Round trips at most `BOUNDS[i]` (not cumulative: each falls in its first bucket).
+    pub buckets: [u64; 8],
+    /// All round trips (those above the last bound included).
+    pub count: u64,
+    /// Their sum, in microseconds.
+    pub sum_us: u64,
+}
+
+impl RttHistogram {
+    /// The buckets' upper bounds.
+    pub const BOUNDS: [std::time::Duration; 8] = {
+        use std::time::Duration;
+        [
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+            Duration::from_millis(5),
+            Duration::from_millis(10),
+            Duration::from_millis(25),
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            Duration::from_millis(250),
+        ]
+    };
+
+    /// Counts one round trip.
+    pub fn observe(&mut self, rtt: std::time::Duration) {
+        if let Some(i) = Self::BOUNDS.iter().position(|b| rtt <= *b) {
+            if let Some(b) = self.buckets.get_mut(i) {
+                *b += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_us =
+            self.sum_us.saturating_add(u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
+    }
 }

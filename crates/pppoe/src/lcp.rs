@@ -197,6 +197,8 @@ pub(crate) struct Echo {
     last_activity: Option<Instant>,
     outstanding: u32,
     next_id: u8,
+    /// The last Echo-Request sent, and when: its Echo-Reply gives the round trip.
+    sent: Option<(u8, Instant)>,
 }
 
 impl Echo {
@@ -209,6 +211,7 @@ impl Echo {
             last_activity: None,
             outstanding: 0,
             next_id: 0,
+            sent: None,
         }
     }
 
@@ -244,6 +247,19 @@ impl Echo {
         self.outstanding += 1;
         self.last_activity = Some(now);
         self.next_id = self.next_id.wrapping_add(1);
+        self.sent = Some((self.next_id, now));
         Some(EchoAction::Send(self.next_id))
+    }
+
+    /// An Echo-Reply with `id` arrived at `now`: the round trip of our last request, if it
+    /// answers that one (once; a late or duplicated reply gives none).
+    pub(crate) fn handle_reply(&mut self, id: u8, now: Instant) -> Option<Duration> {
+        match self.sent {
+            Some((sent_id, at)) if sent_id == id => {
+                self.sent = None;
+                Some(now.saturating_duration_since(at))
+            }
+            _ => None,
+        }
     }
 }

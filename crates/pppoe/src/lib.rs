@@ -73,5 +73,5 @@ mod tests;
 pub use auth::{AuthKind, Credentials, Secrets};
 pub use client::{ClientConfig, Command, Event, PppoeClient};
 pub use discovery::PPPOE_MAX_PAYLOAD;
-pub use event::{DownReason, Ipv4Link, Ipv6Link, Link, Stats, Transmit};
+pub use event::{DownReason, Ipv4Link, Ipv6Link, Link, RttHistogram, Stats, Transmit};
 pub use server::{AcCommand, AcConfig, AcEvent, AccessConcentrator};

@@ -298,6 +298,11 @@ impl Ppp {
                 _ => self.ipv6cp.iter_mut().for_each(|f| f.protocol_rejected(now)),
             }
         }
+        if let CpPacket::EchoReply { id, .. } = &packet {
+            if let Some(rtt) = self.echo.handle_reply(*id, now) {
+                stats.echo_rtt.observe(rtt);
+            }
+        }
         let before = self.lcp.ignored_rejects();
         self.lcp.handle_packet(now, packet);
         stats.ignored_rejects += self.lcp.ignored_rejects() - before;

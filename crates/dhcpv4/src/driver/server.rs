@@ -46,6 +46,8 @@ pub struct DriverConfig {
     /// PostgreSQL's `commit_delay`): fewer syncs and less CPU per lease under load, at the
     /// cost of up to this much more latency before an ACK. Zero syncs at once.
     pub commit_delay: Duration,
+    /// Where the server's counters are published after each wake-up (metrics), when given.
+    pub stats: Option<tokio::sync::watch::Sender<crate::server::Stats>>,
 }
 
 impl DriverConfig {
@@ -57,6 +59,7 @@ impl DriverConfig {
             server,
             port: SERVER_PORT,
             commit_delay: COMMIT_DELAY,
+            stats: None,
         }
     }
 }
@@ -118,6 +121,10 @@ pub async fn run(
             }
         }
         flush(&socket, &mut server, events.as_ref()).await;
+        if let Some(tx) = &cfg.stats {
+            let s = server.stats();
+            tx.send_if_modified(|o| std::mem::replace(o, s) != s);
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Driver6Config {
     /// The writer thread's wait for more records before each sync, as
     /// the DHCPv4 driver's `commit_delay`: fewer syncs, up to this much later Replies.
     pub commit_delay: std::time::Duration,
+    /// Where the server's counters are published after each wake-up (metrics), when given.
+    pub stats: Option<tokio::sync::watch::Sender<crate::server::Stats6>>,
 }
 
 impl Driver6Config {
@@ -62,6 +64,7 @@ impl Driver6Config {
             server,
             port: SERVER_PORT,
             commit_delay: COMMIT_DELAY,
+            stats: None,
         }
     }
 }
@@ -196,6 +199,10 @@ pub async fn run(
             }
         }
         flush(&socket, &mut server, events.as_ref()).await;
+        if let Some(tx) = &cfg.stats {
+            let s = server.stats();
+            tx.send_if_modified(|o| std::mem::replace(o, s) != s);
+        }
     }
 }
 

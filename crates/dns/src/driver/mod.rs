@@ -91,6 +91,11 @@ impl DnsHandle {
     pub fn stats(&self) -> &Stats {
         self.shared.core.stats()
     }
+
+    /// Answers in the forwarding cache now.
+    pub fn cache_len(&self) -> usize {
+        self.shared.core.cache_len()
+    }
 }
 
 /// Opens the dynamic zone, binds UDP and TCP on every `config.listen` address, and returns the
@@ -147,7 +152,11 @@ async fn ask(
         Ask::Upstream => {
             let view = shared.core.view();
             let q = QueryView::parse(&msg).ok()?;
+            let asked = Instant::now();
             let reply = forward::resolve(&view.upstreams, &q, view.timeout).await;
+            if reply.is_some() {
+                shared.core.note_upstream_latency(asked.elapsed());
+            }
             shared.core.handle_upstream_reply(Instant::now(), tcp, &msg, reply.as_deref())
         }
     }

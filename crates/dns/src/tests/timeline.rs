@@ -136,6 +136,28 @@ fn negative_answer_lives_for_its_soa_ttl() {
     let m = m.unwrap();
     assert_eq!((m.metadata.response_code, m.authorities[0].ttl), (ResponseCode::NXDomain, 1));
     assert_eq!(ask(&core, t0 + Duration::from_secs(30), LAN, &q).0, UPSTREAM);
+    assert_eq!((core.cache_len(), n(&core.stats().servfail)), (1, 0));
+}
+
+/// What the metrics read: SERVFAILs given for no upstream answer or a dropped one, and the
+/// upstream latency the driver notes, in its buckets.
+#[test]
+fn servfails_and_upstream_latency_are_counted() {
+    let (core, _) = setup();
+    let t0 = Instant::now();
+    let q = query("gone.example.com.", RecordType::A, 9);
+    let m = decode(core.handle_upstream_reply(t0, false, &q, None));
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    let inside = answer(&q, "gone.example.com.", 300, [192, 168, 5, 5]);
+    decode(core.handle_upstream_reply(t0, false, &q, Some(&inside)));
+    assert_eq!(n(&core.stats().servfail), 2);
+    for ms in [3, 40, 40, 5000] {
+        core.note_upstream_latency(Duration::from_millis(ms));
+    }
+    let l = &core.stats().upstream_latency;
+    let buckets: Vec<u64> = l.buckets.iter().map(n).collect();
+    assert_eq!(buckets, [0, 1, 0, 0, 2, 0, 0, 0, 0, 0]);
+    assert_eq!((n(&l.count), n(&l.sum_us)), (4, 5_083_000));
 }
 
 #[test]

@@ -81,7 +81,8 @@ pub async fn run(
     }
 
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
-    let path = DataPath::start(sess, tun, ctl_tx.clone()).map_err(io("data path"))?;
+    let path =
+        DataPath::start(sess, tun, ctl_tx.clone(), Arc::default()).map_err(io("data path"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let reader = spawn_discovery_reader(disc.clone(), ctl_tx, stop.clone())
         .map_err(io("discovery thread"))?;

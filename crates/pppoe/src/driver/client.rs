@@ -44,6 +44,11 @@ pub struct Config {
     pub default_routes: bool,
     /// Where the current session is remembered, to clear it with a PADT after a crash.
     pub state_dir: Option<PathBuf>,
+    /// The data path's counters: give one to read them while the driver runs (metrics);
+    /// they go on across redials.
+    pub counters: Arc<super::Counters>,
+    /// The control machine's counters, published after each step (metrics), when given.
+    pub stats: Option<watch::Sender<crate::Stats>>,
 }
 
 impl Config {
@@ -60,6 +65,8 @@ impl Config {
             ipv6: true,
             default_routes: true,
             state_dir: None,
+            counters: Arc::default(),
+            stats: None,
         }
     }
 }
@@ -113,8 +120,8 @@ pub async fn run(
     }
 
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
-    let path =
-        DataPath::start(sess.clone(), tun.clone(), ctl_tx.clone()).map_err(io("data path"))?;
+    let path = DataPath::start(sess.clone(), tun.clone(), ctl_tx.clone(), cfg.counters.clone())
+        .map_err(io("data path"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let reader = spawn_discovery_reader(disc.clone(), ctl_tx, stop.clone())
         .map_err(io("discovery thread"))?;
@@ -122,6 +129,8 @@ pub async fn run(
     let mut attempt = 0u32;
     let mut last_ipv4 = std::net::Ipv4Addr::UNSPECIFIED;
     let mut last_reason = None;
+    // The counters of the sessions before this one (each dial has a new machine).
+    let mut ended = crate::Stats::default();
     'dial: while !*shutdown.borrow() {
         let mut pc = ClientConfig::new(mac, cfg.credentials.clone(), random_seed());
         pc.vlan = cfg.vlan.map(Vlan::id);
@@ -185,6 +194,10 @@ pub async fn run(
                     while let Some(t) = m.poll_transmit() {
                         let _ = disc.send(&t.bytes);
                     }
+                    ended = ended.plus(&m.stats());
+                    if let Some(tx) = &cfg.stats {
+                        tx.send_replace(ended);
+                    }
                     let wait = backoff(attempt, last_reason);
                     attempt = attempt.saturating_add(1);
                     info!(seconds = wait.as_secs(), "pppoe: redialing after back-off");
@@ -194,6 +207,10 @@ pub async fn run(
                     }
                     continue 'dial;
                 }
+            }
+            if let Some(tx) = &cfg.stats {
+                let s = ended.plus(&m.stats());
+                tx.send_if_modified(|o| std::mem::replace(o, s) != s);
             }
             let now = std::time::Instant::now();
             let seen_now = rx_data.load(Ordering::Relaxed);

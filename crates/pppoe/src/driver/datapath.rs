@@ -137,9 +137,9 @@ impl DataPath {
         session_sock: Arc<PacketSocket>,
         tun: Arc<Tun>,
         control: UnboundedSender<Vec<u8>>,
+        counters: Arc<Counters>,
     ) -> std::io::Result<Self> {
         let sessions = Arc::new(RwLock::new(Sessions::default()));
-        let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let rx = {
             let (s, t, ss, c, st) = (

@@ -99,6 +99,32 @@ fn answered_echo_keeps_link_up() {
     let until = pair.now + Duration::from_secs(300);
     assert!(pair.drive(100, |p| p.now >= until));
     assert_eq!(pair.client_down(), None);
-    // One probe per quiet interval.
-    assert!(pair.client.stats().echo_requests >= 29);
+    // One probe per quiet interval, each answered at once: every round trip is counted,
+    // in the first bucket (the pair's clock does not move during an exchange).
+    let stats = pair.client.stats();
+    assert!(stats.echo_requests >= 29);
+    assert_eq!(stats.echo_rtt.count, stats.echo_requests);
+    assert_eq!((stats.echo_rtt.buckets[0], stats.echo_rtt.sum_us), (stats.echo_requests, 0));
+}
+
+/// The round trip is the time from the Echo-Request to its own Echo-Reply; a reply to an
+/// older request, or a second copy, measures nothing.
+#[test]
+fn echo_round_trip_is_measured_from_request_to_its_reply() {
+    let t0 = Instant::now();
+    let mut echo = crate::lcp::Echo::new(Some(Duration::from_secs(10)), 3);
+    echo.start(t0);
+    let t1 = t0 + Duration::from_secs(10);
+    assert_eq!(echo.handle_timeout(t1), Some(crate::lcp::EchoAction::Send(1)));
+    assert_eq!(echo.handle_reply(0, t1 + Duration::from_millis(3)), None);
+    assert_eq!(echo.handle_reply(1, t1 + Duration::from_millis(7)), Some(Duration::from_millis(7)));
+    assert_eq!(echo.handle_reply(1, t1 + Duration::from_millis(9)), None);
+
+    let mut h = crate::RttHistogram::default();
+    for ms in [0, 7, 7, 300] {
+        h.observe(Duration::from_millis(ms));
+    }
+    // 0 ms in the first bucket, 7 ms in the 10 ms one, 300 ms above the last bound.
+    assert_eq!(h.buckets, [1, 0, 0, 2, 0, 0, 0, 0]);
+    assert_eq!((h.count, h.sum_us), (4, 314_000));
 }
