@@ -18,6 +18,9 @@ PACKAGES=(
   kea-dhcp6-server
   # DHCPv6 server tests (root_dhcp6): dhcpcd as an IA_NA + IA_PD client beside dhclient -6
   dhcpcd-base
+  # routerd's status page and /metrics (root_http): promtool checks the scrape, a headless
+  # Chromium loads the page
+  prometheus chromium
   # the container demo (make demo) and its test (root_compose): Docker, compose v1, strip
   # (busybox-static is not installed: compose/build-images.sh unpacks it with apt-get download)
   docker.io docker-compose binutils

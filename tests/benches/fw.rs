@@ -40,6 +40,7 @@ fn config(forwards: u16) -> FwConfig {
             .collect(),
         pinholes: vec![],
         open: vec![],
+        lan_tcp: vec![],
         split: None,
     }
 }

@@ -96,6 +96,7 @@ fn nat(router: &Netns, wan: &str) {
         port_forwards: vec![],
         pinholes: vec![],
         open: vec![],
+        lan_tcp: vec![],
         split: None,
     };
     let rs = fw::build(&cfg, &FwState::default()).unwrap();

@@ -99,6 +99,7 @@ fn main() {
         port_forwards: vec![],
         pinholes: vec![],
         open: vec![],
+        lan_tcp: vec![],
         split: None,
     };
     let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local) }).unwrap();

@@ -42,6 +42,7 @@ fn config() -> FwConfig {
             port: 22,
         }],
         open: vec![OpenPort { name: "ssh".into(), proto: Proto::Tcp, port: 2223 }],
+        lan_tcp: vec![],
         split: None,
     }
 }

@@ -124,6 +124,8 @@ pub struct FwConfig {
     pub pinholes: Vec<Pinhole>,
     /// Router services open to the WAN.
     pub open: Vec<OpenPort>,
+    /// TCP ports of router services open to the LANs (and only to them): the status page.
+    pub lan_tcp: Vec<u16>,
     /// The role in the split deployment, if any.
     pub split: Option<Split>,
 }
@@ -243,7 +245,13 @@ fn input(cfg: &FwConfig) -> Chain {
                 Action::Accept,
             ));
         }
-        rules.push(r(vec![iif, Match::L4Proto(L4::Tcp), Match::Dport(53)], Action::Accept));
+        rules.push(r(vec![iif.clone(), Match::L4Proto(L4::Tcp), Match::Dport(53)], Action::Accept));
+        for port in &cfg.lan_tcp {
+            rules.push(r(
+                vec![iif.clone(), Match::L4Proto(L4::Tcp), Match::Dport(*port)],
+                Action::Accept,
+            ));
+        }
     }
     match &cfg.split {
         Some(Split::Ingress { dmz, .. }) => {
@@ -439,6 +447,7 @@ mod tests {
                 port: 22,
             }],
             open: vec![],
+            lan_tcp: vec![],
             split: None,
         }
     }

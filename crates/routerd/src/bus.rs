@@ -74,6 +74,29 @@ pub enum DownReason {
     Stopped,
 }
 
+impl DownReason {
+    /// The reason as a metric label (`routerd_wan_downs_total{reason}`): one of a fixed few.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DownReason::Pppoe(r) => match r {
+                pppoe::DownReason::DiscoveryTimeout => "discovery_timeout",
+                pppoe::DownReason::DiscoveryError => "discovery_error",
+                pppoe::DownReason::Padt => "padt",
+                pppoe::DownReason::LcpNegotiationFailed => "lcp_failed",
+                pppoe::DownReason::LcpTerminated => "lcp_terminated",
+                pppoe::DownReason::EchoTimeout => "echo_timeout",
+                pppoe::DownReason::AuthFailed => "auth_failed",
+                pppoe::DownReason::NcpFailed => "ncp_failed",
+                pppoe::DownReason::AdminClose => "admin_close",
+                _ => "other",
+            },
+            DownReason::DhcpLost => "dhcp_lost",
+            DownReason::DhcpReleased => "dhcp_released",
+            DownReason::Stopped => "stopped",
+        }
+    }
+}
+
 impl fmt::Display for DownReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -119,6 +142,14 @@ pub struct WanState {
     pub last_down: Option<DownReason>,
     /// The PPPoE session id while up.
     pub session_id: Option<u16>,
+    /// Since when it is up.
+    pub up_since: Option<std::time::Instant>,
+    /// How often it went down, by [`DownReason::label`].
+    pub downs: BTreeMap<&'static str, u64>,
+    /// IPv4 is up (IPCP opened, or a DHCP or static address).
+    pub ipv4_up: bool,
+    /// IPv6 is up on the link (IPv6CP opened; on Ethernet, the WAN's IPv6 is enabled).
+    pub ipv6_up: bool,
 }
 
 /// A LAN host's lease, as the DHCP servers granted it.
@@ -173,6 +204,57 @@ pub struct Reloads {
     pub count: u32,
     /// What the last one did.
     pub last: Option<ReloadOutcome>,
+    /// How many were refused.
+    pub refused: u32,
+    /// How many were applied but a restarted service failed with them.
+    pub failed: u32,
+}
+
+/// The counters the protocol drivers publish while they run, read when metrics are
+/// scraped (the drivers' own counters: nothing is counted twice).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// The PPPoE control machine's (malformed, ignored, echoes and their round trips).
+    pub pppoe: watch::Sender<pppoe::Stats>,
+    /// The PPPoE data path's (packets, bytes, drops), across redials and restarts.
+    pub datapath: Arc<pppoe::driver::Counters>,
+    dhcp4: std::sync::Mutex<BTreeMap<String, watch::Sender<dhcpv4::server::Stats>>>,
+    dhcp6: std::sync::Mutex<BTreeMap<String, watch::Sender<dhcpv6::server::Stats6>>>,
+}
+
+impl Counters {
+    /// Where the DHCPv4 server of `lan` publishes.
+    pub fn dhcp4(&self, lan: &str) -> watch::Sender<dhcpv4::server::Stats> {
+        entry(&self.dhcp4, lan)
+    }
+
+    /// Where the DHCPv6 server of `lan` publishes.
+    pub fn dhcp6(&self, lan: &str) -> watch::Sender<dhcpv6::server::Stats6> {
+        entry(&self.dhcp6, lan)
+    }
+
+    /// Each DHCPv4 server's counters now, by LAN.
+    pub fn dhcp4_now(&self) -> BTreeMap<String, dhcpv4::server::Stats> {
+        now(&self.dhcp4)
+    }
+
+    /// Each DHCPv6 server's counters now, by LAN.
+    pub fn dhcp6_now(&self) -> BTreeMap<String, dhcpv6::server::Stats6> {
+        now(&self.dhcp6)
+    }
+}
+
+fn entry<T: Default>(
+    m: &std::sync::Mutex<BTreeMap<String, watch::Sender<T>>>,
+    lan: &str,
+) -> watch::Sender<T> {
+    let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
+    m.entry(lan.to_string()).or_default().clone()
+}
+
+fn now<T: Copy>(m: &std::sync::Mutex<BTreeMap<String, watch::Sender<T>>>) -> BTreeMap<String, T> {
+    let m = m.lock().unwrap_or_else(|p| p.into_inner());
+    m.iter().map(|(k, v)| (k.clone(), *v.borrow())).collect()
 }
 
 /// What happened, for whoever listens (the status keeper, `routerctl`, logs).
@@ -241,6 +323,12 @@ pub struct Bus {
     pub ready: watch::Sender<std::collections::BTreeSet<Ready>>,
     /// Transitions.
     pub events: broadcast::Sender<Event>,
+    /// The DNS server while it runs (the services that feed it, and the metrics, read it).
+    pub dns: watch::Sender<Option<dns::DnsHandle>>,
+    /// What the drivers count.
+    pub counters: Counters,
+    /// When routerd started.
+    pub started: std::time::Instant,
 }
 
 impl Bus {
@@ -262,6 +350,9 @@ impl Bus {
             reloads: watch::Sender::new(Reloads::default()),
             ready_after: watch::Sender::new(None),
             events: broadcast::Sender::new(256),
+            dns: watch::Sender::new(None),
+            counters: Counters::default(),
+            started: std::time::Instant::now(),
         }
     }
 

@@ -10,10 +10,12 @@
 //!   from (configuration, delegation, WAN link) and published on the bus; [`service`]: the
 //!   typed names and states of the supervised services.
 //! - [`status`]: what `routerctl status|wan|leases|prefixes|events` reads from the control
-//!   socket.
+//!   socket; [`http`]: the same status, the status page and Prometheus' `/metrics` over HTTP
+//!   on the LANs.
 
 pub mod bus;
 pub mod config;
+pub mod http;
 pub mod names;
 pub mod plan;
 pub mod reload;

@@ -31,6 +31,7 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
     if old.dmz != new.dmz {
         return needs_restart("dmz");
     }
+
     let names = |c: &Config| c.lan.iter().map(|l| l.get_ref().name.clone()).collect::<Vec<_>>();
     if names(old) != names(new) {
         return Err(format!(
@@ -105,6 +106,15 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
     }
     if old.firewall != new.firewall {
         p.changed.push("firewall".into());
+    }
+    if old.http != new.http {
+        if old.http.enabled != new.http.enabled {
+            return needs_restart("http.enabled");
+        }
+        p.changed.push("http".into());
+        if new.http.enabled {
+            p.restart.push(ServiceId::Http);
+        }
     }
     p.restart.sort();
     p.restart.dedup();

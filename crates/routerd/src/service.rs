@@ -51,6 +51,8 @@ pub enum ServiceId {
     Pd,
     /// The ingress's DMZ address by DHCPv4 from the gateway.
     Dmz,
+    /// The status page and `/metrics`.
+    Http,
 }
 
 impl fmt::Display for ServiceId {
@@ -65,6 +67,7 @@ impl fmt::Display for ServiceId {
             ServiceId::Wan => f.write_str("wan"),
             ServiceId::Pd => f.write_str("dhcpv6pd"),
             ServiceId::Dmz => f.write_str("dmz"),
+            ServiceId::Http => f.write_str("http"),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct WanStatus {
     pub mtu: Option<u16>,
     /// PPPoE session id.
     pub session_id: Option<u16>,
+    /// Seconds since it came up (while up).
+    pub uptime_s: Option<u64>,
 }
 
 /// Everything `routerctl status` shows: a projection of the bus ([`Status::of`]), made when
@@ -71,6 +73,7 @@ impl Status {
             dns: if up { link.dns.iter().map(ToString::to_string).collect() } else { Vec::new() },
             mtu: link.mtu.filter(|_| up),
             session_id: state.session_id.filter(|_| up),
+            uptime_s: state.up_since.filter(|_| up).map(|t| t.elapsed().as_secs()),
         };
         // Each LAN's own addresses, and those the plan numbers it with from the delegation.
         let plan = bus.plan.borrow().clone();
@@ -216,7 +219,8 @@ pub fn event_json(ev: &Event) -> serde_json::Value {
     serde_json::json!({ "time": now, "event": kind, "detail": detail })
 }
 
-fn answer(cmd: &str, s: &Status) -> String {
+/// The answer to one control-socket command (`status` is also `/api/status`).
+pub fn answer(cmd: &str, s: &Status) -> String {
     let v = match cmd {
         "status" => serde_json::json!({ "healthy": s.healthy(), "status": s }),
         "wan" => serde_json::to_value(&s.wan).unwrap_or_default(),
@@ -256,10 +260,12 @@ mod tests {
             phase: WanPhase::Up,
             last_down: None,
             session_id: Some(7),
+            up_since: Some(std::time::Instant::now()),
+            ..WanState::default()
         });
         let s = Status::of(&bus);
         assert_eq!((s.wan.state.as_str(), s.wan.ipv4.as_deref()), ("up", Some("198.51.100.2")));
-        assert_eq!(s.wan.session_id, Some(7));
+        assert_eq!((s.wan.session_id, s.wan.uptime_s), (Some(7), Some(0)));
         assert!(!s.healthy(), "a service that is not running yet is not healthy");
         bus.services
             .send_modify(|m| m.get_mut(&ServiceId::Wan).unwrap().state = ServiceState::Running);
@@ -269,7 +275,7 @@ mod tests {
         bus.wan_state.send_replace(WanState {
             phase: WanPhase::Down,
             last_down: Some(reason),
-            session_id: None,
+            ..WanState::default()
         });
         let s = Status::of(&bus);
         assert_eq!((s.wan.state.as_str(), s.wan.last_down.as_deref()), ("down", Some("Padt")));

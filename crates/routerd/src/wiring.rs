@@ -63,6 +63,12 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
             })
             .collect(),
         open: Vec::new(),
+        lan_tcp: {
+            let mut ports: Vec<u16> = c.http_listen().iter().map(|a| a.port()).collect();
+            ports.sort_unstable();
+            ports.dedup();
+            ports
+        },
         split: match c.role() {
             config::Role::All => None,
             config::Role::Gateway => Some(fw::Split::Gateway),

@@ -73,6 +73,9 @@ pub struct Config {
     pub control: Control,
     /// The DMZ link of the split deployment (role `ingress`).
     pub dmz: Option<Spanned<Dmz>>,
+    /// The status page and `/metrics`.
+    #[serde(default)]
+    pub http: Http,
 }
 
 fn default_role() -> Spanned<Role> {
@@ -431,6 +434,58 @@ impl Default for Control {
     }
 }
 
+/// `[http]`: the status page (`/`), `/api/status` and Prometheus' `/metrics`. Never on the
+/// WAN: only the LANs' own addresses (or loopback) may be listened on, and the firewall
+/// refuses the port from the WAN as it refuses everything not opened.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// Serve at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The addresses; default: each LAN's IPv4 address (and ULA) on `port`.
+    pub listen: Option<Spanned<Vec<std::net::SocketAddr>>>,
+    /// The port of the default addresses.
+    #[serde(default = "default_http_port")]
+    pub port: u16,
+    /// A file holding a bearer token: requests without `Authorization: Bearer <token>` get
+    /// 401.
+    pub token_file: Option<Spanned<PathBuf>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http { enabled: true, listen: None, port: default_http_port(), token_file: None }
+    }
+}
+
+fn default_http_port() -> u16 {
+    8080
+}
+
+impl Config {
+    /// Where the HTTP endpoint listens: `[http] listen`, or each LAN's IPv4 address and ULA
+    /// on `[http] port`; nothing when disabled.
+    pub fn http_listen(&self) -> Vec<std::net::SocketAddr> {
+        if !self.http.enabled {
+            return Vec::new();
+        }
+        if let Some(l) = &self.http.listen {
+            return l.get_ref().clone();
+        }
+        let port = self.http.port;
+        self.lan
+            .iter()
+            .flat_map(|l| {
+                let l = l.get_ref();
+                let v4 = l.ipv4.map(|a| std::net::SocketAddr::new(IpAddr::V4(a.addr()), port));
+                let v6 = l.ula.map(|a| std::net::SocketAddr::new(IpAddr::V6(a.addr()), port));
+                v4.into_iter().chain(v6)
+            })
+            .collect()
+    }
+}
+
 fn default_socket() -> PathBuf {
     PathBuf::from("/run/routerd/control.sock")
 }
@@ -477,6 +532,9 @@ pub fn load(text: &str, dir: &Path) -> Result<Config, ConfigError> {
     if let Some(p) = cfg.wan.pppoe.as_mut() {
         let p = p.get_mut();
         p.password_file = p.password_file.as_ref().map(|f| dir.join(f));
+    }
+    if let Some(f) = cfg.http.token_file.as_mut() {
+        *f.get_mut() = dir.join(f.get_ref());
     }
     Ok(cfg)
 }

@@ -191,3 +191,29 @@ fn an_unreadable_password_file_at_dial_time_fails_the_wan_naming_the_file() {
     let text = e.to_string();
     assert!(text.contains("password_file") && text.contains("pppoe-pw"), "{text}");
 }
+
+/// `[http]`: by default each LAN's addresses on 8080; never a wildcard or a non-LAN
+/// address (that is how the WAN would be served); a token file must be readable.
+#[test]
+fn http_listens_only_on_the_lans() {
+    let (text, dir) = example();
+    let c = load(&text, &dir).unwrap();
+    let want: Vec<std::net::SocketAddr> =
+        vec!["192.168.1.1:8080".parse().unwrap(), "[fd12:3456:789a:1::1]:8080".parse().unwrap()];
+    assert_eq!(c.http_listen(), want);
+    assert_eq!(crate::wiring::fw_config(&c).lan_tcp, vec![8080]);
+    let lines = text.lines().count();
+    for (listen, why) in [("0.0.0.0:8080", "WAN"), ("198.51.100.7:80", "not an address of a LAN")] {
+        let t = format!("{text}\n[http]\nlisten = [\"{listen}\"]\n");
+        let e = err(&t, &dir);
+        assert_eq!((e.key.as_str(), e.line), ("http.listen", lines + 3), "{e}");
+        assert!(e.message.contains(why), "{e}");
+    }
+    let ok = format!("{text}\n[http]\nlisten = [\"127.0.0.1:9100\", \"192.168.1.1:80\"]\n");
+    assert_eq!(load(&ok, &dir).unwrap().http_listen().len(), 2);
+    let off = format!("{text}\n[http]\nenabled = false\n");
+    let c = load(&off, &dir).unwrap();
+    assert!(c.http_listen().is_empty() && crate::wiring::fw_config(&c).lan_tcp.is_empty());
+    let e = err(&format!("{text}\n[http]\ntoken_file = \"nosuch\"\n"), &dir);
+    assert_eq!((e.key.as_str(), e.line), ("http.token_file", lines + 3), "{e}");
+}

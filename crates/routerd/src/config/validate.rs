@@ -126,6 +126,7 @@ impl Validator<'_> {
         self.lans(c);
         self.dns(c);
         self.firewall(c);
+        self.http(c);
         // The first error in file order: what a person fixes first.
         self.errors.sort_by_key(|e| e.line);
         match self.errors.into_iter().next() {
@@ -192,6 +193,51 @@ impl Validator<'_> {
         let pd = &c.wan.ipv6.pd_length;
         if !(32..=64).contains(pd.get_ref()) {
             self.err(&pd.span(), "wan.ipv6.pd_length", "must be 32..=64");
+        }
+    }
+
+    /// `[http]`: only the LANs' own addresses or loopback (never the WAN, never a wildcard
+    /// that would include it); a token file that can be read and is not empty.
+    fn http(&mut self, c: &Config) {
+        if let Some(l) = &c.http.listen {
+            let own: Vec<IpAddr> = c
+                .lan
+                .iter()
+                .flat_map(|l| {
+                    let l = l.get_ref();
+                    l.ipv4
+                        .map(|a| IpAddr::V4(a.addr()))
+                        .into_iter()
+                        .chain(l.ula.map(|a| IpAddr::V6(a.addr())))
+                })
+                .collect();
+            for a in l.get_ref() {
+                let ip = a.ip();
+                if !(ip.is_loopback() || own.contains(&ip)) {
+                    let why = if ip.is_unspecified() {
+                        format!("{a} would listen on the WAN too: give the LANs' addresses")
+                    } else {
+                        format!(
+                            "{a}: not an address of a LAN (nor loopback); the status page is never served on the WAN"
+                        )
+                    };
+                    self.err(&l.span(), "http.listen", why);
+                }
+            }
+        }
+        if let Some(f) = &c.http.token_file {
+            let path = self.dir.join(f.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(t) if !t.trim().is_empty() => {}
+                Ok(_) => {
+                    self.err(&f.span(), "http.token_file", format!("{} is empty", path.display()))
+                }
+                Err(e) => self.err(
+                    &f.span(),
+                    "http.token_file",
+                    format!("cannot read {}: {e}", path.display()),
+                ),
+            }
         }
     }
 

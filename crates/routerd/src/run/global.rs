@@ -61,15 +61,12 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
 }
 
 /// The DNS server; its handle is published for the services that feed it.
-pub(super) fn spawn_dns(
-    sup: &mut Supervisor,
-    bus: &Arc<Bus>,
-    handle: watch::Sender<Option<dns::DnsHandle>>,
-) {
-    let (bus, handle) = (bus.clone(), Arc::new(handle));
+pub(super) fn spawn_dns(sup: &mut Supervisor, bus: &Arc<Bus>) {
+    let bus = bus.clone();
     sup.spawn(ServiceId::Dns, &[Ready::Lans], move |mut stop: Stop| {
-        let (bus, handle) = (bus.clone(), handle.clone());
+        let bus = bus.clone();
         async move {
+            let handle = &bus.dns;
             let dcfg = wiring::dns_config(&bus.config.borrow())?;
             let (h, mut task) = dns::serve(dcfg).await.map_err(|e| e.to_string())?;
             info!(addrs = ?h.local_addrs(), "dns serving");

@@ -133,7 +133,8 @@ pub(super) fn spawn_dhcp6(
                 return Ok(());
             };
             let dir = c.state_dir.join(format!("dhcp6-{name}"));
-            let dc = dhcpv6::driver::server::Driver6Config::new(&ifname, dir, sc);
+            let mut dc = dhcpv6::driver::server::Driver6Config::new(&ifname, dir, sc);
+            dc.stats = Some(bus.counters.dhcp6(&name));
             let (handle, control) = dhcpv6::driver::server::control();
             let (tx, mut rx) = mpsc::channel(1024);
             let until = async move { stopped(&mut stop).await };

@@ -28,7 +28,9 @@ pub(super) fn spawn_dhcp4(
             wiring::lan(&c, &name).and_then(|l| {
                 let sc = wiring::dhcp_config(&c, l)?;
                 let dir = c.state_dir.join(format!("dhcp4-{name}"));
-                Some(dhcpv4::driver::server::DriverConfig::new(&l.interface, dir, sc))
+                let mut dc = dhcpv4::driver::server::DriverConfig::new(&l.interface, dir, sc);
+                dc.stats = Some(bus.counters.dhcp4(&name));
+                Some(dc)
             })
         };
         async move {

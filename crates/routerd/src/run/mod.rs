@@ -182,19 +182,14 @@ pub async fn run(
 
     let mut sup = Supervisor::new(bus.services.clone(), bus.ready.subscribe(), shutdown.clone());
     spawn_firewall(&mut sup, &bus);
-    let (dns_tx, dns_rx) = watch::channel(None);
-    // The ingress serves no LAN: the gateway runs DNS. (The sender is kept either way: its
-    // subscribers take a closed channel for a stop.)
-    let _no_dns = if c.role() == config::Role::Ingress {
-        Some(dns_tx)
-    } else {
-        spawn_dns(&mut sup, &bus, dns_tx);
-        None
-    };
+    // The ingress serves no LAN: the gateway runs DNS (the bus's handle stays `None`).
+    if c.role() != config::Role::Ingress {
+        spawn_dns(&mut sup, &bus);
+    }
     let planner = tokio::spawn(plan_follows(bus.clone()));
-    spawn_addressing(&mut sup, &bus, dns_rx.clone(), started);
+    spawn_addressing(&mut sup, &bus, bus.dns.subscribe(), started);
     let (lease_tx, lease_rx) = mpsc::channel(1024);
-    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), dns_rx));
+    let leases = tokio::spawn(keep_leases(lease_rx, bus.clone(), bus.dns.subscribe()));
     for l in &c.lan {
         let l = l.get_ref();
         if l.dhcp4.is_some() && l.ipv4.is_some() {
@@ -226,6 +221,9 @@ pub async fn run(
     }
     if c.wan.ipv6.enabled {
         spawn_pd(&mut sup, &bus);
+    }
+    if !c.http_listen().is_empty() {
+        crate::http::spawn_http(&mut sup, &bus);
     }
 
     loop {
@@ -287,7 +285,10 @@ fn apply_reload(bus: &Arc<Bus>, sup: &Supervisor, new: Result<Config, String>) {
                 for (svc, why) in &failed {
                     error!(service = %svc, error = %why, "reload applied, but the service failed to restart");
                 }
-                bus.reloads.send_modify(|r| r.last = Some(ReloadOutcome::RestartFailed(failed)));
+                bus.reloads.send_modify(|r| {
+                    r.last = Some(ReloadOutcome::RestartFailed(failed));
+                    r.failed += 1;
+                });
             });
             ReloadOutcome::Applied { changed: plan.changed, restarted: plan.restart }
         }
@@ -297,6 +298,9 @@ fn apply_reload(bus: &Arc<Bus>, sup: &Supervisor, new: Result<Config, String>) {
         }
     };
     bus.reloads.send_modify(|r| {
+        if matches!(outcome, ReloadOutcome::Refused(_)) {
+            r.refused += 1;
+        }
         r.last = Some(outcome);
         r.count += 1;
     });

@@ -23,7 +23,9 @@ pub(super) fn spawn_wan(sup: &mut Supervisor, bus: &Arc<Bus>) {
         let bus = bus.clone();
         let pc = wiring::pppoe_config(&bus.config.borrow());
         async move {
-            let pc = pc.map_err(|e| e.to_string())?;
+            let mut pc = pc.map_err(|e| e.to_string())?;
+            pc.counters = bus.counters.datapath.clone();
+            pc.stats = Some(bus.counters.pppoe.clone());
             set_phase(&bus, WanPhase::Dialing);
             let (tx, rx) = mpsc::unbounded_channel();
             let driver = pppoe::driver::client::run(pc, tx, stop);
@@ -49,7 +51,7 @@ pub(super) fn on_wan(bus: &Bus, ev: pppoe::Event) {
                 dns: v4.iter().flat_map(|v| v.dns.iter().map(|a| IpAddr::V4(*a))).collect(),
                 mtu: Some(link.mtu),
             };
-            wan_up(bus, wl, Some(link.session_id));
+            wan_up(bus, wl, Some(link.session_id), Some(link.ipv6.is_some()));
         }
         pppoe::Event::Down(reason) => wan_down(bus, DownReason::Pppoe(reason)),
     }
@@ -95,7 +97,7 @@ pub(super) fn on_dhcp_wan(bus: &Bus, ev: dhcpv4::client::Event) {
             };
             if *bus.wan.borrow() != link {
                 info!(address = %l.net(), gateway = ?l.gateway, dns = ?l.dns_servers, lease = l.lease_time, "wan up (dhcp)");
-                wan_up(bus, link, None);
+                wan_up(bus, link, None, None);
             }
         }
         dhcpv4::client::Event::Lost => wan_down(bus, DownReason::DhcpLost),
@@ -131,7 +133,7 @@ pub(super) fn spawn_wan_static(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 dns: st.dns.clone(),
                 mtu: None,
             };
-            wan_up(&bus, wl, None);
+            wan_up(&bus, wl, None, None);
             stopped(&mut stop).await;
             wan_down(&bus, DownReason::Stopped);
             let _ = nc.delete_route(&default).await;
@@ -146,10 +148,21 @@ fn set_phase(bus: &Bus, phase: WanPhase) {
     bus.wan_state.send_modify(|s| s.phase = phase);
 }
 
-/// The WAN is up with `link` (`session_id` on PPPoE).
-pub(super) fn wan_up(bus: &Bus, link: WanLink, session_id: Option<u16>) {
+/// The WAN is up with `link` (`session_id` on PPPoE; `ipv6_up` whether IPv6CP opened, or
+/// `None` on Ethernet, where the configuration says).
+pub(super) fn wan_up(bus: &Bus, link: WanLink, session_id: Option<u16>, ipv6_up: Option<bool>) {
+    let ipv6 = ipv6_up.unwrap_or(bus.config.borrow().wan.ipv6.enabled);
     bus.wan_state.send_modify(|s| {
-        *s = WanState { phase: WanPhase::Up, last_down: s.last_down, session_id };
+        let up_since = s.up_since.filter(|_| s.phase == WanPhase::Up);
+        *s = WanState {
+            phase: WanPhase::Up,
+            session_id,
+            up_since: Some(up_since.unwrap_or_else(std::time::Instant::now)),
+            ipv4_up: link.ipv4.is_some(),
+            ipv6_up: ipv6,
+            last_down: s.last_down,
+            downs: std::mem::take(&mut s.downs),
+        };
     });
     let v4 = link.ipv4;
     bus.wan.send_replace(link);
@@ -163,10 +176,15 @@ pub(super) fn wan_up(bus: &Bus, link: WanLink, session_id: Option<u16>) {
 /// The WAN went down.
 pub(super) fn wan_down(bus: &Bus, reason: DownReason) {
     warn!(%reason, "wan down");
-    bus.wan_state.send_replace(WanState {
-        phase: WanPhase::Down,
-        last_down: Some(reason),
-        session_id: None,
+    bus.wan_state.send_modify(|s| {
+        let mut downs = std::mem::take(&mut s.downs);
+        *downs.entry(reason.label()).or_default() += 1;
+        *s = WanState {
+            phase: WanPhase::Down,
+            last_down: Some(reason),
+            downs,
+            ..WanState::default()
+        };
     });
     let had_v4 = bus.wan.borrow().ipv4.is_some();
     bus.wan.send_replace(WanLink::default());
