@@ -613,3 +613,221 @@ fn root_routerd_bad_config_is_refused_whole_and_applies_nothing() {
         .unwrap();
     assert!(addrs.iter().all(|a| !a.net.addr().is_ipv4()), "no LAN address applied: {addrs:?}");
 }
+
+// ---- The HTTP endpoint: status page, /api/status, /metrics.
+
+/// `curl` from the LAN host: status code and body.
+fn get(h: &Home, path: &str, extra: &[&str]) -> (u16, String) {
+    let out = h
+        .lan
+        .command("curl")
+        .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(format!("http://192.168.1.1:8080{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// One sample of a scrape (`name{labels}` as printed), 0 when absent.
+fn sample(metrics: &str, key: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// A scrape that promtool accepts.
+fn scrape(h: &Home) -> String {
+    let (code, body) = get(h, "/metrics", &[]);
+    assert_eq!(code, 200, "{body}");
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    body
+}
+
+/// `/api/status` is what `routerctl status --json` prints; `/metrics` passes promtool and
+/// its counters move by what the test did: 5 local DNS queries, one DORA.
+fn metrics_follow_traffic(h: &Home) {
+    let (code, body) = get(h, "/api/status", &[]);
+    assert_eq!(code, 200, "{body}");
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ctl = h.routerd.json("status");
+    assert_eq!(api["status"]["wan"]["state"], "up");
+    assert_eq!(api["status"]["wan"]["ipv4"], ctl["status"]["wan"]["ipv4"]);
+    assert_eq!(api["status"]["leases"], ctl["status"]["leases"]);
+    let before = scrape(h);
+    assert_eq!(sample(&before, "routerd_wan_up"), 1.0);
+    for _ in 0..5 {
+        assert_eq!(h.dig("printer.home.arpa"), "192.168.1.20");
+    }
+    udhcpc(&h.lan, h.dir.path(), Some("laptop")).expect("a lease");
+    let after = scrape(h);
+    let moved = |key: &str| sample(&after, key) - sample(&before, key);
+    assert_eq!(moved("routerd_dns_queries_total{outcome=\"local\"}"), 5.0);
+    let v4 = |t: &str| {
+        format!("routerd_dhcp_sent_messages_total{{family=\"v4\",lan=\"lan\",type=\"{t}\"}}")
+    };
+    assert_eq!((moved(&v4("offer")), moved(&v4("ack"))), (1.0, 1.0));
+    assert!(sample(&after, "routerd_dhcp_active_leases{lan=\"lan\",family=\"v4\"}") >= 1.0);
+    assert_eq!(sample(&after, "routerd_dhcp_pool_size{lan=\"lan\"}"), 100.0);
+    assert!(sample(&after, "routerd_wan_bytes_total{direction=\"rx\"}") > 0.0);
+    assert!(after.contains("routerd_delegated_prefix_info{prefix=\"2001:db8:"), "{after}");
+    assert!(sample(&after, "routerd_service_up{service=\"http\"}") == 1.0);
+}
+
+/// The page in a real headless Chromium on the LAN host: it renders the WAN up and the
+/// lease's host name with no console error; a screenshot is kept as an artifact.
+fn status_page(h: &Home) {
+    let profile = h.dir.join("chromium");
+    let run = |extra: &[String]| {
+        let out = h
+            .lan
+            .command("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            .args(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=8000"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg("http://192.168.1.1:8080/")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (dom, log) = run(&["--dump-dom".to_string()]);
+    assert!(dom.contains("WAN up"), "the badge says the WAN is up: {dom}\n{log}");
+    assert!(dom.contains("laptop"), "the lease's host name in the table: {dom}");
+    assert!(dom.contains("2001:db8:"), "the delegated prefix: {dom}");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let shot = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from)
+        .join("routerd-status-page.png");
+    let _ =
+        run(&["--window-size=1280,1100".to_string(), format!("--screenshot={}", shot.display())]);
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false),
+        "screenshot at {}",
+        shot.display()
+    );
+    println!("status page screenshot: {}", shot.display());
+}
+
+/// Never on the WAN: routerd listens on the LAN's addresses only, the firewall accepts the
+/// port on `lan0` only, and from the internet the public address's port is not routerd's.
+fn not_on_the_wan(h: &Home) {
+    let ss = h.router.command("ss").args(["-Htln", "sport = :8080"]).output().unwrap();
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    let local: Vec<&str> = ss.lines().filter_map(|l| l.split_whitespace().nth(3)).collect();
+    assert!(!local.is_empty(), "{ss}");
+    assert!(
+        local.iter().all(|a| a.starts_with("192.168.1.1:")
+            || a.starts_with("[fd")
+            || a.starts_with("[2001:db8")),
+        "only LAN addresses: {local:?}"
+    );
+    let nft = h
+        .router
+        .command("nft")
+        .args(["list", "chain", "inet", "routerd", "input"])
+        .output()
+        .unwrap();
+    let nft = String::from_utf8_lossy(&nft.stdout);
+    let opens: Vec<&str> = nft.lines().filter(|l| l.contains("dport 8080")).collect();
+    assert!(!opens.is_empty() && opens.iter().all(|l| l.contains("iifname \"lan0\"")), "{nft}");
+    let public = h.routerd.json("wan")["ipv4"].as_str().unwrap().to_string();
+    let out = h
+        .inet
+        .command("curl")
+        .args(["-s", "--max-time", "2"])
+        .arg(format!("http://{public}:8080/api/status"))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("healthy"),
+        "routerd answered from the WAN"
+    );
+}
+
+/// Bad requests get 4xx and change nothing: garbage, a 20 KB header, a slow client that
+/// never finishes its head; DNS and DHCP keep answering, the page keeps serving.
+fn bad_requests(h: &Home) {
+    let raw = |send: &str| {
+        let script = format!(
+            "exec 3<>/dev/tcp/192.168.1.1/8080; printf '{send}' >&3; timeout 12 head -c 12 <&3"
+        );
+        let out = h.lan.command("bash").args(["-c", &script]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(raw("GARBAGE\\r\\n\\r\\n"), "HTTP/1.1 400");
+    let big = "x".repeat(20_000);
+    assert_eq!(get(h, "/api/status", &["-H", &format!("X-Big: {big}")]).0, 431);
+    assert_eq!(get(h, "/nosuch", &[]).0, 404);
+    assert_eq!(get(h, "/metrics", &["-X", "POST", "-d", "x"]).0, 405);
+    // A slow client: half a request line, then nothing; hyper closes it after its head
+    // timeout (10 s) without an answer, and others are served meanwhile.
+    let slow = h.lan.command("bash")
+        .args(["-c", "exec 3<>/dev/tcp/192.168.1.1/8080; printf 'GET / HT' >&3; timeout 15 cat <&3; echo closed"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(get(h, "/api/status", &[]).0, 200, "served beside the slow client");
+    let out = slow.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("closed"));
+    assert_eq!(h.dig("printer.home.arpa"), "192.168.1.20");
+    udhcpc(&h.lan, h.dir.path(), Some("laptop")).expect("DHCP still answers");
+    assert!(h.routerd.healthy());
+}
+
+/// With `[http] token_file` (applied by SIGHUP: the endpoint restarts), the data paths need
+/// the bearer token; the page itself stays public.
+fn token(h: &Home) {
+    let config = h.routerd.config();
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(h.dir.join("http-token"), "s3cret-token\n").unwrap();
+    let with =
+        format!("{original}\n[http]\ntoken_file = \"{}\"\n", h.dir.join("http-token").display());
+    std::fs::write(&config, with).unwrap();
+    h.routerd.signal(Signal::SIGHUP);
+    h.routerd.wait_for(secs(10), "401 without the token", || get(h, "/metrics", &[]).0 == 401);
+    assert_eq!(get(h, "/api/status", &["-H", "Authorization: Bearer wrong"]).0, 401);
+    assert_eq!(get(h, "/api/status", &["-H", "Authorization: Bearer s3cret-token"]).0, 200);
+    assert_eq!(get(h, "/", &[]).0, 200);
+    std::fs::write(&config, original).unwrap();
+}
+
+#[test]
+fn root_routerd_serves_metrics_and_the_status_page_on_the_lan_only() {
+    let h = Home::start("http");
+    scenario("lease", || lease(&h));
+    scenario("metrics follow traffic", || metrics_follow_traffic(&h));
+    scenario("status page in chromium", || status_page(&h));
+    scenario("not on the wan", || not_on_the_wan(&h));
+    scenario("bad requests", || bad_requests(&h));
+    scenario("redial counted", || {
+        let before = scrape(&h);
+        redial(&h);
+        let after = scrape(&h);
+        let key = "routerd_wan_downs_total{reason=\"padt\"}";
+        assert_eq!(sample(&after, key) - sample(&before, key), 1.0);
+    });
+    scenario("token", || token(&h));
+}
