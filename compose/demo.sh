@@ -46,10 +46,16 @@ up)
   "${DC[@]}" exec -T client wget -q -O - http://www.example.test/
   "${DC[@]}" exec -T client ping -c 2 2001:db8:ffff::10
   echo
+  echo "== from the client: routerd's status page and Prometheus metrics on the LAN"
+  echo "   (http://192.168.1.1:8080/ and /metrics; a few lines of the scrape)"
+  "${DC[@]}" exec -T client wget -q -O - http://192.168.1.1:8080/metrics \
+    | grep -E '^routerd_(wan_up|wan_session_uptime_seconds|dhcp_active_leases|dns_queries_total|delegated_prefix_info)' || true
+  echo
   echo "demo: up in ${up}s. Look inside:"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml logs -f"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec router routerctl leases"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec client sh"
+  echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec client wget -qO- http://192.168.1.1:8080/api/status"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec isp ispemu ctl sessions"
   echo "Stop it: make demo-down"
   ;;
