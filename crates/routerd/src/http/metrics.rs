@@ -716,4 +716,37 @@ mod tests {
         assert_eq!(names.len(), n);
         assert!(names.iter().all(|n| n.starts_with("routerd_")));
     }
+
+    /// Leases do not add series: a scrape with 1,000 leases has the lines of one with one
+    /// (bounded cardinality), and its size and time are printed (README).
+    #[test]
+    fn a_scrape_does_not_grow_with_the_leases() {
+        let (text, dir) = example();
+        let bus = Bus::new(crate::config::load(&text, &dir).unwrap(), Vec::new());
+        let lease = |i: u32| HostLease {
+            lan: "lan".into(),
+            address: format!("10.0.{}.{}", i / 250, i % 250),
+            hostname: Some(format!("host{i}")),
+            expires: 0,
+        };
+        bus.leases.send_modify(|m| {
+            m.insert("one".into(), lease(0));
+        });
+        let one = Scrape::of(&bus, &[]).render();
+        bus.leases.send_modify(|m| {
+            for i in 1..1000 {
+                m.insert(format!("l{i}"), lease(i));
+            }
+        });
+        let t = std::time::Instant::now();
+        let many = Scrape::of(&bus, &[]).render();
+        let took = t.elapsed();
+        assert_eq!(one.lines().count(), many.lines().count());
+        assert!(many.contains("routerd_dhcp_active_leases{lan=\"lan\",family=\"v4\"} 1000"));
+        println!(
+            "scrape with 1,000 leases: {} bytes, {} lines, {took:?}",
+            many.len(),
+            many.lines().count()
+        );
+    }
 }
