@@ -7,6 +7,7 @@
 #![allow(clippy::panic, clippy::expect_used)]
 
 pub mod bench;
+pub mod cdp;
 pub mod clients;
 pub mod kea;
 pub mod routerd;

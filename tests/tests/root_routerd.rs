@@ -814,6 +814,63 @@ fn token(h: &Home) {
     std::fs::write(&config, original).unwrap();
 }
 
+/// The page stays open in Chromium (DevTools on the LAN host's loopback) across a PADT:
+/// its WAN badge goes down and comes up again without a reload, with no console error.
+fn page_follows_a_redial(h: &Home) {
+    let profile = h.dir.join("chromium-live");
+    let mut cmd = h.lan.command("chromium");
+    cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .arg("--remote-debugging-port=9222")
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("http://192.168.1.1:8080/")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _browser = h.lan.spawn_process(&mut cmd).unwrap();
+    let watch = h
+        .lan
+        .spawn(|_| async move {
+            let mut page = router_tests::cdp::Page::attach(9222).expect("DevTools");
+            let mut seen: Vec<String> = Vec::new();
+            let until = Instant::now() + Duration::from_secs(45);
+            while Instant::now() < until {
+                let badge = page
+                    .eval("document.getElementById('wan-badge').textContent")
+                    .unwrap()
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if seen.last() != Some(&badge) {
+                    seen.push(badge);
+                }
+                let ups = seen.iter().filter(|b| *b == "WAN up").count();
+                if ups >= 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let reloaded = page.eval("performance.getEntriesByType('navigation').length").unwrap();
+            (seen, page.errors.clone(), reloaded)
+        })
+        .unwrap();
+    h.routerd.wait_for(secs(10), "the page to show the WAN up", || {
+        get(h, "/api/status", &[]).0 == 200 && h.routerd.healthy()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(h.isp.ctl("padi off").starts_with("ok"));
+    assert!(h.isp.ctl("padt all").starts_with("ok"));
+    wait_for(secs(5), "routerd unhealthy after the PADT", || !h.routerd.healthy());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(h.isp.ctl("padi on").starts_with("ok"));
+    h.routerd.wait_for(secs(20), "routerd healthy again", || h.routerd.healthy());
+    let (seen, errors, navigations) = watch.join().unwrap();
+    println!("the page's WAN badge: {seen:?}");
+    let up = seen.iter().position(|b| b == "WAN up").expect("up at first");
+    let down = seen.iter().skip(up).position(|b| b != "WAN up").expect("then down") + up;
+    assert!(seen.iter().skip(down).any(|b| b == "WAN up"), "and up again: {seen:?}");
+    assert_eq!(navigations, 1, "one page load, no reload");
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
 #[test]
 fn root_routerd_serves_metrics_and_the_status_page_on_the_lan_only() {
     let h = Home::start("http");
@@ -829,5 +886,6 @@ fn root_routerd_serves_metrics_and_the_status_page_on_the_lan_only() {
         let key = "routerd_wan_downs_total{reason=\"padt\"}";
         assert_eq!(sample(&after, key) - sample(&before, key), 1.0);
     });
+    scenario("the page follows a redial live", || page_follows_a_redial(&h));
     scenario("token", || token(&h));
 }
