@@ -3,6 +3,8 @@
 //! masking), `Runtime.evaluate`, and the console and exception events `Runtime.enable`
 //! reports. Blocking, bounded by socket timeouts; for tests only.
 
+#![allow(clippy::indexing_slicing)] // a test helper: JSON and frame fields by index
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
