@@ -50,8 +50,20 @@ up)
   echo "   (http://192.168.1.1:8080/ and /metrics; a few lines of the scrape)"
   "${DC[@]}" exec -T client wget -q -O - http://192.168.1.1:8080/metrics \
     | grep -E '^routerd_(wan_up|wan_session_uptime_seconds|dhcp_active_leases|dns_queries_total|delegated_prefix_info)' || true
+  # The same page from this host: the view container (a static LAN host) relays it, and
+  # Docker publishes that on 127.0.0.1 only.
+  url="http://127.0.0.1:${DEMO_HTTP:-8080}/"
+  for _ in $(seq 1 20); do
+    curl -fs --max-time 2 -o /dev/null "${url}api/status" && break
+    sleep 0.5
+  done
   echo
-  echo "demo: up in ${up}s. Look inside:"
+  echo "== from this host: the status page, published on 127.0.0.1 only"
+  curl -fs --max-time 5 "${url}api/status" | head -c 300 || echo "(not reachable yet)"
+  echo
+  echo
+  echo "demo: up in ${up}s. Open the status page: $url (metrics: ${url}metrics)"
+  echo "Look inside:"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml logs -f"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec router routerctl leases"
   echo "  docker-compose -p routerd-demo -f compose/demo/docker-compose.yml exec client sh"

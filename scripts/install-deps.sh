@@ -8,6 +8,8 @@ PACKAGES=(
   pkg-config libnftnl-dev libmnl-dev
   # the namespace tests and the firewall's read-back
   iproute2 nftables iputils-ping
+  # HTTP from the tests and the demo (the status page, /metrics)
+  curl
   # traffic and captures in tests and benchmarks
   iperf3 tcpdump ethtool
   # DNS tests and benchmark (crates/dns): dig/nsupdate, kdig, dnsperf, the peers

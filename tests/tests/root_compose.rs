@@ -233,7 +233,14 @@ fn root_compose_demo_and_kpn_clients_get_leases_ipv6_names_internet_and_survive_
 
     // Subnets apart from the deployments' own defaults, so a running `make demo` is no bother.
     let n = 100 + pid % 100;
-    demo(&root, vec![("DEMO_WAN", format!("10.66.{n}")), ("DEMO_LAN", format!("192.168.{n}"))]);
+    demo(
+        &root,
+        vec![
+            ("DEMO_WAN", format!("10.66.{n}")),
+            ("DEMO_LAN", format!("192.168.{n}")),
+            ("DEMO_HTTP", format!("{}", 18_000 + pid % 1_000)),
+        ],
+    );
     kpn(&root, vec![("KPN_NET", format!("10.{}", 68 + pid % 100))]);
 
     drop(images);
@@ -281,6 +288,44 @@ fn demo(root: &Path, env: Vec<(&'static str, String)>) {
     demo.until(Duration::from_secs(15), "client reaches the stand-in internet", || {
         demo.reaches_internet("client")
     });
+
+    // The status page from the host, as `make demo` prints it: published on 127.0.0.1 only.
+    let port = demo.env.iter().find(|(k, _)| *k == "DEMO_HTTP").unwrap().1.clone();
+    let host_get = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').map_or((String::new(), 0), |(b, c)| {
+            (b.to_string(), c.trim().parse::<u16>().unwrap_or(0))
+        });
+        (code, body)
+    };
+    let mut status = (0, String::new());
+    demo.until(Duration::from_secs(15), "the status page published on the host", || {
+        status = host_get("/api/status");
+        status.0 == 200
+    });
+    let json: serde_json::Value = serde_json::from_str(&status.1).unwrap();
+    assert_eq!(json["status"]["wan"]["state"], "up", "{json}");
+    let (code, page) = host_get("/");
+    assert!(code == 200 && page.contains("<title>"), "{code} {page}");
+    let (code, metrics) = host_get("/metrics");
+    assert!(code == 200 && metrics.contains("\nrouterd_wan_up 1.0\n"), "{code} {metrics}");
+    let published = Command::new("docker")
+        .args(["ps", "--filter", &format!("label=com.docker.compose.project={}", demo.project)])
+        .args(["--format", "{{.Ports}}"])
+        .output()
+        .unwrap();
+    let published = String::from_utf8_lossy(&published.stdout).to_string();
+    assert!(
+        published.contains(&format!("127.0.0.1:{port}->8080/tcp"))
+            && !published.contains("0.0.0.0:"),
+        "published on the host's loopback only: {published}"
+    );
+    println!("compose demo: the status page on http://127.0.0.1:{port}/ from the host");
 
     // The ISP drops the session; routerd redials and the client works again, untouched.
     demo.padt("isp");
