@@ -20,6 +20,8 @@ PACKAGES=(
   kea-dhcp6-server
   # DHCPv6 server tests (root_dhcp6): dhcpcd as an IA_NA + IA_PD client beside dhclient -6
   dhcpcd-base
+  # the IGMP proxy bench (tests/benches/igmp.rs): igmpproxy to compare with
+  igmpproxy
   # routerd's status page and /metrics (root_http): promtool checks the scrape, a headless
   # Chromium loads the page
   prometheus chromium

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cdp;
 pub mod clients;
 pub mod kea;
+pub mod mcast;
 pub mod routerd;
 pub mod wan;
 
