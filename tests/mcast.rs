@@ -35,14 +35,33 @@ impl HeadEnd {
         Self::stream(ns, groups, 8, 100)
     }
 
-    /// `pps` datagrams of `len` octets (at least 8: the group and a sequence number) per
+    /// From 10.10.0.1 out of `eth0`: `pps` datagrams of `len` octets (at least 8: the group and a sequence number) per
     /// second to each group, sent in 1 ms ticks (so that a join's first packet is not
     /// waiting for a burst); for at most five minutes.
     pub fn stream(ns: &Netns, groups: Vec<Ipv4Addr>, len: usize, pps: u32) -> Self {
         let sock = ns
-            .run(|_| async move {
+            .run(|nc| async move {
                 let s = UdpSocket::bind("10.10.0.1:0").unwrap();
                 s.set_multicast_ttl_v4(8).unwrap();
+                // Out of eth0 by index: a socket bound to an address on another device (the
+                // loopback) would otherwise send its multicast there.
+                let index = nc.link_by_name("eth0").await.unwrap().index;
+                let mreqn = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr { s_addr: 0 },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: index as i32,
+                };
+                // SAFETY: a live ip_mreqn of the size given, on a socket we own.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        std::os::fd::AsRawFd::as_raw_fd(&s),
+                        libc::IPPROTO_IP,
+                        libc::IP_MULTICAST_IF,
+                        (&mreqn as *const libc::ip_mreqn).cast(),
+                        std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(rc, 0, "IP_MULTICAST_IF");
                 s
             })
             .unwrap();

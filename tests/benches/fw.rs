@@ -41,6 +41,7 @@ fn config(forwards: u16) -> FwConfig {
         pinholes: vec![],
         open: vec![],
         lan_tcp: vec![],
+        extra_wans: vec![],
         split: None,
     }
 }

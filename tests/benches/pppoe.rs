@@ -97,6 +97,7 @@ fn nat(router: &Netns, wan: &str) {
         pinholes: vec![],
         open: vec![],
         lan_tcp: vec![],
+        extra_wans: vec![],
         split: None,
     };
     let rs = fw::build(&cfg, &FwState::default()).unwrap();

@@ -100,6 +100,7 @@ fn main() {
         pinholes: vec![],
         open: vec![],
         lan_tcp: vec![],
+        extra_wans: vec![],
         split: None,
     };
     let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local) }).unwrap();

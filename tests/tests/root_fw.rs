@@ -43,6 +43,7 @@ fn config() -> FwConfig {
         }],
         open: vec![OpenPort { name: "ssh".into(), proto: Proto::Tcp, port: 2223 }],
         lan_tcp: vec![],
+        extra_wans: vec![],
         split: None,
     }
 }

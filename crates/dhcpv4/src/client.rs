@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub client_id: Vec<u8>,
     /// Host Name (12), sent when set.
     pub hostname: Option<String>,
+    /// Vendor Class Identifier (60), sent when set: some ISPs answer only a known one (KPN's
+    /// IPTV VLAN).
+    pub vendor_class: Option<Vec<u8>>,
     /// An address to ask for again (INIT-REBOOT, §3.2): the last one we held.
     pub requested_address: Option<Ipv4Addr>,
     /// Ask for Rapid Commit (RFC 4039) in DISCOVER.
@@ -56,6 +59,7 @@ impl ClientConfig {
             chaddr,
             client_id: [&[0x01][..], &chaddr[..]].concat(),
             hostname: None,
+            vendor_class: None,
             requested_address: None,
             rapid_commit: false,
             broadcast_flag: true,

@@ -109,6 +109,8 @@ pub enum L4 {
     Icmp,
     /// ICMPv6 (58).
     Icmpv6,
+    /// IGMP (2).
+    Igmp,
 }
 
 impl L4 {
@@ -119,6 +121,7 @@ impl L4 {
             L4::Udp => 17,
             L4::Icmp => 1,
             L4::Icmpv6 => 58,
+            L4::Igmp => 2,
         }
     }
 
@@ -128,6 +131,7 @@ impl L4 {
             L4::Udp => "udp",
             L4::Icmp => "icmp",
             L4::Icmpv6 => "ipv6-icmp",
+            L4::Igmp => "igmp",
         }
     }
 }

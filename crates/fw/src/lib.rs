@@ -22,7 +22,9 @@ mod netlink;
 pub use counters::RuleCounter;
 
 pub use ir::Ruleset;
-pub use model::{FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, Split, build};
+pub use model::{
+    ExtraWan, FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, Split, build,
+};
 
 /// Errors of the firewall.
 #[derive(Debug, thiserror::Error)]

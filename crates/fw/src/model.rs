@@ -46,6 +46,22 @@ pub struct Lan {
     pub ipv4: Option<Ipv4Net>,
 }
 
+/// An additional upstream link (KPN's IPTV VLAN): the LANs may reach it, nothing from it
+/// reaches the router or the LANs but replies, DHCP for the router's own lease and, with
+/// `multicast`, IGMP and the multicast the proxy asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraWan {
+    /// Its zone name (`iptv`), for rule comments.
+    pub name: String,
+    /// Its interface.
+    pub interface: String,
+    /// Masquerade what the LANs send out of it (the ISP routes only the router's address).
+    pub nat: bool,
+    /// Its multicast goes to the LANs (an IGMP proxy upstream): IGMP accepted on it and on
+    /// the LANs, and IPv4 multicast forwarded from it to the LANs.
+    pub multicast: bool,
+}
+
 /// Inbound IPv4 from the WAN to a LAN host (DNAT and the matching forward accept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortForward {
@@ -128,6 +144,8 @@ pub struct FwConfig {
     pub lan_tcp: Vec<u16>,
     /// The role in the split deployment, if any.
     pub split: Option<Split>,
+    /// Additional upstream links (IPTV).
+    pub extra_wans: Vec<ExtraWan>,
 }
 
 /// What the router knows now; a change re-applies the ruleset.
@@ -173,6 +191,13 @@ impl FwConfig {
         for l in &self.lans {
             if !valid_name(&l.name) || !valid_ifname(&l.interface) || l.interface == self.wan {
                 return bad(format!("lan {:?} on interface {:?}", l.name, l.interface));
+            }
+        }
+        for x in &self.extra_wans {
+            let clash =
+                x.interface == self.wan || self.lans.iter().any(|l| l.interface == x.interface);
+            if !valid_name(&x.name) || !valid_ifname(&x.interface) || clash {
+                return bad(format!("extra wan {:?} on interface {:?}", x.name, x.interface));
             }
         }
         for pf in &self.port_forwards {
@@ -236,6 +261,26 @@ fn input(cfg: &FwConfig) -> Chain {
         Action::Accept,
     ));
     rules.push(r(vec![wan.clone(), Match::L4Proto(L4::Udp), Match::Dport(68)], Action::Accept));
+    for x in &cfg.extra_wans {
+        let iif = Match::IifName(x.interface.clone());
+        rules.push(r(vec![iif.clone(), Match::L4Proto(L4::Udp), Match::Dport(68)], Action::Accept));
+        if x.multicast {
+            // The upstream querier's queries; the LANs' reports and leaves.
+            let igmp = Match::L4Proto(L4::Igmp);
+            rules.push(
+                r(vec![iif, Match::NfProto(IpVersion::V4), igmp.clone()], Action::Accept)
+                    .counted()
+                    .comment(format!("igmp from {}", x.name)),
+            );
+            for lan in &cfg.lans {
+                let iif = Match::IifName(lan.interface.clone());
+                rules.push(
+                    r(vec![iif, Match::NfProto(IpVersion::V4), igmp.clone()], Action::Accept)
+                        .comment(format!("igmp from {}", lan.name)),
+                );
+            }
+        }
+    }
     for lan in &cfg.lans {
         let iif = Match::IifName(lan.interface.clone());
         // DHCPv4, DHCPv6 and DNS for the LAN.
@@ -304,6 +349,35 @@ fn forward(cfg: &FwConfig) -> Chain {
                 .counted()
                 .comment(format!("{} to wan", lan.name)),
         );
+    }
+    let multicast: IpNet =
+        IpNet::V4(Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 4).unwrap_or_default());
+    for x in &cfg.extra_wans {
+        for lan in &cfg.lans {
+            let (lan_in, lan_out) =
+                (Match::IifName(lan.interface.clone()), Match::OifName(lan.interface.clone()));
+            rules.push(
+                r(vec![lan_in, Match::OifName(x.interface.clone())], Action::Accept)
+                    .counted()
+                    .comment(format!("{} to {}", lan.name, x.name)),
+            );
+            if x.multicast {
+                // What the kernel forwards by the IGMP proxy's cache entries.
+                rules.push(
+                    r(
+                        vec![
+                            Match::IifName(x.interface.clone()),
+                            lan_out,
+                            Match::NfProto(IpVersion::V4),
+                            Match::Daddr(multicast),
+                        ],
+                        Action::Accept,
+                    )
+                    .counted()
+                    .comment(format!("{} multicast to {}", x.name, lan.name)),
+                );
+            }
+        }
     }
     if let Some(Split::Ingress { dmz, .. }) = &cfg.split {
         let dmz = (Match::IifName(dmz.clone()), Match::OifName(dmz.clone()));
@@ -400,6 +474,12 @@ fn postrouting(cfg: &FwConfig) -> Chain {
         vec![Match::NfProto(IpVersion::V4), Match::OifName(cfg.wan.clone())],
         Action::Masquerade,
     ));
+    for x in cfg.extra_wans.iter().filter(|x| x.nat) {
+        rules.push(r(
+            vec![Match::NfProto(IpVersion::V4), Match::OifName(x.interface.clone())],
+            Action::Masquerade,
+        ));
+    }
     Chain {
         name: "postrouting".into(),
         base: base(ChainKind::Nat, Hook::Postrouting, 100, Policy::Accept),
@@ -449,7 +529,34 @@ mod tests {
             open: vec![],
             lan_tcp: vec![],
             split: None,
+            extra_wans: vec![],
         }
+    }
+
+    #[test]
+    fn an_iptv_link_gets_dhcp_igmp_its_multicast_to_the_lans_and_nat() {
+        let mut c = cfg();
+        c.extra_wans = vec![ExtraWan {
+            name: "iptv".into(),
+            interface: "iptv0".into(),
+            nat: true,
+            multicast: true,
+        }];
+        let text = build(&c, &FwState::default()).unwrap().to_nft();
+        for want in [
+            "iifname \"iptv0\" meta l4proto udp th dport 68 accept",
+            "iifname \"iptv0\" meta nfproto ipv4 meta l4proto igmp counter accept comment \"igmp from iptv\"",
+            "iifname \"eth1\" meta nfproto ipv4 meta l4proto igmp accept",
+            "iifname \"eth1\" oifname \"iptv0\" counter accept comment \"lan to iptv\"",
+            "iifname \"iptv0\" oifname \"eth1\" meta nfproto ipv4 ip daddr 224.0.0.0/4 counter accept",
+            "meta nfproto ipv4 oifname \"iptv0\" masquerade",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
+        // Nothing else from it: no unicast from the IPTV link to the LANs.
+        assert!(!text.contains("iifname \"iptv0\" oifname \"eth1\" counter accept"), "{text}");
+        c.extra_wans[0].interface = "eth1".into();
+        assert!(build(&c, &FwState::default()).is_err(), "an extra wan on a LAN interface");
     }
 
     #[test]

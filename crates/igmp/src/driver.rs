@@ -200,7 +200,7 @@ fn recv_with_ifindex(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize
     Ok((msg.bytes, index))
 }
 
-fn send(sock: &UdpSocket, ifindex: &[u32], t: &Transmit) {
+async fn send(sock: &UdpSocket, ifindex: &[u32], t: &Transmit) {
     let vif = match t.iface {
         Iface::Upstream => 0,
         Iface::Downstream(i) => i + 1,
@@ -216,7 +216,8 @@ fn send(sock: &UdpSocket, ifindex: &[u32], t: &Transmit) {
         return;
     }
     let dst = std::net::SocketAddr::V4(SocketAddrV4::new(t.dst, 0));
-    if let Err(e) = sock.try_send_to(&t.payload, dst) {
+    // Awaited, not tried: right after the socket is made tokio has not yet seen it writable.
+    if let Err(e) = sock.send_to(&t.payload, dst).await {
         warn!(%dst, error = %e, "igmp: send failed");
     }
 }
@@ -305,7 +306,7 @@ pub async fn run(
         let now = Instant::now();
         proxy.handle_timeout(now);
         while let Some(t) = proxy.poll_transmit() {
-            send(&sock, &ifindex, &t);
+            send(&sock, &ifindex, &t).await;
         }
         while let Some(e) = proxy.poll_event() {
             match &e {
@@ -361,7 +362,7 @@ pub async fn run(
     }
     proxy.shutdown(Instant::now());
     while let Some(t) = proxy.poll_transmit() {
-        send(&sock, &ifindex, &t);
+        send(&sock, &ifindex, &t).await;
     }
     if let Some(tx) = &status_tx {
         tx.send_replace(status(&proxy, Instant::now()));

@@ -329,6 +329,21 @@ pub struct Bus {
     pub counters: Counters,
     /// When routerd started.
     pub started: std::time::Instant,
+    /// The extra WAN links (`[[wan.extra]]`) by name.
+    pub extras: watch::Sender<BTreeMap<String, ExtraLink>>,
+    /// The IGMP proxy's groups, members, cache entries and counters while it runs.
+    pub igmp: watch::Sender<Option<igmp::driver::Status>>,
+}
+
+/// An extra WAN link (the IPTV VLAN) as its DHCP client has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExtraLink {
+    /// Whether it holds a lease.
+    pub up: bool,
+    /// Its address and prefix.
+    pub ipv4: Option<ipnet::Ipv4Net>,
+    /// The classless static routes (option 121) it installed.
+    pub routes: Vec<ipnet::Ipv4Net>,
 }
 
 impl Bus {
@@ -353,6 +368,8 @@ impl Bus {
             dns: watch::Sender::new(None),
             counters: Counters::default(),
             started: std::time::Instant::now(),
+            extras: watch::Sender::new(BTreeMap::new()),
+            igmp: watch::Sender::new(None),
         }
     }
 

@@ -78,7 +78,31 @@ pub fn plan(old: &Config, new: &Config) -> Result<Plan, String> {
             }
         }
     }
-    if old.wan != new.wan {
+    // The extra links are their own services: a change there does not redial the internet.
+    let names =
+        |c: &Config| c.wan.extra.iter().map(|x| x.get_ref().name.clone()).collect::<Vec<_>>();
+    if names(old) != names(new) {
+        return needs_restart("wan.extra (adding, removing or renaming a link)");
+    }
+    for (o, n) in old.wan.extra.iter().zip(&new.wan.extra) {
+        if o.get_ref() != n.get_ref() {
+            p.changed.push(format!("wan.extra {}", n.get_ref().name));
+            p.restart.push(ServiceId::Extra(n.get_ref().name.clone()));
+        }
+    }
+    if old.igmp.is_some() != new.igmp.is_some() {
+        return needs_restart("igmp (adding or removing the IGMP proxy)");
+    }
+    if old.igmp.as_ref().map(|g| g.get_ref()) != new.igmp.as_ref().map(|g| g.get_ref()) {
+        p.changed.push("igmp".into());
+        p.restart.push(ServiceId::Igmp);
+    }
+    let internet = |c: &Config| {
+        let mut w = c.wan.clone();
+        w.extra.clear();
+        w
+    };
+    if internet(old) != internet(new) {
         p.changed.push("wan".into());
         p.restart.push(ServiceId::Wan);
         if old.wan.ipv6.enabled || new.wan.ipv6.enabled {
@@ -132,6 +156,18 @@ mod tests {
         let (mut text, dir) = example();
         f(&mut text);
         crate::config::load(&text, &dir).expect("valid")
+    }
+
+    #[test]
+    fn iptv_changes_restart_only_their_service_never_the_internet_line() {
+        let iptv = crate::config::tests::IPTV;
+        let a = with(|t| t.push_str(iptv));
+        let b = with(|t| t.push_str(&iptv.replace("IPTV_RG", "OTHER")));
+        assert_eq!(plan(&a, &b).unwrap().restart, [ServiceId::Extra("iptv".into())]);
+        let c = with(|t| t.push_str(&iptv.replace("fast_leave = true", "fast_leave = false")));
+        assert_eq!(plan(&a, &c).unwrap().restart, [ServiceId::Igmp]);
+        let none = with(|_| {});
+        assert!(plan(&none, &a).unwrap_err().contains("wan.extra"), "adding a link");
     }
 
     #[test]

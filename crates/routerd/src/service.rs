@@ -53,6 +53,10 @@ pub enum ServiceId {
     Dmz,
     /// The status page and `/metrics`.
     Http,
+    /// An extra WAN link's DHCP client (`[[wan.extra]]`), by name.
+    Extra(String),
+    /// The IGMP proxy (`[igmp]`).
+    Igmp,
 }
 
 impl fmt::Display for ServiceId {
@@ -68,6 +72,8 @@ impl fmt::Display for ServiceId {
             ServiceId::Pd => f.write_str("dhcpv6pd"),
             ServiceId::Dmz => f.write_str("dmz"),
             ServiceId::Http => f.write_str("http"),
+            ServiceId::Extra(name) => write!(f, "wan/{name}"),
+            ServiceId::Igmp => f.write_str("igmp"),
         }
     }
 }
@@ -146,6 +152,8 @@ mod tests {
         let want = ["firewall", "dns", "addressing", "dhcp4/lan", "dhcp6/dmz", "ra/lan", "wan"];
         assert_eq!(names[..7], want);
         assert_eq!(names[7..], ["dhcpv6pd", "dmz"]);
+        assert_eq!(ServiceId::Extra("iptv".into()).to_string(), "wan/iptv");
+        assert_eq!(ServiceId::Igmp.to_string(), "igmp");
         let map: std::collections::BTreeMap<_, _> = [(ServiceId::Wan, 1)].into_iter().collect();
         assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"wan":1}"#);
     }

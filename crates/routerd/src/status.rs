@@ -55,6 +55,58 @@ pub struct Status {
     pub reloads: u32,
     /// Milliseconds from start until the WAN was up and a prefix delegated and numbered.
     pub ready_after_ms: Option<u128>,
+    /// The extra WAN links (IPTV), when configured.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, crate::bus::ExtraLink>,
+    /// The IGMP proxy, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub igmp: Option<IgmpStatus>,
+}
+
+/// The IGMP proxy as `routerctl` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IgmpStatus {
+    /// Per LAN, its joined groups.
+    pub lans: BTreeMap<String, Vec<IgmpGroup>>,
+    /// The groups joined upstream.
+    pub upstream: Vec<String>,
+    /// The kernel's forwarding entries that forward: `source -> group`.
+    pub forwarding: Vec<String>,
+}
+
+/// A group on a LAN.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IgmpGroup {
+    /// The group.
+    pub group: String,
+    /// The hosts that reported it.
+    pub members: Vec<String>,
+    /// Only these sources (a source-specific join); empty: any source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Seconds until it expires unless reported again.
+    pub expires_s: u64,
+}
+
+impl IgmpStatus {
+    fn of(s: &igmp::driver::Status, lans: &[String]) -> Self {
+        let mut by_lan: BTreeMap<String, Vec<IgmpGroup>> =
+            lans.iter().map(|l| (l.clone(), Vec::new())).collect();
+        for g in &s.groups {
+            let Some(lan) = lans.get(g.downstream) else { continue };
+            by_lan.entry(lan.clone()).or_default().push(IgmpGroup {
+                group: g.group.to_string(),
+                members: g.members.iter().map(ToString::to_string).collect(),
+                sources: g.sources.iter().map(ToString::to_string).collect(),
+                expires_s: g.expires_in.as_secs(),
+            });
+        }
+        IgmpStatus {
+            lans: by_lan,
+            upstream: s.upstream.iter().map(|(g, _)| g.to_string()).collect(),
+            forwarding: s.routes.iter().map(|(src, g, _)| format!("{src} -> {g}")).collect(),
+        }
+    }
 }
 
 impl Status {
@@ -104,6 +156,11 @@ impl Status {
             reload: reloads.last.map(|o| o.to_string()),
             reloads: reloads.count,
             ready_after_ms: bus.ready_after.borrow().map(|d| d.as_millis()),
+            extra: bus.extras.borrow().clone(),
+            igmp: bus.igmp.borrow().as_ref().map(|s| {
+                let lans: Vec<String> = config.igmp_lans().iter().map(|l| l.name.clone()).collect();
+                IgmpStatus::of(s, &lans)
+            }),
         }
     }
 

@@ -77,7 +77,60 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
                 gateway: None,
             }),
         },
+        extra_wans: c
+            .wan
+            .extra
+            .iter()
+            .map(|x| {
+                let x = x.get_ref();
+                fw::ExtraWan {
+                    name: x.name.clone(),
+                    interface: x.interface.clone(),
+                    nat: x.nat,
+                    multicast: c.igmp.as_ref().is_some_and(|g| g.get_ref().upstream == x.name),
+                }
+            })
+            .collect(),
     }
+}
+
+/// The DHCPv4 client of an extra WAN link (`[[wan.extra]]`): its lease and option 121 routes
+/// on the interface, the default route only without `routes_only`, option 60 when given; the
+/// last address kept in its own state file.
+pub fn extra_dhcp_config(c: &Config, x: &config::WanExtra) -> dhcpv4::driver::client::Config {
+    let mut dc = dhcpv4::driver::client::Config::new(&x.interface);
+    dc.state_dir = Some(c.state_dir.join(format!("extra-{}", x.name)));
+    dc.vendor_class = x.dhcp.vendor_class.as_ref().map(|v| v.as_bytes().to_vec());
+    dc.install_default_route = !x.dhcp.routes_only;
+    dc
+}
+
+/// The IGMP proxy (`[igmp]`): upstream the extra link's interface, downstream the LANs.
+pub fn igmp_config(c: &Config) -> Option<igmp::driver::Config> {
+    let g = c.igmp.as_ref()?.get_ref();
+    let up = c.wan.extra.iter().map(|x| x.get_ref()).find(|x| x.name == g.upstream)?;
+    let lans = c.igmp_lans();
+    let proxy = igmp::Config {
+        downstreams: lans
+            .iter()
+            .filter_map(|l| Some(igmp::Downstream { name: l.name.clone(), subnet: l.ipv4? }))
+            .collect(),
+        allowed: g.allowed.clone(),
+        fast_leave: g.fast_leave,
+        query_interval: g.query_interval,
+        query_version: if *g.version.get_ref() == 2 {
+            igmp::wire::Version::V2
+        } else {
+            igmp::wire::Version::V3
+        },
+        // The service seeds the response delays when it starts (this stays comparable).
+        ..igmp::Config::default()
+    };
+    Some(igmp::driver::Config {
+        upstream: up.interface.clone(),
+        downstreams: lans.iter().map(|l| l.interface.clone()).collect(),
+        proxy,
+    })
 }
 
 /// `<prefix>:<subnet_id>::1/64`, the router's address on a LAN numbered from a delegated

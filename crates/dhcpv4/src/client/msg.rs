@@ -64,6 +64,9 @@ impl Outgoing {
             if let Some(h) = &cfg.hostname {
                 o.insert(DhcpOption::Hostname(h.clone()));
             }
+            if let Some(v) = &cfg.vendor_class {
+                o.insert(DhcpOption::ClassIdentifier(v.clone()));
+            }
         }
         if rapid_commit && self.kind == MessageType::Discover {
             o.insert(DhcpOption::RapidCommit);

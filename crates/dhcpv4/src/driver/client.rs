@@ -74,6 +74,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Host Name (12) to send.
     pub hostname: Option<String>,
+    /// Vendor Class Identifier (60) to send.
+    pub vendor_class: Option<Vec<u8>>,
     /// Client Identifier (61); `None`: `01:<MAC>`.
     pub client_id: Option<Vec<u8>>,
     /// Ask for Rapid Commit (RFC 4039).
@@ -85,6 +87,10 @@ pub struct Config {
     /// (121), and remove them when the lease ends. Needs `configure_address` (the kernel
     /// wants the gateway on a connected subnet).
     pub install_routes: bool,
+    /// With `install_routes`: also the default route. Off: only the classless static routes
+    /// (an IPTV link, whose routes reach the head-ends while the default route stays on the
+    /// internet WAN).
+    pub install_default_route: bool,
     /// Metric of the installed routes (`None`: the kernel's 0).
     pub route_metric: Option<u32>,
     /// On stop: send DHCPRELEASE and remove the address and routes. Off: leave them (the
@@ -100,10 +106,12 @@ impl Config {
             interface: interface.into(),
             state_dir: None,
             hostname: None,
+            vendor_class: None,
             client_id: None,
             rapid_commit: false,
             configure_address: true,
             install_routes: true,
+            install_default_route: true,
             route_metric: None,
             release_on_stop: true,
         }
@@ -264,7 +272,7 @@ impl Iface<'_> {
                 }
             })
             .collect();
-        if let Some(gw) = lease.gateway {
+        if let Some(gw) = lease.gateway.filter(|_| self.cfg.install_default_route) {
             out.push(
                 Route::via(IpNet::V4(Ipv4Net::default()), IpAddr::V4(gw)).with_oif(&self.link),
             );
@@ -352,6 +360,7 @@ pub async fn run(
     let sock = udp_socket(&cfg.interface)?;
     let mut mc = ClientConfig::new(mac, seed());
     mc.hostname = cfg.hostname.clone();
+    mc.vendor_class = cfg.vendor_class.clone();
     if let Some(id) = &cfg.client_id {
         mc.client_id = id.clone();
     }

@@ -76,6 +76,8 @@ pub struct Config {
     /// The status page and `/metrics`.
     #[serde(default)]
     pub http: Http,
+    /// The IGMP proxy (IPTV): multicast from an extra WAN link to the LANs.
+    pub igmp: Option<Spanned<Igmp>>,
 }
 
 fn default_role() -> Spanned<Role> {
@@ -123,6 +125,104 @@ pub struct Wan {
     /// `[wan.static]`, required when `mode = "static"`.
     #[serde(rename = "static")]
     pub static_: Option<Spanned<WanStatic>>,
+    /// `[[wan.extra]]`: additional upstream links (KPN's IPTV VLAN).
+    #[serde(default)]
+    pub extra: Vec<Spanned<WanExtra>>,
+}
+
+/// How an extra WAN link gets its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtraMode {
+    /// DHCPv4.
+    Dhcp,
+}
+
+/// `[[wan.extra]]`: an additional upstream link, e.g. the IPTV VLAN of a KPN line:
+/// `{ name = "iptv", interface = "wan0.4", mode = "dhcp", dhcp = { vendor_class = "..." } }`.
+/// Its interface exists already (a VLAN link the host or the container runtime made, or a
+/// NIC of its own); routerd does not create kernel VLAN links.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WanExtra {
+    /// Its zone name (`iptv`), unique.
+    pub name: String,
+    /// Its interface.
+    pub interface: String,
+    /// `dhcp`.
+    pub mode: ExtraMode,
+    /// The DHCPv4 client's options.
+    #[serde(default)]
+    pub dhcp: ExtraDhcp,
+    /// Masquerade what the LANs send out of it (on by default: the ISP routes only the
+    /// router's address there).
+    #[serde(default = "yes")]
+    pub nat: bool,
+}
+
+/// `dhcp = { vendor_class = "...", routes_only = true }` of an extra WAN link.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraDhcp {
+    /// Vendor Class Identifier (option 60) to send; some ISPs answer only the right one.
+    pub vendor_class: Option<String>,
+    /// Install only the classless static routes (option 121), never a default route: the
+    /// default route stays on the internet WAN (on by default).
+    #[serde(default = "yes")]
+    pub routes_only: bool,
+}
+
+impl Default for ExtraDhcp {
+    fn default() -> Self {
+        ExtraDhcp { vendor_class: None, routes_only: true }
+    }
+}
+
+/// `[igmp]`: the IGMP proxy (RFC 4605) from an extra WAN link to LANs; the kernel forwards.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Igmp {
+    /// The `[[wan.extra]]` link the channels come from, by name.
+    pub upstream: String,
+    /// The LANs that get them, by name; default: every LAN with an IPv4 address.
+    #[serde(default)]
+    pub lans: Vec<String>,
+    /// The group ranges that may be joined (KPN has changed its ranges before; a range
+    /// missing here is the classic frozen-channel break). Default: all of 224.0.0.0/4.
+    #[serde(default = "default_igmp_allowed")]
+    pub allowed: Vec<Ipv4Net>,
+    /// Drop a LAN's channel as soon as its last known member leaves.
+    #[serde(default)]
+    pub fast_leave: bool,
+    /// The Query Interval on the LANs.
+    #[serde(default = "default_query_interval", deserialize_with = "duration")]
+    pub query_interval: Duration,
+    /// The version of the queries on the LANs: 2 or 3.
+    #[serde(default = "default_igmp_version")]
+    pub version: Spanned<u8>,
+}
+
+fn default_igmp_allowed() -> Vec<Ipv4Net> {
+    vec![Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 4).unwrap_or_default()]
+}
+fn default_query_interval() -> Duration {
+    Duration::from_secs(125)
+}
+fn default_igmp_version() -> Spanned<u8> {
+    Spanned::new(0..0, 3)
+}
+
+impl Config {
+    /// The LANs the IGMP proxy serves: `[igmp] lans`, or every LAN with an IPv4 address.
+    pub fn igmp_lans(&self) -> Vec<&Lan> {
+        let Some(i) = &self.igmp else { return Vec::new() };
+        let i = i.get_ref();
+        self.lan
+            .iter()
+            .map(|l| l.get_ref())
+            .filter(|l| l.ipv4.is_some() && (i.lans.is_empty() || i.lans.contains(&l.name)))
+            .collect()
+    }
 }
 
 /// `[wan.pppoe]`.

@@ -217,3 +217,68 @@ fn http_listens_only_on_the_lans() {
     let e = err(&format!("{text}\n[http]\ntoken_file = \"nosuch\"\n"), &dir);
     assert_eq!((e.key.as_str(), e.line), ("http.token_file", lines + 3), "{e}");
 }
+
+/// The IPTV part of a KPN line, appended to the example.
+pub(crate) const IPTV: &str = r#"
+[[wan.extra]]
+name = "iptv"
+interface = "eth0.4"
+mode = "dhcp"
+dhcp = { vendor_class = "IPTV_RG" }
+[igmp]
+upstream = "iptv"
+allowed = ["224.0.251.0/24", "239.0.0.0/8"]
+fast_leave = true
+"#;
+
+#[test]
+fn an_iptv_link_and_the_igmp_proxy_parse_and_wire() {
+    let (text, dir) = example();
+    let c = load(&format!("{text}{IPTV}"), &dir).unwrap();
+    assert_eq!(c.igmp_lans().iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["lan"]);
+    let x = c.wan.extra[0].get_ref();
+    let dc = crate::wiring::extra_dhcp_config(&c, x);
+    assert_eq!(
+        (dc.interface.as_str(), dc.vendor_class.as_deref()),
+        ("eth0.4", Some(&b"IPTV_RG"[..]))
+    );
+    assert!(dc.install_routes && !dc.install_default_route, "routes only by default");
+    let g = crate::wiring::igmp_config(&c).unwrap();
+    assert_eq!((g.upstream.as_str(), g.downstreams.clone()), ("eth0.4", vec!["eth1".to_string()]));
+    assert!(g.proxy.fast_leave && g.proxy.allows("224.0.251.1".parse().unwrap()));
+    assert!(!g.proxy.allows("233.252.0.1".parse().unwrap()));
+    let fw = crate::wiring::fw_config(&c);
+    assert_eq!(
+        fw.extra_wans,
+        [fw::ExtraWan {
+            name: "iptv".into(),
+            interface: "eth0.4".into(),
+            nat: true,
+            multicast: true
+        }]
+    );
+}
+
+#[test]
+fn iptv_mistakes_name_key_and_line() {
+    let (text, dir) = example();
+    let base = text.lines().count();
+    // IPTV's lines: 1 blank, 2 [[wan.extra]], 3 name, 4 interface, 5 mode, 6 dhcp, 7 [igmp],
+    // 8 upstream, 9 allowed, 10 fast_leave.
+    let cases = [
+        (IPTV.replace("upstream = \"iptv\"", "upstream = \"tv\""), "igmp.upstream", 8),
+        (
+            IPTV.replace("interface = \"eth0.4\"", "interface = \"eth0\""),
+            "wan.extra[0].interface",
+            4,
+        ),
+        (IPTV.replace("fast_leave = true", "version = 4"), "igmp.version", 10),
+        (IPTV.replace("\"239.0.0.0/8\"", "\"10.0.0.0/8\""), "igmp.allowed", 9),
+        (IPTV.replace("mode = \"dhcp\"", "vlan = 4"), "vlan", 5),
+    ];
+    for (iptv, key, line) in cases {
+        let e = err(&format!("{text}{iptv}"), &dir);
+        assert!(e.key.starts_with(key), "{key}: {e}");
+        assert_eq!(e.line, base + line, "{key}: {e}");
+    }
+}

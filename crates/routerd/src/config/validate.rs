@@ -127,6 +127,7 @@ impl Validator<'_> {
         self.dns(c);
         self.firewall(c);
         self.http(c);
+        self.extra_and_igmp(c);
         // The first error in file order: what a person fixes first.
         self.errors.sort_by_key(|e| e.line);
         match self.errors.into_iter().next() {
@@ -193,6 +194,78 @@ impl Validator<'_> {
         let pd = &c.wan.ipv6.pd_length;
         if !(32..=64).contains(pd.get_ref()) {
             self.err(&pd.span(), "wan.ipv6.pd_length", "must be 32..=64");
+        }
+    }
+
+    /// `[[wan.extra]]` and `[igmp]`.
+    fn extra_and_igmp(&mut self, c: &Config) {
+        let mut names = HashSet::new();
+        for (i, x) in c.wan.extra.iter().enumerate() {
+            let (span, x) = (x.span(), x.get_ref());
+            if !valid_label(&x.name) || !names.insert(x.name.as_str()) {
+                self.err(
+                    &span,
+                    format!("wan.extra[{i}].name"),
+                    format!("{:?}: not a name, or used twice", x.name),
+                );
+            }
+            let taken = x.interface == c.wan.interface
+                || c.lan.iter().any(|l| l.get_ref().interface == x.interface)
+                || c.dmz.as_ref().is_some_and(|d| d.get_ref().interface == x.interface);
+            if !valid_ifname(&x.interface) || taken {
+                self.err(
+                    &span,
+                    format!("wan.extra[{i}].interface"),
+                    format!(
+                        "{:?}: not an interface name, or the WAN's, a LAN's or the DMZ's",
+                        x.interface
+                    ),
+                );
+            }
+            if x.dhcp.vendor_class.as_ref().is_some_and(|v| v.is_empty() || v.len() > 255) {
+                self.err(
+                    &span,
+                    format!("wan.extra[{i}].dhcp.vendor_class"),
+                    "must be 1 to 255 bytes",
+                );
+            }
+        }
+        let Some(g) = &c.igmp else { return };
+        let (span, g) = (g.span(), g.get_ref());
+        if c.role() == Role::Ingress {
+            self.err(&span, "igmp", "the IGMP proxy runs where the LANs are (role all or gateway)");
+        }
+        if !c.wan.extra.iter().any(|x| x.get_ref().name == g.upstream) {
+            self.err(
+                &span,
+                "igmp.upstream",
+                format!("{:?} is not a [[wan.extra]] name", g.upstream),
+            );
+        }
+        for l in &g.lans {
+            match c.lan.iter().find(|x| x.get_ref().name == *l) {
+                None => self.err(&span, "igmp.lans", format!("{l:?} is not a LAN")),
+                Some(x) if x.get_ref().ipv4.is_none() => {
+                    self.err(&span, "igmp.lans", format!("LAN {l:?} has no IPv4 address"))
+                }
+                Some(_) => {}
+            }
+        }
+        if c.igmp_lans().is_empty() {
+            self.err(&span, "igmp.lans", "no LAN with an IPv4 address to proxy to");
+        }
+        if c.igmp_lans().len() > 31 {
+            self.err(&span, "igmp.lans", "at most 31 LANs (the kernel has 32 multicast vifs)");
+        }
+        if g.allowed.is_empty() || g.allowed.iter().any(|n| !n.network().is_multicast()) {
+            self.err(&span, "igmp.allowed", "must be multicast ranges (within 224.0.0.0/4)");
+        }
+        if g.query_interval < Duration::from_secs(2) || g.query_interval > Duration::from_secs(3600)
+        {
+            self.err(&span, "igmp.query_interval", "must be 2 s to 1 h");
+        }
+        if !matches!(g.version.get_ref(), 2 | 3) {
+            self.err(&g.version.span(), "igmp.version", "must be 2 or 3");
         }
     }
 

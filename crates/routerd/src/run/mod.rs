@@ -39,12 +39,14 @@ use crate::wiring;
 
 mod dmz;
 mod global;
+mod iptv;
 mod ipv6;
 mod leases;
 mod wan;
 
 use dmz::{spawn_dmz_client, spawn_dmz_server};
 use global::{shown, spawn_addressing, spawn_dns, spawn_firewall};
+use iptv::{spawn_extra, spawn_igmp};
 use ipv6::{Site, spawn_dhcp6, spawn_ra};
 use leases::{keep_leases, spawn_dhcp4};
 use wan::{spawn_pd, spawn_wan, spawn_wan_dhcp, spawn_wan_static};
@@ -221,6 +223,12 @@ pub async fn run(
     }
     if c.wan.ipv6.enabled {
         spawn_pd(&mut sup, &bus);
+    }
+    for x in &c.wan.extra {
+        spawn_extra(&mut sup, &bus, &x.get_ref().name);
+    }
+    if c.igmp.is_some() {
+        spawn_igmp(&mut sup, &bus);
     }
     if !c.http_listen().is_empty() {
         crate::http::spawn_http(&mut sup, &bus);

@@ -59,6 +59,21 @@ fn dora_4_4_1_discover_offer_request_ack() {
 }
 
 #[test]
+fn a_vendor_class_rfc2132_9_13_is_sent_when_configured() {
+    let mut cfg = client_cfg(1);
+    cfg.vendor_class = Some(b"IPTV_RG".to_vec());
+    let mut t = Trace::new(cfg);
+    t.next();
+    let (_, d) = t.one(MessageType::Discover);
+    let want = DhcpOption::ClassIdentifier(b"IPTV_RG".to_vec());
+    assert_eq!(opt(&d, OptionCode::ClassIdentifier), Some(&want));
+    let mut t = Trace::seeded(1);
+    t.next();
+    let (_, d) = t.one(MessageType::Discover);
+    assert!(opt(&d, OptionCode::ClassIdentifier).is_none(), "none unless configured");
+}
+
+#[test]
 fn rfc3442_classless_routes_take_precedence_over_the_router_option() {
     let mut t = Trace::seeded(2);
     t.next();

@@ -1,0 +1,213 @@
+//! routerd with a KPN-style line and its television: internet by PPPoE on VLAN 6 (ispemu),
+//! and an IPTV link (`[[wan.extra]]`, DHCP with a vendor class and option 121 routes, no
+//! default route) with a head-end multicasting channels; the IGMP proxy (`[igmp]`) brings a
+//! channel to a set-top box on the LAN (the kernel's own IGMP host stack). Needs root.
+//!
+//! ```text
+//!  inet -- ispemu (PPPoE, VLAN 6) --eth0-- routerd --lan0-- set-top box (udhcpc lease)
+//!                 iptv ns (dnsmasq: DHCP for vendor class IPTV_RG only,
+//!                  head-end 10.10.0.1)  --iptv0--'
+//! ```
+//!
+//! The box joins and receives with no gap; `routerctl status` lists the group with the box
+//! as member and the IPTV link's lease; the route of option 121 is on `iptv0` and no default
+//! route is; the box reaches the head-end by unicast NATed to the router's IPTV address and
+//! the head-end side cannot reach the LAN; a PADT on the internet line does not interrupt
+//! the channel (the two links are independent); the box leaves and the kernel stops.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netlab::{Netns, ProcessGuard};
+use router_tests::clients::udhcpc;
+use router_tests::mcast::{HeadEnd, Stb, a, no_gap};
+use router_tests::routerd::Routerd;
+use router_tests::wan::{Isp, bin};
+use router_tests::{PeerEcho, TempDir, lab, peer_seen};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn config(dir: &TempDir) -> String {
+    format!(
+        r#"state_dir = "{}"
+[wan]
+interface = "eth0"
+vlan = 6
+mode = "pppoe"
+[wan.pppoe]
+username = "internet"
+password = "internet"
+[[wan.extra]]
+name = "iptv"
+interface = "iptv0"
+mode = "dhcp"
+dhcp = {{ vendor_class = "IPTV_RG" }}
+[[lan]]
+name = "lan"
+interface = "lan0"
+ipv4 = "192.168.1.1/24"
+subnet_id = 1
+dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
+[igmp]
+upstream = "iptv"
+allowed = ["239.0.0.0/8"]
+[http]
+enabled = false
+[control]
+socket = "{}"
+"#,
+        dir.join("state").display(),
+        dir.join("control.sock").display()
+    )
+}
+
+/// The ISP's television side: DHCP only for vendor class `IPTV_RG` (10.4.0.100-199, the
+/// head-ends' 10.10.0.0/24 by option 121), the head-end's address on its loopback.
+fn iptv_side(ns: &Netns, dir: &TempDir) -> ProcessGuard {
+    ns.add_addr("eth0", "10.4.0.1/24").unwrap();
+    ns.add_addr("lo", "10.10.0.1/32").unwrap();
+    let sh =
+        |c: &str| assert!(ns.command("sh").arg("-c").arg(c).status().unwrap().success(), "{c}");
+    sh("ip route add 224.0.0.0/4 dev eth0");
+    let mut d = ns.command("dnsmasq");
+    d.args(["-k", "--port=0", "--bind-interfaces", "--interface=eth0", "--no-ping"])
+        .arg("--dhcp-vendorclass=set:iptv,IPTV_RG")
+        .arg("--dhcp-range=tag:iptv,10.4.0.100,10.4.0.199,255.255.255.0,1h")
+        .arg("--dhcp-option=tag:iptv,121,10.10.0.0/24,10.4.0.1")
+        .arg(format!("--dhcp-leasefile={}", dir.join("iptv.leases").display()))
+        .arg("--pid-file=")
+        .arg("--log-dhcp")
+        .arg(format!("--log-facility={}", dir.join("dnsmasq.log").display()));
+    ns.spawn_process(&mut d).expect("dnsmasq")
+}
+
+#[test]
+fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
+    let lab = lab("iptv");
+    let (lan, router, isp, inet, iptv) = (
+        lab.netns("lan").unwrap(),
+        lab.netns("r").unwrap(),
+        lab.netns("isp").unwrap(),
+        lab.netns("inet").unwrap(),
+        lab.netns("iptv").unwrap(),
+    );
+    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
+    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
+    lab.connect(&iptv, "eth0", &router, "iptv0").unwrap();
+    let _internet = router_tests::wan::internet(&lab, &isp, &inet);
+    let dir = TempDir::new("routerd-iptv");
+    let isp = Isp::start(&isp, dir.path(), "vlan = 6\n");
+    let _dnsmasq = iptv_side(&iptv, &dir);
+    std::fs::write(dir.join("routerd.toml"), config(&dir)).unwrap();
+    let check = std::process::Command::new(bin("routerd"))
+        .args(["check", "--config"])
+        .arg(dir.join("routerd.toml"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let routerd = Routerd::start(&router, dir.path());
+    routerd.wait_for(secs(15), "the WAN up", || routerd.logs().contains("wan up"));
+    routerd.wait_for(secs(15), "the IPTV link's lease", || {
+        routerd.json("status")["status"]["extra"]["iptv"]["up"] == true
+    });
+    let status = routerd.json("status");
+    let extra = &status["status"]["extra"]["iptv"];
+    assert!(extra["ipv4"].as_str().unwrap().starts_with("10.4.0."), "{extra}");
+    assert_eq!(extra["routes"], serde_json::json!(["10.10.0.0/24"]), "{extra}");
+    assert_eq!(status["status"]["services"]["igmp"]["state"], "running", "{status}");
+    assert_eq!(status["status"]["services"]["wan/iptv"]["state"], "running", "{status}");
+    // Strict reverse-path filtering on the IPTV link from here on: the head-ends' multicast
+    // (from 10.10.0.1) is accepted only through the route that option 121 gave. (Before the
+    // lease it would drop the DHCP offer too: our client receives on a UDP socket.)
+    let st = router.command("sysctl").args(["-qw", "net.ipv4.conf.iptv0.rp_filter=1"]).status();
+    assert!(st.unwrap().success());
+    let routes = router.command("ip").args(["-4", "route", "show"]).output().unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout).to_string();
+    assert!(routes.contains("10.10.0.0/24 via 10.4.0.1 dev iptv0"), "option 121: {routes}");
+    assert!(
+        routes.lines().filter(|l| l.starts_with("default")).all(|l| l.contains("ppp0")),
+        "the default route stays on the internet line: {routes}"
+    );
+
+    // The set-top box: a lease from routerd, then a channel.
+    let lease = udhcpc(&lan, dir.path(), Some("stb")).expect("the box's lease");
+    let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
+    let _head = HeadEnd::start(&iptv, vec![a("239.1.1.1"), a("239.1.1.2")]);
+    let stb = Stb::new(&lan, &ip);
+    stb.join("239.1.1.1");
+    let first = stb.first_packet("239.1.1.1", secs(5));
+    assert!(first.is_some(), "channel 1: {}\nrouterd log:\n{}", diag(&router), routerd.logs());
+    let got = stb.receive(secs(2));
+    let (n, gapless) = no_gap(&got, "239.1.1.1");
+    assert!(n >= 150 && gapless, "{n} packets, gapless {gapless}");
+    assert!(got.iter().all(|(g, _)| *g == a("239.1.1.1")), "only the channel joined");
+    let status = routerd.json("status");
+    let groups = &status["status"]["igmp"]["lans"]["lan"];
+    assert_eq!(groups[0]["group"], "239.1.1.1", "{status}");
+    assert_eq!(groups[0]["members"], serde_json::json!([ip]), "{status}");
+    assert_eq!(
+        status["status"]["igmp"]["forwarding"],
+        serde_json::json!(["10.10.0.1 -> 239.1.1.1"])
+    );
+
+    // Unicast to the head-end (the box's RTSP/HTTP): NATed to the router's IPTV address.
+    let echo = PeerEcho::start(&iptv, "10.10.0.1:8554".parse::<SocketAddr>().unwrap());
+    let seen = peer_seen(&lan, "10.10.0.1:8554".parse().unwrap(), secs(5));
+    let leased = extra_addr(&routerd);
+    assert_eq!(
+        seen.as_deref(),
+        Some(leased.as_str()),
+        "the head-end sees the router's IPTV address"
+    );
+    drop(echo);
+    // Nothing from the IPTV side reaches the LAN.
+    let st =
+        iptv.command("ip").args(["route", "add", "192.168.1.0/24", "via"]).arg(&leased).status();
+    assert!(st.unwrap().success());
+    let ping = iptv.command("ping").args(["-c", "1", "-W", "1"]).arg(&ip).output().unwrap();
+    assert!(!ping.status.success(), "the IPTV network cannot reach the box");
+
+    // The internet line drops and redials: the channel goes on, gapless.
+    let before = routerd.json("status")["status"]["wan"]["session_id"].clone();
+    isp.ctl("padt all");
+    let got = stb.receive(secs(4));
+    routerd.wait_for(secs(20), "the WAN redialed", || {
+        let s = routerd.json("status");
+        s["status"]["wan"]["state"] == "up" && s["status"]["wan"]["session_id"] != before
+    });
+    let (n, gapless) = no_gap(&got, "239.1.1.1");
+    assert!(n >= 300 && gapless, "across the redial: {n} packets, gapless {gapless}");
+    let got = stb.receive(secs(1));
+    assert!(no_gap(&got, "239.1.1.1").1, "after the redial");
+
+    // The box leaves: the proxy leaves upstream and the kernel stops forwarding.
+    stb.leave("239.1.1.1");
+    routerd.wait_for(secs(5), "the channel stopped", || {
+        routerd.json("status")["status"]["igmp"]["forwarding"] == serde_json::json!([])
+    });
+    stb.drain();
+    assert!(stb.receive(Duration::from_millis(500)).is_empty(), "nothing after the leave");
+    routerd.stop();
+}
+
+/// The router's address on the IPTV link.
+fn extra_addr(r: &Routerd) -> String {
+    let s = r.json("status");
+    let net = s["status"]["extra"]["iptv"]["ipv4"].as_str().unwrap().to_string();
+    net.split('/').next().unwrap().to_string()
+}
+
+/// The router's multicast routing and forward chain, for a failure message.
+fn diag(router: &Netns) -> String {
+    let o = router
+        .command("sh")
+        .arg("-c")
+        .arg("timeout 2 tcpdump -c 3 -ni iptv0 udp 2>&1; ip mroute show; cat /proc/net/ip_mr_vif; nft list chain inet routerd forward; nft list chain inet routerd input | grep -i igmp; ip route")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
