@@ -55,8 +55,6 @@ dhcp4 = {{ pool = "192.168.1.100-192.168.1.199", lease_time = "1h" }}
 [igmp]
 upstream = "iptv"
 allowed = ["239.0.0.0/8"]
-[http]
-enabled = false
 [control]
 socket = "{}"
 "#,
@@ -153,6 +151,19 @@ fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
         status["status"]["igmp"]["forwarding"],
         serde_json::json!(["10.10.0.1 -> 239.1.1.1"])
     );
+    // The same in /metrics, which promtool accepts.
+    let m = scrape(&lan);
+    for (key, want) in [
+        ("routerd_igmp_groups{lan=\"lan\"}", 1.0),
+        ("routerd_igmp_members{lan=\"lan\"}", 1.0),
+        ("routerd_igmp_forwarding", 1.0),
+        ("routerd_wan_extra_up{link=\"iptv\"}", 1.0),
+        ("routerd_service_up{service=\"igmp\"}", 1.0),
+    ] {
+        assert_eq!(sample(&m, key), Some(want), "{key}\n{m}");
+    }
+    let received = "routerd_igmp_messages_total{direction=\"received\",kind=\"any\"}";
+    assert!(sample(&m, received).unwrap() >= 1.0, "{m}");
 
     // Unicast to the head-end (the box's RTSP/HTTP): NATed to the router's IPTV address.
     let echo = PeerEcho::start(&iptv, "10.10.0.1:8554".parse::<SocketAddr>().unwrap());
@@ -210,4 +221,32 @@ fn diag(router: &Netns) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// `/metrics` from the LAN, checked by `promtool check metrics`.
+fn scrape(lan: &Netns) -> String {
+    let out = lan
+        .command("curl")
+        .args(["-s", "--max-time", "5", "http://192.168.1.1:8080/metrics"])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let o = check.wait_with_output().unwrap();
+    let why = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "promtool: {why}\n{body}");
+    body
+}
+
+/// One sample (`name{labels}` as printed).
+fn sample(m: &str, key: &str) -> Option<f64> {
+    m.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -380,6 +380,43 @@ impl Scrape {
             ],
         );
 
+        // The IGMP proxy (IPTV), while it runs.
+        let igmp = bus.igmp.borrow().clone();
+        if let Some(st) = &igmp {
+            let x = st.stats;
+            counter(
+                "routerd_igmp_messages",
+                "IGMP messages, by direction and kind (received: taken in from the right side)",
+                vec![
+                    (l(&[("direction", "received"), ("kind", "any")]), x.received),
+                    (l(&[("direction", "sent"), ("kind", "query")]), x.queries_sent),
+                    (l(&[("direction", "sent"), ("kind", "report")]), x.reports_sent),
+                ],
+            );
+            counter(
+                "routerd_igmp_dropped",
+                "IGMP messages dropped, by reason",
+                [
+                    ("malformed", x.malformed),
+                    ("bad_ttl", x.bad_ttl),
+                    ("ignored_type", x.ignored),
+                    ("query_from_lan", x.downstream_queries),
+                    ("report_from_upstream", x.upstream_reports),
+                    ("outside_range", x.outside_range),
+                    ("outside_subnet", x.outside_subnet),
+                    ("over_limit", x.over_limit),
+                ]
+                .into_iter()
+                .map(|(r, n)| (l(&[("reason", r)]), n))
+                .collect(),
+            );
+            counter(
+                "routerd_igmp_cache_changes",
+                "Changes to the kernel's multicast forwarding cache, by operation",
+                vec![(l(&[("op", "add")]), x.mfc_adds), (l(&[("op", "delete")]), x.mfc_dels)],
+            );
+        }
+
         // Gauges.
         let mut gauge = |name, help, v: Vec<(Labels, f64)>| {
             f.push(Family { name, help, kind: Kind::Gauge(v) });
@@ -486,6 +523,45 @@ impl Scrape {
                 })
                 .collect(),
         );
+        let extras = bus.extras.borrow().clone();
+        if !config.wan.extra.is_empty() {
+            gauge(
+                "routerd_wan_extra_up",
+                "1 while each extra WAN link (IPTV) holds a lease",
+                config
+                    .wan
+                    .extra
+                    .iter()
+                    .map(|x| {
+                        let name = &x.get_ref().name;
+                        (l(&[("link", name)]), b(extras.get(name).is_some_and(|e| e.up)))
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(st) = &igmp {
+            let lans: Vec<String> = config.igmp_lans().iter().map(|l| l.name.clone()).collect();
+            let per_lan = |f: &dyn Fn(&igmp::GroupStatus) -> usize| -> Vec<(Labels, f64)> {
+                lans.iter()
+                    .enumerate()
+                    .map(|(i, lan)| {
+                        let n: usize = st.groups.iter().filter(|g| g.downstream == i).map(f).sum();
+                        (l(&[("lan", lan)]), n as f64)
+                    })
+                    .collect()
+            };
+            gauge("routerd_igmp_groups", "Multicast groups joined now, by LAN", per_lan(&|_| 1));
+            gauge(
+                "routerd_igmp_members",
+                "Hosts listed as members of a group now, by LAN",
+                per_lan(&|g| g.members.len()),
+            );
+            gauge(
+                "routerd_igmp_forwarding",
+                "The kernel's multicast cache entries that forward now",
+                vec![(Vec::new(), st.routes.len() as f64)],
+            );
+        }
         gauge(
             "routerd_start_time_seconds",
             "When routerd started, in seconds since the epoch",
