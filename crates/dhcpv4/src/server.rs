@@ -95,6 +95,8 @@ pub struct Stats {
     pub declines: u64,
     /// DISCOVERs left unanswered because the pool was full.
     pub pool_exhausted: u64,
+    /// Requests ignored for a missing or other Vendor Class Identifier (`vendor_class`).
+    pub wrong_vendor_class: u64,
 }
 
 /// Output waiting for a commit.
@@ -315,6 +317,17 @@ impl Server {
             self.stats.dropped += 1;
             debug!("dhcp4: dropping request relayed by {giaddr}: not our subnet");
             return;
+        }
+        if let Some(want) = &self.cfg.vendor_class {
+            let sent = match req.msg.opts().get(OptionCode::ClassIdentifier) {
+                Some(DhcpOption::ClassIdentifier(v)) => Some(v),
+                _ => None,
+            };
+            if sent != Some(want) {
+                self.stats.wrong_vendor_class += 1;
+                debug!(hw = ?peer.hw, ?sent, "dhcp4: ignoring a client of another vendor class");
+                return;
+            }
         }
         let t = self.clock.unix(now);
         match req.kind {

@@ -143,8 +143,45 @@ fn s_addr(a: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(a.octets())
 }
 
+/// Which interfaces are which vif.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// vif 0 the upstream, vif `i + 1` downstream `i`.
+    Proxy,
+    /// vif 0 the one downstream; no upstream, no forwarding: a querier and membership
+    /// database only (an ISP's access node, in ispemu).
+    Querier,
+}
+
+impl Mode {
+    fn vif(self, iface: Iface) -> Option<usize> {
+        match (self, iface) {
+            (Mode::Proxy, Iface::Upstream) => Some(0),
+            (Mode::Proxy, Iface::Downstream(i)) => Some(i + 1),
+            (Mode::Querier, Iface::Downstream(0)) => Some(0),
+            (Mode::Querier, _) => None,
+        }
+    }
+
+    fn iface(self, vif: usize) -> Iface {
+        match (self, vif) {
+            (Mode::Proxy, 0) => Iface::Upstream,
+            (Mode::Proxy, v) => Iface::Downstream(v - 1),
+            (Mode::Querier, v) => Iface::Downstream(v),
+        }
+    }
+
+    /// The first vif that is a downstream (where the querier listens for reports).
+    fn first_downstream(self) -> usize {
+        match self {
+            Mode::Proxy => 1,
+            Mode::Querier => 0,
+        }
+    }
+}
+
 /// The mroute socket, its vifs added.
-fn mroute_socket(ifindex: &[u32]) -> Result<UdpSocket, Error> {
+fn mroute_socket(ifindex: &[u32], mode: Mode) -> Result<UdpSocket, Error> {
     use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc::IPPROTO_IGMP)))
         .map_err(io("raw igmp socket"))?;
@@ -163,7 +200,7 @@ fn mroute_socket(ifindex: &[u32]) -> Result<UdpSocket, Error> {
         };
         setsockopt_raw(&s, MRT_ADD_VIF, &vif).map_err(io(format!("MRT_ADD_VIF {vifi}")))?;
     }
-    for index in ifindex.iter().skip(1) {
+    for index in ifindex.iter().skip(mode.first_downstream()) {
         for g in [ALL_ROUTERS, ALL_V3_ROUTERS] {
             s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(*index))
                 .map_err(io(format!("join {g}")))?;
@@ -200,12 +237,8 @@ fn recv_with_ifindex(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize
     Ok((msg.bytes, index))
 }
 
-async fn send(sock: &UdpSocket, ifindex: &[u32], t: &Transmit) {
-    let vif = match t.iface {
-        Iface::Upstream => 0,
-        Iface::Downstream(i) => i + 1,
-    };
-    let Some(&index) = ifindex.get(vif) else { return };
+async fn send(sock: &UdpSocket, ifindex: &[u32], mode: Mode, t: &Transmit) {
+    let Some(&index) = mode.vif(t.iface).and_then(|v| ifindex.get(v)) else { return };
     let mreqn = libc::ip_mreqn {
         imr_multiaddr: libc::in_addr { s_addr: 0 },
         imr_address: libc::in_addr { s_addr: 0 },
@@ -272,10 +305,32 @@ fn status(p: &Proxy, now: Instant) -> Status {
 pub async fn run(
     cfg: Config,
     status_tx: Option<watch::Sender<Status>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let names: Vec<String> =
         std::iter::once(cfg.upstream.clone()).chain(cfg.downstreams.iter().cloned()).collect();
+    run_mode(names, Mode::Proxy, cfg.proxy, status_tx, shutdown).await
+}
+
+/// Runs only the querier and membership database on `interface` (the proxy's downstream 0;
+/// `proxy.downstreams` names it): what an ISP's access node does for its IPTV network. The
+/// groups joined are published on `status_tx`; nothing is forwarded or sent upstream.
+pub async fn run_querier(
+    interface: String,
+    proxy: crate::Config,
+    status_tx: Option<watch::Sender<Status>>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    run_mode(vec![interface], Mode::Querier, proxy, status_tx, shutdown).await
+}
+
+async fn run_mode(
+    names: Vec<String>,
+    mode: Mode,
+    proxy_cfg: crate::Config,
+    status_tx: Option<watch::Sender<Status>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
     if names.len() > MAX_VIFS {
         return Err(Error::TooManyInterfaces(names.len()));
     }
@@ -297,16 +352,16 @@ pub async fn run(
         };
         ifindex.push(index);
     }
-    let sock = mroute_socket(&ifindex)?;
-    info!(upstream = %cfg.upstream, downstreams = ?cfg.downstreams, "igmp: proxy running");
-    let mut proxy = Proxy::new(Instant::now(), cfg.proxy);
+    let sock = mroute_socket(&ifindex, mode)?;
+    info!(interfaces = ?names, querier_only = mode == Mode::Querier, "igmp: running");
+    let mut proxy = Proxy::new(Instant::now(), proxy_cfg);
     let mut buf = vec![0u8; 65_536];
     let mut last = Status::default();
     loop {
         let now = Instant::now();
         proxy.handle_timeout(now);
         while let Some(t) = proxy.poll_transmit() {
-            send(&sock, &ifindex, &t).await;
+            send(&sock, &ifindex, mode, &t).await;
         }
         while let Some(e) = proxy.poll_event() {
             match &e {
@@ -340,19 +395,15 @@ pub async fn run(
                     let data = buf.get(..n).unwrap_or_default();
                     let now = Instant::now();
                     if let Ok(Some(u)) = Upcall::parse(data) {
-                        let iface = match usize::from(u.vif) {
-                            0 => Iface::Upstream,
-                            v => Iface::Downstream(v - 1),
-                        };
-                        if u.kind == UPCALL_NOCACHE {
+                        if u.kind == UPCALL_NOCACHE && mode == Mode::Proxy {
+                            let iface = mode.iface(usize::from(u.vif));
                             proxy.handle_upcall(now, iface, u.source, u.group);
                         }
                         continue;
                     }
-                    match ifindex.iter().position(|i| *i == index) {
-                        Some(0) => proxy.handle_packet(now, Iface::Upstream, data),
-                        Some(v) => proxy.handle_packet(now, Iface::Downstream(v - 1), data),
-                        None => {} // another interface's IGMP
+                    // Another interface's IGMP is not ours.
+                    if let Some(v) = ifindex.iter().position(|i| *i == index) {
+                        proxy.handle_packet(now, mode.iface(v), data);
                     }
                 }
             }
@@ -362,7 +413,7 @@ pub async fn run(
     }
     proxy.shutdown(Instant::now());
     while let Some(t) = proxy.poll_transmit() {
-        send(&sock, &ifindex, &t).await;
+        send(&sock, &ifindex, mode, &t).await;
     }
     if let Some(tx) = &status_tx {
         tx.send_replace(status(&proxy, Instant::now()));

@@ -83,6 +83,74 @@ pub struct Config {
     /// `<control_socket>.state`, so emulators with their own sockets never share it.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// The IPTV network (KPN: VLAN 4), when emulated.
+    pub iptv: Option<Iptv>,
+}
+
+/// `[iptv]`: the ISP's television network on an interface of its own (a VLAN link, or a
+/// veth standing in for one): a DHCP server that answers only `vendor_class` (with routes to
+/// the head-end by option 121, no default route), an IGMP querier, and a head-end that
+/// multicasts numbered datagrams to each channel while anyone on the link has joined it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iptv {
+    /// The interface.
+    pub interface: String,
+    /// The ISP's address and the link's prefix.
+    #[serde(default = "default_iptv_address")]
+    pub address: Ipv4Net,
+    /// The leased range, `first-last`.
+    #[serde(default = "default_iptv_pool")]
+    pub pool: String,
+    /// The Vendor Class Identifier answered (none: everyone).
+    pub vendor_class: Option<String>,
+    /// The head-end's address (on the loopback; routed to the subscribers by option 121).
+    #[serde(default = "default_headend")]
+    pub headend: Ipv4Addr,
+    /// The channels.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<Ipv4Addr>,
+    /// Datagrams per second per channel.
+    #[serde(default = "default_channel_pps")]
+    pub pps: u32,
+    /// Octets per datagram (at least 8: the group and a sequence number).
+    #[serde(default = "default_channel_len")]
+    pub payload: usize,
+    /// The querier's Query Interval.
+    #[serde(default = "default_iptv_qi", with = "duration")]
+    pub query_interval: Duration,
+}
+
+impl Iptv {
+    /// The pool's first and last addresses, when they are inside the link's prefix.
+    pub fn pool(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let (a, b) = self.pool.split_once('-')?;
+        let (a, b): (Ipv4Addr, Ipv4Addr) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        let net = self.address.trunc();
+        (net.contains(&a) && net.contains(&b) && u32::from(a) <= u32::from(b)).then_some((a, b))
+    }
+}
+
+fn default_iptv_address() -> Ipv4Net {
+    Ipv4Net::new(Ipv4Addr::new(10, 4, 0, 1), 24).unwrap_or_default()
+}
+fn default_iptv_pool() -> String {
+    "10.4.0.100-10.4.0.199".into()
+}
+fn default_headend() -> Ipv4Addr {
+    Ipv4Addr::new(10, 10, 0, 1)
+}
+fn default_channels() -> Vec<Ipv4Addr> {
+    (1..=5).map(|i| Ipv4Addr::new(239, 1, 1, i)).collect()
+}
+fn default_channel_pps() -> u32 {
+    100
+}
+fn default_channel_len() -> usize {
+    1316
+}
+fn default_iptv_qi() -> Duration {
+    Duration::from_secs(125)
 }
 
 impl Config {
@@ -178,6 +246,16 @@ impl Config {
         }
         if c.pd_length < c.pd_pool.prefix_len() || c.pd_length > 64 {
             return Err("pd_length: must be between the pd_pool's length and 64".into());
+        }
+        if let Some(t) = &c.iptv {
+            if t.pool().is_none() {
+                return Err("iptv.pool: must be first-last inside iptv.address's prefix".into());
+            }
+            if t.channels.iter().any(|g| !g.is_multicast()) || t.payload < 8 || t.pps == 0 {
+                return Err(
+                    "iptv: channels must be multicast, payload at least 8, pps above 0".into()
+                );
+            }
         }
         Ok(c)
     }

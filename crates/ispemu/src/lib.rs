@@ -14,6 +14,7 @@
 
 pub mod config;
 mod control;
+mod iptv;
 mod pd;
 
 use std::sync::Arc;
@@ -117,6 +118,14 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), Err
             }
         })
     });
+    let iptv = cfg.iptv.clone().map(|t| {
+        let (dir, stop) = (cfg.state_dir().join("iptv"), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = iptv::run(t, dir, stop).await {
+                tracing::error!(error = %e, "ispemu: iptv stopped");
+            }
+        })
+    });
     let result = ac::run(
         cfg.interface.clone(),
         cfg.tun.clone(),
@@ -129,6 +138,9 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), Err
     server.abort();
     if let Some(pd) = pd {
         pd.abort();
+    }
+    if let Some(t) = iptv {
+        t.abort();
     }
     let _ = std::fs::remove_file(&cfg.control_socket);
     result.map_err(Error::from)

@@ -100,6 +100,9 @@ pub struct ServerConfig {
     pub ntp_servers: Vec<Ipv4Addr>,
     /// Other options, code and raw value, sent when asked for in option 55.
     pub extra_options: Vec<(u8, Vec<u8>)>,
+    /// Answer only clients that send this Vendor Class Identifier (60): an ISP's IPTV
+    /// network serving its set-top boxes and routers, nobody else. `None`: everyone.
+    pub vendor_class: Option<Vec<u8>>,
 }
 
 /// A configuration that cannot work.
@@ -145,6 +148,7 @@ impl ServerConfig {
             routes: Vec::new(),
             ntp_servers: Vec::new(),
             extra_options: Vec::new(),
+            vendor_class: None,
         }
     }
 

@@ -12,6 +12,22 @@ use crate::server::store::RecordState;
 const BCAST68: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::BROADCAST, 68);
 
 #[test]
+fn a_vendor_class_server_answers_only_that_class() {
+    let mut c = cfg();
+    c.vendor_class = Some(b"IPTV_RG".to_vec());
+    let mut sim = Sim::new(c);
+    let plain = broadcast(msg(MessageType::Discover, mac(1), 1));
+    assert!(sim.send(&plain).is_empty(), "no vendor class: no answer");
+    let other = with(plain.clone(), DhcpOption::ClassIdentifier(b"udhcp 1.35.0".to_vec()));
+    assert!(sim.send(&other).is_empty(), "another vendor class: no answer");
+    assert_eq!(sim.s.stats().wrong_vendor_class, 2);
+    let stb = with(plain, DhcpOption::ClassIdentifier(b"IPTV_RG".to_vec()));
+    let out = sim.send(&stb);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.opts().msg_type(), Some(MessageType::Offer));
+}
+
+#[test]
 fn dora_4_3_1_offer_then_ack_with_options() {
     let mut sim = Sim::new(cfg());
     let out = sim.send(&broadcast(msg(MessageType::Discover, mac(1), 1)));
