@@ -17,7 +17,7 @@ REL="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
 OUT="$HERE/.build/$TAG"
 BBDIR="$HERE/.build/busybox-static"
 
-for b in routerd routerctl ispemu; do
+for b in routerd routerctl ispemu stb; do
   [ -x "$REL/$b" ] || { echo "build-images: $REL/$b missing: run cargo build --release first" >&2; exit 1; }
 done
 
@@ -67,6 +67,8 @@ strip "$ctx/usr/local/bin/"* 2>/dev/null || true
 copy /usr/sbin/dnsmasq /usr/sbin "$ctx"
 
 ctx=$(context client)
+copy "$REL/stb" /usr/local/bin "$ctx"
+strip "$ctx/usr/local/bin/"* 2>/dev/null || true
 
 for img in router isp client; do
   docker build -q -t "routerd-demo-$img:$TAG" "$OUT/$img" >/dev/null 2>"$OUT/$img.build.log" \

@@ -50,6 +50,15 @@ up)
   "${DC[@]}" exec -T client-home wget -q -O - http://www.example.test/
   "${DC[@]}" exec -T client-home ping -c 2 2001:db8:ffff::10
   echo
+  echo "== stb-home: a channel of the ISP's television (the IPTV VLAN by DHCP on the gateway,"
+  echo "   its IGMP proxy to the home LAN, ispemu's head-end sending what was joined)"
+  for _ in $(seq 1 60); do
+    "${DC[@]}" exec -T stb-home test -s /tmp/lease && break
+    sleep 0.5
+  done
+  "${DC[@]}" exec -T stb-home stb --group 239.1.1.1 --seconds 3 || true
+  "${DC[@]}" exec -T gateway routerctl status --json | grep -o '"igmp":{[^]]*]' || true
+  echo
   echo "kpn: up in ${up}s. Look inside:"
   echo "  docker-compose -p routerd-kpn -f compose/kpn/docker-compose.yml logs -f"
   echo "  docker-compose -p routerd-kpn -f compose/kpn/docker-compose.yml exec gateway routerctl status"

@@ -198,7 +198,7 @@ fn root_compose_demo_and_kpn_clients_get_leases_ipv6_names_internet_and_survive_
         "root_compose needs Docker Engine (and docker-compose) and access to it: {docker:?}"
     );
     let bin_dir = bin("routerd").parent().unwrap().to_path_buf();
-    for b in ["routerctl", "ispemu"] {
+    for b in ["routerctl", "ispemu", "stb"] {
         bin(b);
     }
     // The production template is only checked (bringing it up would take real NICs).
@@ -364,6 +364,20 @@ fn kpn(root: &Path, env: Vec<(&'static str, String)>) {
     kpn.until(Duration::from_secs(60), "a /60 for the cluster router", || {
         kpn.exec("cluster-router", &["routerctl", "prefixes"]).1.contains("/60")
     });
+
+    // Television: the set-top box on the home LAN tunes to a channel of the IPTV VLAN (the
+    // gateway's DHCP with the vendor class, its IGMP proxy, ispemu's head-end); `stb` exits
+    // 0 only if datagrams arrived with no sequence number missing after the first.
+    kpn.lease("stb-home");
+    let mut tv = String::new();
+    kpn.until(Duration::from_secs(30), "the set-top box receives channel 1", || {
+        let (ok, out) = kpn.exec("stb-home", &["stb", "--group", "239.1.1.1", "--seconds", "3"]);
+        tv = out;
+        ok
+    });
+    println!("compose kpn: {}", tv.trim());
+    let (_, status) = kpn.exec("gateway", &["routerctl", "status", "--json"]);
+    assert!(status.contains("\"iptv\""), "the gateway's IPTV link: {status}");
 
     // The ISP drops the session: the ingress redials, the home client works again.
     kpn.padt("isp-kpn");

@@ -13,6 +13,8 @@ rename() {
   ip link set "$2" up
 }
 rename "$WAN_NET" wan0
+# The IPTV VLAN, when this ISP emulates one (ispemu's [iptv] numbers it).
+[ -n "${IPTV_NET:-}" ] && rename "$IPTV_NET" tv0
 ip route del default 2>/dev/null || true
 mkdir -p /run/ispemu /www /tmp /etc
 echo "root:x:0:0:root:/:/bin/sh" > /etc/passwd
