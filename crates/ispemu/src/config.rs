@@ -272,6 +272,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_iptv_network_parses_with_defaults_and_a_bad_pool_is_refused() {
+        let base =
+            "interface = \"eth0\"\n[iptv]\ninterface = \"tv0\"\nvendor_class = \"IPTV_RG\"\n";
+        let c = Config::parse(base).unwrap();
+        let t = c.iptv.unwrap();
+        assert_eq!(t.pool(), Some(("10.4.0.100".parse().unwrap(), "10.4.0.199".parse().unwrap())));
+        assert_eq!((t.headend, t.channels.len(), t.pps), ("10.10.0.1".parse().unwrap(), 5, 100));
+        let bad = format!("{base}pool = \"10.5.0.1-10.5.0.9\"\n");
+        assert!(Config::parse(&bad).unwrap_err().contains("iptv.pool"));
+        let bad = format!("{base}channels = [\"10.0.0.1\"]\n");
+        assert!(Config::parse(&bad).is_err());
+    }
+
+    #[test]
     fn kpn_profile_parses_with_defaults() {
         let c = Config::parse(
             "interface = \"eth0\"\nvlan = 6\nauth = \"pap\"\nusers = [{ name = \"internet\", password = \"internet\" }]\necho_interval = \"2s\"\n",
