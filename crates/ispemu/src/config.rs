@@ -273,8 +273,7 @@ mod tests {
 
     #[test]
     fn an_iptv_network_parses_with_defaults_and_a_bad_pool_is_refused() {
-        let base =
-            "interface = \"eth0\"\n[iptv]\ninterface = \"tv0\"\nvendor_class = \"IPTV_RG\"\n";
+        let base = "interface = \"eth0\"\nauth = \"none\"\n[iptv]\ninterface = \"tv0\"\nvendor_class = \"IPTV_RG\"\n";
         let c = Config::parse(base).unwrap();
         let t = c.iptv.unwrap();
         assert_eq!(t.pool(), Some(("10.4.0.100".parse().unwrap(), "10.4.0.199".parse().unwrap())));
