@@ -155,7 +155,7 @@ fn root_pppoe_forged_frames_during_a_transfer_drop_nothing() {
     });
     assert_eq!(chap_out.count(), 0, "a CHAP Response went out after PAP");
     // They did reach the client, and were counted as what they are.
-    let st = stats.borrow().clone();
+    let st = *stats.borrow();
     assert!(st.ignored_rejects >= 12 && st.ignored_challenges >= 4, "{st:?}");
     drop(wan.stop());
 }
