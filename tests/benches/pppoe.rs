@@ -182,13 +182,91 @@ fn main() {
         std::fs::create_dir_all(&dir).unwrap();
         let isp = Isp::start(&t.isp, &dir, "max_payload = 1492\n");
         let started = Instant::now();
-        let mut wan = Wan::start(&t.router, client::Config::new("eth0", Some(kpn_credentials())));
+        let mut cfg = client::Config::new("eth0", Some(kpn_credentials()));
+        let (stats_tx, stats_rx) = tokio::sync::watch::channel(pppoe::Stats::default());
+        cfg.stats = Some(stats_tx);
+        let counters = cfg.counters.clone();
+        let mut wan = Wan::start(&t.router, cfg);
         wan.up(Duration::from_secs(15));
         let up = started.elapsed();
         println!("PPPoE: start to IPCP up in {:.1} ms", up.as_secs_f64() * 1e3);
         nat(&t.router, "ppp0");
         println!("user-space PPPoE (ppp0 MTU 1492):");
         run_all("pppoe", &t, &mut ppp);
+        // The same, watched: what routerd's /metrics and status page do while a Prometheus
+        // scrapes every second (read every data path counter and the session's stats, render
+        // them as text). The data path counts the same atomics either way. Unwatched and
+        // watched alternate, ROUNDS (default 3) times, so that drift hits both alike.
+        let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (stop, watching) = (stop.clone(), watching.clone());
+            let (counters, stats) = (counters.clone(), stats_rx.clone());
+            std::thread::spawn(move || {
+                use std::fmt::Write;
+                use std::sync::atomic::Ordering::Relaxed;
+                let mut scrapes = 0u64;
+                while !stop.load(Relaxed) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if !watching.load(Relaxed) {
+                        continue;
+                    }
+                    let c = &counters;
+                    let mut text = String::new();
+                    for (name, v) in [
+                        ("rx_packets", &c.rx_packets),
+                        ("rx_bytes", &c.rx_bytes),
+                        ("tx_packets", &c.tx_packets),
+                        ("tx_bytes", &c.tx_bytes),
+                        ("dropped_frames", &c.dropped_frames),
+                        ("dropped_packets", &c.dropped_packets),
+                        ("mss_clamped", &c.mss_clamped),
+                    ] {
+                        let _ = writeln!(text, "routerd_wan_{name}_total {}", v.load(Relaxed));
+                    }
+                    let _ = writeln!(text, "{:?}", *stats.borrow());
+                    std::hint::black_box(&text);
+                    scrapes += 1;
+                }
+                scrapes
+            })
+        };
+        let cpg = |c: f64, g: f64| if g > 0.0 { c / (g * 5.0) } else { f64::NAN };
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); 4];
+        for round in 0..rounds {
+            let mut plain = Vec::new();
+            if round > 0 {
+                println!("user-space PPPoE, round {round}:");
+                run_all("pppoe", &t, &mut plain);
+            }
+            let plain = if round == 0 { ppp.clone() } else { plain };
+            let mut watched = Vec::new();
+            watching.store(true, std::sync::atomic::Ordering::Relaxed);
+            println!(
+                "user-space PPPoE, its counters read every second (metrics on), round {round}:"
+            );
+            run_all("pppoe-watched", &t, &mut watched);
+            watching.store(false, std::sync::atomic::Ordering::Relaxed);
+            for (i, ((_, g0, c0), (_, g1, c1))) in plain.iter().zip(&watched).enumerate() {
+                ratios[i].push(cpg(*c1, *g1) / cpg(*c0, *g0));
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let scrapes = watcher.join().unwrap();
+        println!(
+            "ratio watched / unwatched, CPU per Gbit, median (min-max) of {rounds} alternating rounds ({scrapes} reads; goal < 1.02):"
+        );
+        for ((label, _, _), mut r) in ppp.iter().zip(ratios) {
+            r.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "  {}: {:.3} ({:.3}-{:.3})",
+                label.split_once(' ').map_or(label.as_str(), |x| x.1),
+                r[r.len() / 2],
+                r[0],
+                r[r.len() - 1]
+            );
+        }
         let counters = wan.stop();
         drop(isp);
         println!("  client path counters: {counters:?}");
