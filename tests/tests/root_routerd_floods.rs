@@ -194,7 +194,7 @@ fn root_routerd_floods_of_bad_requests_are_answered_counted_and_logged_a_few_tim
         })
         .unwrap();
     let (mut replies, mut refusals) = (0, 0);
-    let mut count = |b: &[u8], replies: &mut usize, refusals: &mut usize| {
+    let count = |b: &[u8], replies: &mut usize, refusals: &mut usize| {
         *replies += 1;
         if b.get(3).is_some_and(|f| f & 0x0f == 5) {
             *refusals += 1;
