@@ -60,16 +60,19 @@
 //! - EDNS versions above 0 are answered as version 0 (no BADVERS, RFC 6891 §6.1.3); EDNS
 //!   options (cookies RFC 7873, NSID, ECS) are not echoed or forwarded.
 //! - Compressed names in the question: FORMERR (legal, but nobody sends them).
-//!
-//! Parsing policy for what LAN hosts send: a query with two OPT records, or an OPT whose
-//! owner is not the root, is FORMERR (RFC 6891 §6.1.1 MUST); a datagram shorter than a
-//! header gets no answer at all (unbound is silent too: answering a spoofed source is a
-//! reflection); one with a whole header but nothing readable after it gets a bare FORMERR;
-//! responses are never answered.
 //! - DoT/DoH/DoQ; query pipelining to upstreams over one TCP connection; serve-stale.
 //! - The cache is flushed whole when full, not LRU.
 //! - The SOA serial of the local table's negative answers is its own counter, not the
 //!   journaled zone's.
+//!
+//! # Parsing policy
+//!
+//! For what hosts send (the README has the whole table): a query with two OPT records, or an
+//! OPT whose owner is not the root, is FORMERR (RFC 6891 §6.1.1 MUST); a datagram shorter
+//! than a header gets no answer at all (unbound is silent too: answering a spoofed source is
+//! a reflection); one with a whole header but nothing readable after it gets a bare FORMERR
+//! (from any source: the parse comes before the client-network check, and the answer is
+//! never longer than the question); responses are never answered.
 
 pub mod cache;
 #[cfg(feature = "driver")]
