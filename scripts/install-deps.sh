@@ -25,6 +25,8 @@ PACKAGES=(
   # routerd's status page and /metrics (root_http): promtool checks the scrape, a headless
   # Chromium loads the page
   prometheus chromium
+  # the systemd unit's check (root_routerd_notify): systemd-analyze security --offline
+  systemd
   # the container demo (make demo) and its test (root_compose): Docker, compose v1, strip
   # (busybox-static is not installed: compose/build-images.sh unpacks it with apt-get download)
   docker.io docker-compose binutils

@@ -18,14 +18,23 @@ pub struct Routerd {
     ns: Netns,
     dir: PathBuf,
     process: RefCell<ProcessGuard>,
+    env: Vec<(String, String)>,
 }
 
 impl Routerd {
     /// Starts `routerd run --config DIR/routerd.toml` in `ns`, its output to a new
     /// `DIR/routerd.log`.
     pub fn start(ns: &Netns, dir: &Path) -> Routerd {
-        let process = RefCell::new(spawn(ns, dir));
-        Routerd { ns: ns.clone(), dir: dir.to_owned(), process }
+        Self::start_with_env(ns, dir, &[])
+    }
+
+    /// The same with these environment variables set (`NOTIFY_SOCKET`, `WATCHDOG_USEC`: as
+    /// systemd starts it).
+    pub fn start_with_env(ns: &Netns, dir: &Path, env: &[(&str, String)]) -> Routerd {
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
+        let process = RefCell::new(spawn(ns, dir, &env));
+        Routerd { ns: ns.clone(), dir: dir.to_owned(), process, env }
     }
 
     /// Its configuration file.
@@ -57,7 +66,7 @@ impl Routerd {
 
     /// Starts it again on the same configuration and state (a new log).
     pub fn restart(&self) {
-        let new = spawn(&self.ns, &self.dir);
+        let new = spawn(&self.ns, &self.dir, &self.env);
         *self.process.borrow_mut() = new;
     }
 
@@ -132,10 +141,11 @@ impl Routerd {
     }
 }
 
-fn spawn(ns: &Netns, dir: &Path) -> ProcessGuard {
+fn spawn(ns: &Netns, dir: &Path, env: &[(String, String)]) -> ProcessGuard {
     let log = std::fs::File::create(dir.join("routerd.log")).expect("routerd.log");
     let mut cmd = ns.command(bin("routerd"));
     cmd.arg("run").arg("--config").arg(dir.join("routerd.toml"));
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(log.try_clone().expect("routerd.log")).stderr(log);
     ns.spawn_process(&mut cmd).expect("spawn routerd")
 }

@@ -16,7 +16,9 @@
 pub mod bus;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod names;
+pub mod notify;
 pub mod plan;
 pub mod reload;
 pub mod run;

@@ -58,13 +58,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { config, log_json } => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            if log_json {
-                tracing_subscriber::fmt().json().with_env_filter(filter).init();
-            } else {
-                tracing_subscriber::fmt().with_env_filter(filter).init();
-            }
+            routerd::logging::init(log_json);
             // Refused as a whole, before anything is applied.
             let c = match load(&config) {
                 Ok(c) => c,

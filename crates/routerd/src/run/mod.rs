@@ -181,6 +181,10 @@ pub async fn run(
     }
     setup_lans(&nc, &c).await?;
     bus.set_ready(Ready::Lans, true);
+    // systemd (Type=notify): ready once the firewall is in force and the LANs are up.
+    let notify = crate::notify::Notifier::from_env();
+    notify.send("READY=1\nSTATUS=firewall in force, LANs up; WAN starting");
+    let status_task = notify.active().then(|| tokio::spawn(notify_status(bus.clone())));
 
     let mut sup = Supervisor::new(bus.services.clone(), bus.ready.subscribe(), shutdown.clone());
     spawn_firewall(&mut sup, &bus);
@@ -234,11 +238,27 @@ pub async fn run(
         crate::http::spawn_http(&mut sup, &bus);
     }
 
+    let feed = notify.watchdog_every();
+    let mut watchdog = tokio::time::interval(feed.unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
             res = shutdown.changed() => if res.is_err() || *shutdown.borrow() { break },
-            Some(new) = reload.recv() => apply_reload(&bus, &sup, new),
+            Some(new) = reload.recv() => {
+                notify.send("RELOADING=1");
+                apply_reload(&bus, &sup, new);
+                let outcome = bus.reloads.borrow().last.as_ref().map(ToString::to_string);
+                notify.send(&format!(
+                    "READY=1\nSTATUS=reload {}",
+                    outcome.unwrap_or_default().replace('\n', " ")
+                ));
+            }
+            // The watchdog is fed from this loop: if it stops turning, systemd restarts us.
+            _ = watchdog.tick() => if feed.is_some() { notify.send("WATCHDOG=1") },
         }
+    }
+    notify.send("STOPPING=1\nSTATUS=stopping");
+    if let Some(t) = status_task {
+        t.abort();
     }
     info!("shutting down");
     sup.join(Duration::from_secs(8)).await;
@@ -247,6 +267,31 @@ pub async fn run(
     control.abort();
     let _ = std::fs::remove_file(&c.control.socket);
     Ok(())
+}
+
+/// `STATUS=` for systemd: the WAN's state, each time it changes.
+async fn notify_status(bus: Arc<Bus>) {
+    let notify = crate::notify::Notifier::from_env();
+    let mut w = bus.wan_state.subscribe();
+    let mut last = String::new();
+    loop {
+        let _ = w.borrow_and_update();
+        let wan = crate::status::Status::of(&bus).wan;
+        let line = match (&wan.ipv4, &wan.last_down) {
+            _ if wan.state == "up" => {
+                format!("WAN up {}", wan.ipv4.clone().unwrap_or_default())
+            }
+            (_, Some(why)) => format!("WAN {} (last down: {why})", wan.state),
+            _ => format!("WAN {}", wan.state),
+        };
+        if line != last {
+            notify.status(&line);
+            last = line;
+        }
+        if w.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The planner: the plan follows the configuration, the delegation and the WAN link.
