@@ -14,6 +14,7 @@
 //!   on the LANs.
 
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;

@@ -4,34 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(about = "The router daemon")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Validates the configuration file and exits (0 when valid).
-    Check {
-        /// The configuration file.
-        #[arg(long, default_value = "/etc/routerd/routerd.toml")]
-        config: PathBuf,
-    },
-    /// Runs the router (SIGTERM or SIGINT stops it cleanly; SIGHUP reloads the
-    /// configuration file, applied by difference or refused as a whole).
-    Run {
-        /// The configuration file.
-        #[arg(long, default_value = "/etc/routerd/routerd.toml")]
-        config: PathBuf,
-        /// Log as JSON lines instead of text.
-        #[arg(long)]
-        log_json: bool,
-    },
-}
+use clap::Parser;
+use routerd::cli::{Cmd, Routerd as Cli};
 
 fn load(path: &Path) -> Result<routerd::config::Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -54,6 +28,18 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Generate { dir } => match routerd::cli::generate(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("routerd generate {}: {e}", dir.display());
                 ExitCode::FAILURE
             }
         },

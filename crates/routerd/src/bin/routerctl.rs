@@ -6,35 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use routerd::cli::{Routerctl as Cli, What};
 use serde_json::Value;
-
-#[derive(Clone, Copy, ValueEnum)]
-enum What {
-    Status,
-    Wan,
-    Leases,
-    Prefixes,
-    /// Follow the router's events (WAN up/down, addresses, prefixes, leases, reloads) as
-    /// they happen, until interrupted.
-    Events,
-}
-
-#[derive(Parser)]
-#[command(about = "Ask a running routerd")]
-struct Cli {
-    /// What to show.
-    what: What,
-    /// routerd's control socket.
-    #[arg(long, default_value = "/run/routerd/control.sock")]
-    socket: PathBuf,
-    /// Print the JSON as routerd sent it.
-    #[arg(long)]
-    json: bool,
-    /// Exit 1 unless the router is up (with `status`).
-    #[arg(long)]
-    check: bool,
-}
 
 fn ask(socket: &PathBuf, cmd: &str) -> std::io::Result<Value> {
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
