@@ -207,16 +207,7 @@ fn root_igmp_source_specific_joins_and_forged_igmp() {
     let query = ipv4_datagram(
         a("192.168.1.10"),
         a("224.0.0.1"),
-        &Message::Query(igmp::wire::Query {
-            version: igmp::wire::Version::V2,
-            max_resp_code: 100,
-            group: Ipv4Addr::UNSPECIFIED,
-            suppress: false,
-            qrv: 0,
-            qqic: 0,
-            sources: vec![],
-        })
-        .to_vec(),
+        &Message::Query(igmp::wire::Query::general(igmp::wire::Version::V2, 100, 0, 0)).to_vec(),
     );
     raw(&n.stb1, "192.168.1.10", "192.168.1.10", vec![bad_sum, short, query]);
     let upstream_report = ipv4_datagram(a("10.10.0.1"), a("232.1.1.1"), &report);

@@ -389,15 +389,7 @@ fn an_older_querier_upstream_gets_reports_of_its_version() {
     t.v2_join(0, "192.168.1.10", CH1);
     t.run_for(Duration::from_secs(2));
     t.take_sent();
-    let v2 = Message::Query(Query {
-        version: Version::V2,
-        max_resp_code: 100,
-        group: Ipv4Addr::UNSPECIFIED,
-        suppress: false,
-        qrv: 0,
-        qqic: 0,
-        sources: vec![],
-    });
+    let v2 = Message::Query(Query::general(Version::V2, 100, 0, 0));
     t.query_upstream(v2);
     assert_eq!(t.p.upstream_version(t.now), Version::V2);
     t.run_for(Duration::from_secs(10));
@@ -422,15 +414,7 @@ fn a_v3_general_query_upstream_is_answered_with_the_current_state() {
     t.v3(1, "192.168.2.20", RecordType::IsInclude, CH2, &[SRC]);
     t.run_for(Duration::from_secs(2));
     t.take_sent();
-    let q = Message::Query(Query {
-        version: Version::V3,
-        max_resp_code: 50,
-        group: Ipv4Addr::UNSPECIFIED,
-        suppress: false,
-        qrv: 2,
-        qqic: 125,
-        sources: vec![],
-    });
+    let q = Message::Query(Query::general(Version::V3, 50, 2, 125));
     t.query_upstream(q);
     t.run_for(Duration::from_secs(5));
     let up = t.upstream_messages();
@@ -465,15 +449,7 @@ fn forged_and_malformed_igmp_is_counted_and_changes_nothing() {
     t.p.handle_packet(t.now, Iface::Downstream(0), &udp);
     // A query from a LAN host, a report from the upstream side, a report from outside the
     // LAN's prefix, a group outside the allowed ranges.
-    let q = Message::Query(Query {
-        version: Version::V2,
-        max_resp_code: 100,
-        group: Ipv4Addr::UNSPECIFIED,
-        suppress: false,
-        qrv: 0,
-        qqic: 0,
-        sources: vec![],
-    });
+    let q = Message::Query(Query::general(Version::V2, 100, 0, 0));
     t.host(0, "192.168.1.66", a("224.0.0.1"), q);
     let d = ipv4_datagram(a("10.10.0.77"), a(CH1), &report);
     t.p.handle_packet(t.now, Iface::Upstream, &d);

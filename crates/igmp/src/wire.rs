@@ -170,6 +170,20 @@ impl Query {
         }
     }
 
+    /// A general query of `version` (the v3 fields, QRV and QQIC, ignored for v1 and v2).
+    pub fn general(version: Version, max_resp_code: u8, qrv: u8, qqic: u8) -> Self {
+        let v3 = version == Version::V3;
+        Query {
+            version,
+            max_resp_code,
+            group: Ipv4Addr::UNSPECIFIED,
+            suppress: false,
+            qrv: if v3 { qrv } else { 0 },
+            qqic: if v3 { qqic } else { 0 },
+            sources: Vec::new(),
+        }
+    }
+
     /// Whether it is a general query.
     pub fn is_general(&self) -> bool {
         self.group.is_unspecified()
