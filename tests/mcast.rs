@@ -46,22 +46,7 @@ impl HeadEnd {
                 // Out of eth0 by index: a socket bound to an address on another device (the
                 // loopback) would otherwise send its multicast there.
                 let index = nc.link_by_name("eth0").await.unwrap().index;
-                let mreqn = libc::ip_mreqn {
-                    imr_multiaddr: libc::in_addr { s_addr: 0 },
-                    imr_address: libc::in_addr { s_addr: 0 },
-                    imr_ifindex: index as i32,
-                };
-                // SAFETY: a live ip_mreqn of the size given, on a socket we own.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        std::os::fd::AsRawFd::as_raw_fd(&s),
-                        libc::IPPROTO_IP,
-                        libc::IP_MULTICAST_IF,
-                        (&mreqn as *const libc::ip_mreqn).cast(),
-                        std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
-                    )
-                };
-                assert_eq!(rc, 0, "IP_MULTICAST_IF");
+                igmp::driver::set_multicast_if(&s, index).expect("IP_MULTICAST_IF");
                 s
             })
             .unwrap();

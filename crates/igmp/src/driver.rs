@@ -139,6 +139,18 @@ fn setsockopt_raw<T>(fd: &impl AsRawFd, opt: libc::c_int, value: &T) -> std::io:
     if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
+/// `IP_MULTICAST_IF` by interface index: multicast from `sock` leaves by that interface
+/// (by index, since a socket bound to an address on another device, the loopback say, would
+/// otherwise send its multicast there).
+pub fn set_multicast_if(sock: &impl AsRawFd, index: u32) -> std::io::Result<()> {
+    let mreqn = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: index as i32,
+    };
+    setsockopt_raw(sock, libc::IP_MULTICAST_IF, &mreqn)
+}
+
 fn s_addr(a: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(a.octets())
 }
@@ -239,12 +251,7 @@ fn recv_with_ifindex(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize
 
 async fn send(sock: &UdpSocket, ifindex: &[u32], mode: Mode, t: &Transmit) {
     let Some(&index) = mode.vif(t.iface).and_then(|v| ifindex.get(v)) else { return };
-    let mreqn = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr { s_addr: 0 },
-        imr_address: libc::in_addr { s_addr: 0 },
-        imr_ifindex: index as i32,
-    };
-    if let Err(e) = setsockopt_raw(sock, libc::IP_MULTICAST_IF, &mreqn) {
+    if let Err(e) = set_multicast_if(sock, index) {
         warn!(error = %e, "igmp: IP_MULTICAST_IF");
         return;
     }

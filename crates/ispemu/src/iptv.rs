@@ -73,7 +73,8 @@ pub async fn run(
     let sock =
         std::net::UdpSocket::bind(SocketAddrV4::new(cfg.headend, 0)).map_err(|e| e.to_string())?;
     sock.set_multicast_ttl_v4(16).map_err(|e| e.to_string())?;
-    set_multicast_if(&sock, link.index).map_err(|e| format!("IP_MULTICAST_IF: {e}"))?;
+    igmp::driver::set_multicast_if(&sock, link.index)
+        .map_err(|e| format!("IP_MULTICAST_IF: {e}"))?;
     sock.set_nonblocking(true).map_err(|e| e.to_string())?;
     info!(interface = %cfg.interface, channels = ?cfg.channels, pps = cfg.pps, "ispemu: iptv up");
     let started = Instant::now();
@@ -109,24 +110,4 @@ pub async fn run(
     dhcp.abort();
     let _ = querier.await;
     Ok(())
-}
-
-fn set_multicast_if(sock: &std::net::UdpSocket, index: u32) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mreqn = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr { s_addr: 0 },
-        imr_address: libc::in_addr { s_addr: 0 },
-        imr_ifindex: index as i32,
-    };
-    // SAFETY: a live ip_mreqn of the size given, on a socket we own.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_IF,
-            (&mreqn as *const libc::ip_mreqn).cast(),
-            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
