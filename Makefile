@@ -1,7 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need.
-.PHONY: deps build test demo demo-down demo-netns fmt clippy
+.PHONY: deps build test deb demo demo-down demo-netns fmt clippy
 
 CARGO ?= cargo
+TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
 deps:
 	scripts/install-deps.sh
@@ -9,10 +10,21 @@ deps:
 build: deps
 	$(CARGO) build --workspace --locked
 
-# Unit tests (no root) and the namespace tests in tests/ (root; CI runs as root).
-test: deps
+# Unit tests (no root) and the namespace tests in tests/ (root; CI runs as root). The package
+# is built first: root_deb_nspawn installs it into a booted Debian.
+test: deps deb
 	$(CARGO) build --workspace --locked --bins  # binaries the namespace tests spawn (ispemu, pppoe-dial)
 	$(CARGO) test --workspace --locked
+
+# The Debian package (cargo-deb, which `make deps` installs): routerd and routerctl, the unit,
+# /etc/routerd/routerd.toml as a conffile, man pages and completions. Writes
+# $(TARGET)/debian/routerd_VERSION-1_ARCH.deb.
+deb: deps
+	$(CARGO) build --release --locked -p routerd --bins
+	rm -rf $(TARGET)/release/generated
+	$(TARGET)/release/routerd generate $(TARGET)/release/generated
+	gzip -9n $(TARGET)/release/generated/man/*.1
+	$(CARGO) deb -p routerd --no-build
 
 # The container demo (compose/demo): ispemu as the ISP (PPPoE on VLAN 6), routerd, and a
 # busybox LAN client, in FROM-scratch images built from the release binaries (no registry).

@@ -30,6 +30,9 @@ PACKAGES=(
   # the container demo (make demo) and its test (root_compose): Docker, compose v1, strip
   # (busybox-static is not installed: compose/build-images.sh unpacks it with apt-get download)
   docker.io docker-compose binutils
+  # the Debian package booted (root_deb_nspawn): a bookworm root by debootstrap, booted by
+  # systemd-nspawn; dpkg-dev for cargo-deb's dependency scan (dpkg-shlibdeps)
+  debootstrap systemd-container dpkg-dev
 )
 
 missing=()
@@ -38,10 +41,17 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} Debian packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# cargo-deb (`make deb`), from crates.io, pinned; as the user who runs cargo, not root.
+CARGO_DEB_VERSION=3.6.2
+if ! cargo deb --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION\b"; then
+  echo "install-deps: installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --locked --quiet "cargo-deb@$CARGO_DEB_VERSION"
+fi
