@@ -383,7 +383,10 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
             ok.then_some(()).ok_or(text)
         })
         .unwrap_or_else(|e| panic!("not up: {e}\n{}", machine.journal()));
-        assert!(machine.prop("StatusText").starts_with("WAN up 198.51.100."));
+        wait_for(secs(5), "STATUS=WAN up in the unit", || {
+            let s = machine.prop("StatusText");
+            if s.starts_with("WAN up 198.51.100.") { Ok(()) } else { Err(s) }
+        });
         let lease = udhcpc(&lan, dir.path(), Some("laptop"))
             .unwrap_or_else(|| panic!("no lease:\n{}", machine.journal()));
         let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
