@@ -26,13 +26,22 @@ fn config() -> FwConfig {
             interface: "lan0".into(),
             ipv4: Some("192.168.1.0/24".parse().unwrap()),
         }],
-        port_forwards: vec![PortForward {
-            name: "web".into(),
-            proto: Proto::Tcp,
-            port: 8080,
-            to: "192.168.1.10".parse().unwrap(),
-            to_port: 80,
-        }],
+        port_forwards: vec![
+            PortForward {
+                name: "web".into(),
+                proto: Proto::Tcp,
+                port: 8080,
+                to: "192.168.1.10".parse().unwrap(),
+                to_port: 80,
+            },
+            PortForward {
+                name: "game".into(),
+                proto: Proto::Both,
+                port: 27015,
+                to: "192.168.1.11".parse().unwrap(),
+                to_port: 27016,
+            },
+        ],
         pinholes: vec![Pinhole {
             name: "nas-ssh".into(),
             lan: "lan".into(),
@@ -147,9 +156,35 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
     nft(&b, &["-f", script.to_str().unwrap()]);
     let _ = std::fs::remove_file(&script);
     // The kernel's bytecode for both, expression by expression.
-    let ours = nft(&a, &["--debug=netlink", "list", "table", "inet", "routerd"]);
-    let cli = nft(&b, &["--debug=netlink", "list", "table", "inet", "routerd"]);
-    assert_eq!(ours, cli, "netlink batch and nft -f disagree");
+    // A map's elements are listed in the order of its hash table, seeded per set: sorted.
+    let sorted_elements = |text: String| {
+        let mut out: Vec<String> = Vec::new();
+        let mut run: Vec<&str> = Vec::new();
+        for line in text.lines().chain(std::iter::once("")) {
+            if line.starts_with("\telement ") {
+                run.push(line);
+                continue;
+            }
+            run.sort_unstable();
+            out.extend(run.drain(..).map(str::to_string));
+            out.push(line.to_string());
+        }
+        out.join("\n")
+    };
+    let ours = sorted_elements(nft(&a, &["--debug=netlink", "list", "table", "inet", "routerd"]));
+    let cli = sorted_elements(nft(&b, &["--debug=netlink", "list", "table", "inet", "routerd"]));
+    if ours != cli {
+        let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), cli.lines().collect());
+        let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let near = |v: &[&str]| {
+            v.get(at.saturating_sub(3)..(at + 3).min(v.len())).unwrap_or_default().join("\n")
+        };
+        panic!(
+            "netlink batch and nft -f disagree at line {at}:\nours:\n{}\nnft:\n{}",
+            near(&a),
+            near(&b)
+        );
+    }
     assert!(ours.contains("exthdr write tcpopt"), "MSS clamping present");
 
     // And the JSON read-back matches the model, chain by chain and rule by rule.
@@ -172,8 +207,15 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
         assert_eq!(policy.and_then(|p| p.as_str().map(String::from)), want);
     }
     let comments: Vec<&str> = items.iter().filter_map(|i| i["rule"]["comment"].as_str()).collect();
-    for c in ["forward web", "pinhole nas-ssh", "open ssh", "reflection lan"] {
+    for c in ["forwards tcp", "forwards udp", "pinhole nas-ssh", "open ssh", "reflection lan"] {
         assert!(comments.contains(&c), "comment {c:?} read back: {comments:?}");
+    }
+    // The forwards as maps, each element with its counter.
+    for (map, n) in [("forwards_tcp", 2), ("forwards_udp", 1)] {
+        let m = items.iter().find(|i| i["map"]["name"] == map).unwrap_or_else(|| panic!("{map}"));
+        let elems = m["map"]["elem"].as_array().unwrap_or_else(|| panic!("{m}"));
+        assert_eq!(elems.len(), n, "{m}");
+        assert!(elems.iter().all(|e| e.to_string().contains("counter")), "{m}");
     }
 }
 

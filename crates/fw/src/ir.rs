@@ -15,8 +15,34 @@ use ipnet::IpNet;
 pub struct Ruleset {
     /// The `inet` table's name.
     pub table: String,
+    /// Its maps, defined before the chains whose rules look them up.
+    pub maps: Vec<PortMap>,
     /// Its chains, base chains first.
     pub chains: Vec<Chain>,
+}
+
+/// A named map from a destination port to an inside address and port: the port forwards of
+/// one transport protocol, looked up by one rule ([`Action::DnatPortMap`], `dnat ip to th
+/// dport map @NAME`), so neither applying nor a new connection's way through the NAT grows
+/// with the number of forwards. Every element counts its packets and bytes (the map's
+/// `counter`): the per-forward counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMap {
+    /// The map's name.
+    pub name: String,
+    /// Its elements, ports unique.
+    pub elements: Vec<PortMapping>,
+}
+
+/// One element of a [`PortMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The public port.
+    pub port: u16,
+    /// The inside host.
+    pub to: Ipv4Addr,
+    /// The inside port.
+    pub to_port: u16,
 }
 
 /// A chain, attached to a netfilter hook (a base chain) or only jumped to.
@@ -215,6 +241,10 @@ pub enum Action {
     },
     /// `tcp option maxseg size set rt mtu`: clamp a SYN's MSS to the route's MTU.
     ClampMssToPmtu,
+    /// `dnat ip to th dport map @NAME`: the destination port looked up in the [`PortMap`]
+    /// `NAME`, DNAT to the address and port found; no verdict when it is not there. Put an
+    /// IPv4 and a TCP or UDP match first.
+    DnatPortMap(String),
 }
 
 impl Rule {
@@ -281,6 +311,7 @@ impl fmt::Display for Action {
             Action::Dnat { addr, port: Some(p) } => write!(f, "dnat ip to {addr}:{p}"),
             Action::Dnat { addr, port: None } => write!(f, "dnat ip to {addr}"),
             Action::ClampMssToPmtu => f.write_str("tcp option maxseg size set rt mtu"),
+            Action::DnatPortMap(m) => write!(f, "dnat ip to th dport map @{m}"),
         }
     }
 }
@@ -321,6 +352,20 @@ impl Ruleset {
         let mut s = String::new();
         let t = &self.table;
         let _ = writeln!(s, "table inet {t}\ndelete table inet {t}\ntable inet {t} {{");
+        for m in &self.maps {
+            let _ = writeln!(s, "\tmap {} {{", m.name);
+            let _ = writeln!(s, "\t\ttype inet_service : ipv4_addr . inet_service");
+            let _ = writeln!(s, "\t\tcounter");
+            if !m.elements.is_empty() {
+                let e: Vec<String> = m
+                    .elements
+                    .iter()
+                    .map(|e| format!("{} : {} . {}", e.port, e.to, e.to_port))
+                    .collect();
+                let _ = writeln!(s, "\t\telements = {{ {} }}", e.join(", "));
+            }
+            let _ = writeln!(s, "\t}}");
+        }
         for c in &self.chains {
             let _ = writeln!(s, "\tchain {} {{", c.name);
             if let Some(b) = c.base {
@@ -351,5 +396,10 @@ impl Ruleset {
     /// How many rules in all.
     pub fn rule_count(&self) -> usize {
         self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+
+    /// How many map elements in all.
+    pub fn element_count(&self) -> usize {
+        self.maps.iter().map(|m| m.elements.len()).sum()
     }
 }

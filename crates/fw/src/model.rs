@@ -11,7 +11,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::Error;
 use crate::ir::{
-    Action, BaseChain, Chain, ChainKind, CtState, Hook, IpVersion, L4, Match, Policy, Rule, Ruleset,
+    Action, BaseChain, Chain, ChainKind, CtState, Hook, IpVersion, L4, Match, Policy, PortMap,
+    PortMapping, Rule, Ruleset,
 };
 
 /// The transport protocol of a port forward, pinhole or open port.
@@ -200,9 +201,18 @@ impl FwConfig {
                 return bad(format!("extra wan {:?} on interface {:?}", x.name, x.interface));
             }
         }
-        for pf in &self.port_forwards {
+        for (i, pf) in self.port_forwards.iter().enumerate() {
             if !valid_name(&pf.name) || pf.port == 0 || pf.to_port == 0 {
                 return bad(format!("port forward {:?}", pf.name));
+            }
+            let earlier = self.port_forwards.get(..i).unwrap_or_default();
+            if let Some(o) = earlier.iter().find(|o| {
+                o.port == pf.port && o.proto.l4s().iter().any(|l| pf.proto.l4s().contains(l))
+            }) {
+                return bad(format!(
+                    "port forwards {:?} and {:?} both take port {}",
+                    o.name, pf.name, pf.port
+                ));
             }
         }
         for p in &self.pinholes {
@@ -423,6 +433,41 @@ fn forward(cfg: &FwConfig) -> Chain {
     }
 }
 
+/// The port forwards' maps, by protocol.
+pub const PORT_MAP_TCP: &str = "forwards_tcp";
+/// See [`PORT_MAP_TCP`].
+pub const PORT_MAP_UDP: &str = "forwards_udp";
+
+fn l4_name(l4: L4) -> &'static str {
+    if l4 == L4::Tcp { "tcp" } else { "udp" }
+}
+
+/// The forwards of each protocol as a map (none for a protocol without forwards).
+fn port_maps(cfg: &FwConfig) -> Vec<PortMap> {
+    [(L4::Tcp, PORT_MAP_TCP), (L4::Udp, PORT_MAP_UDP)]
+        .into_iter()
+        .filter_map(|(l4, name)| {
+            let elements: Vec<PortMapping> = cfg
+                .port_forwards
+                .iter()
+                .filter(|pf| pf.proto.l4s().contains(&l4))
+                .map(|pf| PortMapping { port: pf.port, to: pf.to, to_port: pf.to_port })
+                .collect();
+            (!elements.is_empty()).then(|| PortMap { name: name.into(), elements })
+        })
+        .collect()
+}
+
+/// Which port forward a map element is: the forward of `proto` (`tcp`/`udp`) on `port`.
+pub fn forward_of<'c>(cfg: &'c FwConfig, map: &str, port: u16) -> Option<&'c PortForward> {
+    let l4 = match map {
+        PORT_MAP_TCP => L4::Tcp,
+        PORT_MAP_UDP => L4::Udp,
+        _ => return None,
+    };
+    cfg.port_forwards.iter().find(|pf| pf.port == port && pf.proto.l4s().contains(&l4))
+}
+
 fn prerouting(cfg: &FwConfig, st: &FwState) -> Chain {
     let mut rules = Vec::new();
     // With the public address known, match it: from the WAN and, reflected, from the LAN.
@@ -430,16 +475,17 @@ fn prerouting(cfg: &FwConfig, st: &FwState) -> Chain {
         Some(a) => Match::Daddr(IpNet::V4(Ipv4Net::from(a))),
         None => Match::IifName(cfg.wan.clone()),
     };
-    for pf in &cfg.port_forwards {
-        for l4 in pf.proto.l4s() {
-            rules.push(
-                r(
-                    vec![to_us.clone(), Match::L4Proto(*l4), Match::Dport(pf.port)],
-                    Action::Dnat { addr: pf.to, port: Some(pf.to_port) },
-                )
-                .comment(format!("forward {}", pf.name)),
-            );
-        }
+    // One rule per protocol that looks the port up in its map, however many forwards.
+    for map in port_maps(cfg) {
+        let l4 = if map.name == PORT_MAP_TCP { L4::Tcp } else { L4::Udp };
+        rules.push(
+            r(
+                vec![Match::NfProto(IpVersion::V4), to_us.clone(), Match::L4Proto(l4)],
+                Action::DnatPortMap(map.name.clone()),
+            )
+            .counted()
+            .comment(format!("forwards {}", l4_name(l4))),
+        );
     }
     if let Some(Split::Ingress { gateway: Some(gw), .. }) = &cfg.split {
         let gw = *gw;
@@ -492,6 +538,7 @@ pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
     cfg.validate()?;
     Ok(Ruleset {
         table: cfg.table.clone(),
+        maps: port_maps(cfg),
         chains: vec![input(cfg), forward(cfg), prerouting(cfg, st), postrouting(cfg)],
     })
 }
@@ -560,20 +607,57 @@ mod tests {
     }
 
     #[test]
-    fn port_forward_follows_the_public_address() {
+    fn port_forwards_are_one_map_per_protocol_and_follow_the_public_address() {
         let text = build(&cfg(), &FwState::default()).unwrap().to_nft();
-        assert!(text.contains(
-            "iifname \"ppp0\" meta l4proto tcp th dport 443 dnat ip to 192.168.1.10:8443"
-        ));
-        assert!(text.contains(
-            "iifname \"ppp0\" meta l4proto udp th dport 443 dnat ip to 192.168.1.10:8443"
-        ));
+        for want in [
+            "\tmap forwards_tcp {\n\t\ttype inet_service : ipv4_addr . inet_service\n\t\tcounter\n\t\telements = { 443 : 192.168.1.10 . 8443 }",
+            "\tmap forwards_udp {",
+            "meta nfproto ipv4 iifname \"ppp0\" meta l4proto tcp counter dnat ip to th dport map @forwards_tcp comment \"forwards tcp\"",
+            "meta nfproto ipv4 iifname \"ppp0\" meta l4proto udp counter dnat ip to th dport map @forwards_udp",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
         let st = FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)) };
         let text = build(&cfg(), &st).unwrap().to_nft();
         assert!(
-            text.contains("ip daddr 198.51.100.7 meta l4proto tcp th dport 443 dnat"),
+            text.contains("ip daddr 198.51.100.7 meta l4proto tcp counter dnat ip to th dport map"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_thousand_forwards_are_two_rules_and_each_element_names_its_forward() {
+        let mut c = cfg();
+        c.port_forwards = (0..1000u16)
+            .map(|i| PortForward {
+                name: format!("f{i}"),
+                proto: if i % 2 == 0 { Proto::Tcp } else { Proto::Udp },
+                port: 10_000 + i,
+                to: Ipv4Addr::new(192, 168, 1, 10),
+                to_port: 80,
+            })
+            .collect();
+        let rs = build(&c, &FwState::default()).unwrap();
+        let pre = rs.chains.iter().find(|ch| ch.name == "prerouting").unwrap();
+        assert_eq!(pre.rules.len(), 2, "one lookup per protocol");
+        assert_eq!(rs.element_count(), 1000);
+        assert_eq!(forward_of(&c, PORT_MAP_TCP, 10_002).map(|f| f.name.as_str()), Some("f2"));
+        assert_eq!(forward_of(&c, PORT_MAP_UDP, 10_002), None);
+        assert_eq!(forward_of(&c, PORT_MAP_UDP, 10_003).map(|f| f.name.as_str()), Some("f3"));
+    }
+
+    #[test]
+    fn two_forwards_of_one_port_are_refused() {
+        let mut c = cfg();
+        let mut other = c.port_forwards[0].clone();
+        other.name = "other".into();
+        other.proto = Proto::Udp;
+        c.port_forwards.push(other);
+        let e = build(&c, &FwState::default()).unwrap_err().to_string();
+        assert!(e.contains("\"web\" and \"other\" both take port 443"), "{e}");
+        // The same port for the other protocol only is fine.
+        c.port_forwards[0].proto = Proto::Tcp;
+        assert!(build(&c, &FwState::default()).is_ok());
     }
 
     #[test]
@@ -618,7 +702,7 @@ mod tests {
             text.contains("iifname \"ppp0\" meta nfproto ipv4 dnat ip to 10.255.0.1"),
             "{text}"
         );
-        let fwd = text.find("th dport 443 dnat").unwrap();
+        let fwd = text.find("dnat ip to th dport map").unwrap();
         assert!(fwd < text.find("dnat ip to 10.255.0.1").unwrap(), "port forwards first: {text}");
         assert!(text.contains("iifname \"dmz0\" oifname \"ppp0\""), "{text}");
         assert!(

@@ -18,7 +18,7 @@ use nftnl::nftnl_sys as sys;
 use nftnl::{Batch, MsgType, ProtoFamily, Table};
 
 use crate::Error;
-use crate::ir::{Action, ChainKind, Hook, IpVersion, L4, Match, Policy, Rule, Ruleset};
+use crate::ir::{Action, ChainKind, Hook, IpVersion, L4, Match, Policy, PortMap, Rule, Ruleset};
 
 /// Kernel constants (include/uapi/linux/netfilter/nf_tables.h) that the libc crate lacks.
 mod k {
@@ -49,6 +49,14 @@ mod k {
     pub const CT_STATUS_DNAT: u32 = 0x20;
     pub const TCP_FLAG_SYN: u8 = 0x02;
     pub const IFNAMSIZ: usize = 16;
+    /// `NFT_REG32_01`: the second 32-bit register, where a map's `ipv4_addr . inet_service`
+    /// data puts the port.
+    pub const REG32_01: u32 = 0x09;
+    /// nft's datatype ids: `ipv4_addr`, `inet_service`, and the bits per member of a
+    /// concatenation's type (`TYPE_BITS`).
+    pub const TYPE_IPADDR: u32 = 7;
+    pub const TYPE_INET_SERVICE: u32 = 13;
+    pub const TYPE_BITS: u32 = 6;
     pub const NLMSG_ERROR: u16 = 0x02;
 }
 
@@ -140,6 +148,67 @@ fn ifname(name: &str) -> [u8; k::IFNAMSIZ] {
     b
 }
 
+/// A [`PortMap`]'s key: a port, network order (nft's `inet_service`).
+struct Port(u16);
+
+impl nftnl::set::SetKey for Port {
+    const TYPE: u32 = k::TYPE_INET_SERVICE;
+    const LEN: u32 = 2;
+
+    fn data(&self) -> Box<[u8]> {
+        Box::new(self.0.to_be_bytes())
+    }
+}
+
+/// A [`PortMap`] as an nftnl set: a map (`NFT_SET_MAP`) from `inet_service` to
+/// `ipv4_addr . inet_service` (8 bytes: the address, then the port in a 32-bit register of
+/// its own), with a `counter` on every element, and its elements.
+fn port_map<'t>(
+    m: &PortMap,
+    id: u32,
+    table: &'t Table,
+) -> Result<nftnl::set::Set<'t, Port>, Error> {
+    let name = cstring("map name", &m.name)?;
+    let set = nftnl::set::Set::<Port>::new_named(&name, id, table, ProtoFamily::Inet);
+    let p = set.as_ptr().as_ptr();
+    let concat = (k::TYPE_IPADDR << k::TYPE_BITS) | k::TYPE_INET_SERVICE;
+    // SAFETY: `p` is the live set `set` owns; the setters copy their values, and
+    // nftnl_set_add_expr / nftnl_set_elem_add take ownership of what they are given (freed
+    // with the set).
+    unsafe {
+        sys::nftnl_set_set_u32(p, sys::NFTNL_SET_FLAGS as u16, libc::NFT_SET_MAP as u32);
+        sys::nftnl_set_set_u32(p, sys::NFTNL_SET_DATA_TYPE as u16, concat);
+        sys::nftnl_set_set_u32(p, sys::NFTNL_SET_DATA_LEN as u16, 8);
+        let Some(counter) = NonNull::new(sys::nftnl_expr_alloc(c"counter".as_ptr())) else {
+            std::process::abort()
+        };
+        sys::nftnl_set_add_expr(p, counter.as_ptr());
+        for e in &m.elements {
+            let Some(elem) = NonNull::new(sys::nftnl_set_elem_alloc()) else {
+                std::process::abort()
+            };
+            let key = e.port.to_be_bytes();
+            let mut data = [0u8; 8];
+            data[..4].copy_from_slice(&e.to.octets());
+            data[4..6].copy_from_slice(&e.to_port.to_be_bytes());
+            sys::nftnl_set_elem_set(
+                elem.as_ptr(),
+                sys::NFTNL_SET_ELEM_KEY as u16,
+                key.as_ptr().cast(),
+                key.len() as u32,
+            );
+            sys::nftnl_set_elem_set(
+                elem.as_ptr(),
+                sys::NFTNL_SET_ELEM_DATA as u16,
+                data.as_ptr().cast(),
+                data.len() as u32,
+            );
+            sys::nftnl_set_elem_add(p, elem.as_ptr());
+        }
+    }
+    Ok(set)
+}
+
 /// The protocol context of a rule so far, to add the dependencies `nft` would add.
 #[derive(Default)]
 struct Ctx {
@@ -151,6 +220,8 @@ struct Ctx {
 struct RuleWriter<'r, 'c> {
     rule: &'r mut nftnl::Rule<'c>,
     ctx: Ctx,
+    /// The batch's maps: name and set id.
+    maps: &'r [(String, u32)],
 }
 
 impl RuleWriter<'_, '_> {
@@ -271,7 +342,7 @@ impl RuleWriter<'_, '_> {
         Ok(())
     }
 
-    fn action(&mut self, a: &Action) {
+    fn action(&mut self, a: &Action) -> Result<(), String> {
         match a {
             Action::Accept => self.rule.add_expr(&Verdict::Accept),
             Action::Drop => self.rule.add_expr(&Verdict::Drop),
@@ -322,7 +393,36 @@ impl RuleWriter<'_, '_> {
                         .u32(sys::NFTNL_EXPR_EXTHDR_OP, k::EXTHDR_OP_TCPOPT),
                 );
             }
+            Action::DnatPortMap(name) => {
+                if !matches!(self.ctx.l4, Some(L4::Tcp | L4::Udp)) {
+                    return Err("dnat by port map without meta l4proto tcp or udp".into());
+                }
+                let Some((_, id)) = self.maps.iter().find(|(n, _)| n == name) else {
+                    return Err(format!("no map {name}"));
+                };
+                let mut set_name = name.as_bytes().to_vec();
+                set_name.push(0);
+                self.need_nfproto(IpVersion::V4);
+                self.put(payload(k::PAYLOAD_TRANSPORT, 2, 2));
+                self.put(
+                    Raw::new(c"lookup")
+                        .u32(sys::NFTNL_EXPR_LOOKUP_SREG, k::REG_1)
+                        .u32(sys::NFTNL_EXPR_LOOKUP_DREG, k::REG_1)
+                        .data(sys::NFTNL_EXPR_LOOKUP_SET, &set_name)
+                        .u32(sys::NFTNL_EXPR_LOOKUP_SET_ID, *id),
+                );
+                // As nft writes it: the kernel infers MAP_IPS and PROTO_SPECIFIED from the
+                // registers given.
+                self.put(
+                    Raw::new(c"nat")
+                        .u32(sys::NFTNL_EXPR_NAT_TYPE, k::NAT_DNAT)
+                        .u32(sys::NFTNL_EXPR_NAT_FAMILY, u32::from(k::NFPROTO_IPV4))
+                        .u32(sys::NFTNL_EXPR_NAT_REG_ADDR_MIN, k::REG_1)
+                        .u32(sys::NFTNL_EXPR_NAT_REG_PROTO_MIN, k::REG32_01),
+                );
+            }
         }
+        Ok(())
     }
 }
 
@@ -342,6 +442,20 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
     descs.push(format!("delete table inet {}", rs.table));
     batch.add(&table, MsgType::Add);
     descs.push(format!("add table inet {}", rs.table));
+    let mut maps = Vec::with_capacity(rs.maps.len());
+    for (i, m) in rs.maps.iter().enumerate() {
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        maps.push((m.name.clone(), id, port_map(m, id, &table)?));
+    }
+    for (name, _, set) in &maps {
+        batch.add(set, MsgType::Add);
+        descs.push(format!("add map {name}"));
+        // As many element messages as the elements need (each up to the message size).
+        let mut messages = 0usize;
+        batch.add_iter(set.elems_iter().inspect(|_| messages += 1), MsgType::Add);
+        descs.extend(std::iter::repeat_n(format!("add elements to map {name}"), messages));
+    }
+    let map_ids: Vec<(String, u32)> = maps.iter().map(|(n, id, _)| (n.clone(), *id)).collect();
     let mut chains = Vec::with_capacity(rs.chains.len());
     for c in &rs.chains {
         let cname = cstring("chain name", &c.name)?;
@@ -371,7 +485,7 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
     for (c, chain) in rs.chains.iter().zip(&chains) {
         for (i, r) in c.rules.iter().enumerate() {
             let mut rule = nftnl::Rule::new(chain);
-            write_rule(&mut rule, r)
+            write_rule(&mut rule, r, &map_ids)
                 .map_err(|e| Error::Invalid(format!("chain {} rule {i} ({r}): {e}", c.name)))?;
             batch.add(&rule, MsgType::Add);
             descs.push(format!("chain {} rule {i}: {r}", c.name));
@@ -380,15 +494,15 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
     Ok((batch.finalize(), descs))
 }
 
-fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule) -> Result<(), String> {
-    let mut w = RuleWriter { rule, ctx: Ctx::default() };
+fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule, maps: &[(String, u32)]) -> Result<(), String> {
+    let mut w = RuleWriter { rule, ctx: Ctx::default(), maps };
     for m in &r.matches {
         w.matcher(m)?;
     }
     if r.counter {
         w.put(Raw::new(c"counter"));
     }
-    w.action(&r.action);
+    w.action(&r.action)?;
     if let Some(c) = &r.comment {
         let c = CString::new(c.as_str()).map_err(|_| "comment contains a NUL byte".to_string())?;
         w.rule.set_comment(&c).map_err(str::to_string)?;
