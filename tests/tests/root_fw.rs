@@ -281,6 +281,16 @@ fn root_fw_traffic_policy_nat_forwards_pinholes() {
     assert!(get("forward", "port forwards") > 0, "{counters:?}");
     assert!(get("forward", "dropped by policy") > 0, "the blocked attempts: {counters:?}");
     assert!(get("input", "open ssh") > 0, "{counters:?}");
+    // Each forward's own counter (its map element): the NAT chain sees each connection's
+    // first packet only, so it counts connections: the one from the WAN and the reflected.
+    let per = n.router.run(|_| async { Firewall::forward_counters("routerd") }).unwrap().unwrap();
+    let conns = |map: &str, port: u16| {
+        per.iter().find(|e| e.map == map && e.port == port).map(|e| e.packets)
+    };
+    assert_eq!(conns("forwards_tcp", 8080), Some(2), "{per:?}");
+    assert_eq!(conns("forwards_tcp", 27015), Some(0), "{per:?}");
+    assert_eq!(conns("forwards_udp", 27015), Some(0), "{per:?}");
+    assert_eq!(per.len(), 3, "{per:?}");
     // MSS clamping: a SYN from the LAN (MSS 1460 for its 1500 MTU) reaches the WAN side
     // clamped to the WAN route's MTU of 1400 (MSS 1360).
     assert_eq!(syn_mss_seen_on_wan(&n), 1360);

@@ -19,7 +19,7 @@ pub mod ir;
 pub mod model;
 mod netlink;
 
-pub use counters::RuleCounter;
+pub use counters::{ElementCounter, RuleCounter};
 
 pub use ir::Ruleset;
 pub use model::{
@@ -67,5 +67,13 @@ impl Firewall {
     /// "dropped by policy" rules, port forwards, pinholes, open ports), for `routerctl`.
     pub fn counters(table: &str) -> Result<Vec<RuleCounter>, Error> {
         counters::read(table)
+    }
+
+    /// The counter of every port forward (an element of the forward maps), by map and
+    /// port: the connections each forward took. Name them with [`model::forward_of`].
+    pub fn forward_counters(table: &str) -> Result<Vec<ElementCounter>, Error> {
+        let mut all = counters::read_map(table, model::PORT_MAP_TCP)?;
+        all.extend(counters::read_map(table, model::PORT_MAP_UDP)?);
+        Ok(all)
     }
 }

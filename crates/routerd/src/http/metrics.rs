@@ -130,9 +130,19 @@ fn l(pairs: &[(&'static str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
 }
 
+/// What the kernel counts for the firewall.
+#[derive(Debug, Clone, Default)]
+pub struct FirewallCounters {
+    /// The counted rules.
+    pub rules: Vec<fw::RuleCounter>,
+    /// The port forwards' map elements.
+    pub forwards: Vec<fw::ElementCounter>,
+}
+
 impl Scrape {
-    /// Reads the bus and the drivers' counters; `rules` are the firewall's counted rules.
-    pub fn of(bus: &Bus, rules: &[fw::RuleCounter]) -> Scrape {
+    /// Reads the bus and the drivers' counters, and the firewall's from the kernel.
+    pub fn of(bus: &Bus, fw_counters: &FirewallCounters) -> Scrape {
+        let rules = &fw_counters.rules;
         let mut f = Vec::new();
         let mut counter = |name, help, v: Vec<(Labels, u64)>| {
             f.push(Family { name, help, kind: Kind::Counter(v) });
@@ -318,18 +328,11 @@ impl Scrape {
 
         // The firewall.
         let mut dropped = Vec::new();
-        let mut forwards = Vec::new();
-        let mut forward_bytes = Vec::new();
         let mut pinholes = Vec::new();
         for r in rules {
             match r.comment.as_deref() {
                 Some("dropped by policy") => {
                     dropped.push((l(&[("chain", &r.chain)]), r.packets));
-                }
-                Some(c) if c.starts_with("forward ") => {
-                    let name = c.trim_start_matches("forward ");
-                    forwards.push((l(&[("forward", name)]), r.packets));
-                    forward_bytes.push((l(&[("forward", name)]), r.bytes));
                 }
                 Some(c) if c.starts_with("pinhole ") => {
                     pinholes.push((l(&[("pinhole", c.trim_start_matches("pinhole "))]), r.packets));
@@ -342,15 +345,22 @@ impl Scrape {
             "Packets dropped by the firewall's policy, by chain (input: to the router; forward: through it)",
             dropped,
         );
+        // Each forward is an element of its protocol's map, counted where the NAT chain sees
+        // a connection's first packet: connections, named and labelled by protocol.
+        let fwc = crate::wiring::fw_config(&config);
+        let forwards = fw_counters
+            .forwards
+            .iter()
+            .filter_map(|e| {
+                let f = fw::model::forward_of(&fwc, &e.map, e.port)?;
+                let proto = if e.map == fw::model::PORT_MAP_TCP { "tcp" } else { "udp" };
+                Some((l(&[("forward", &f.name), ("proto", proto)]), e.packets))
+            })
+            .collect();
         counter(
-            "routerd_firewall_forward_packets",
-            "Packets accepted by each configured port forward",
+            "routerd_firewall_forward_connections",
+            "Connections taken by each configured port forward, by protocol",
             forwards,
-        );
-        counter(
-            "routerd_firewall_forward_bytes",
-            "Bytes accepted by each configured port forward",
-            forward_bytes,
         );
         counter(
             "routerd_firewall_pinhole_packets",
@@ -727,6 +737,19 @@ mod tests {
             .collect()
     }
 
+    /// The kernel's counters of the config's first port forward (3 connections), as the map
+    /// dump gives them, and one of a port no forward has (not shown).
+    fn forward_elements(bus: &Bus) -> Vec<fw::ElementCounter> {
+        let cfg = crate::wiring::fw_config(&bus.config.borrow());
+        let f = &cfg.port_forwards[0];
+        let map = match f.proto {
+            fw::Proto::Udp => fw::model::PORT_MAP_UDP,
+            _ => fw::model::PORT_MAP_TCP,
+        };
+        let e = |port, packets| fw::ElementCounter { map: map.into(), port, packets, bytes: 0 };
+        vec![e(f.port, 3), e(f.port.wrapping_add(1), 9)]
+    }
+
     /// The scrape is the bus and the drivers' counters, under conventional names, and each
     /// family is declared once with its type.
     #[test]
@@ -754,13 +777,14 @@ mod tests {
             };
             m.insert(l.address.clone(), l);
         });
-        let rules = [fw::RuleCounter {
+        let rules = vec![fw::RuleCounter {
             chain: "input".into(),
             comment: Some("dropped by policy".into()),
             packets: 7,
             bytes: 420,
         }];
-        let out = Scrape::of(&bus, &rules).render();
+        let forwards = forward_elements(&bus);
+        let out = Scrape::of(&bus, &FirewallCounters { rules, forwards }).render();
         let s = samples(&out);
         assert_eq!(s["routerd_wan_up"], 1.0);
         assert_eq!(s["routerd_wan_state{state=\"up\"}"], 1.0);
@@ -779,6 +803,14 @@ mod tests {
         assert_eq!(s["routerd_malformed_packets_total{protocol=\"dhcpv4\"}"], 1.0);
         assert_eq!(s["routerd_dhcp_active_leases{lan=\"lan\",family=\"v4\"}"], 1.0);
         assert_eq!(s["routerd_firewall_dropped_packets_total{chain=\"input\"}"], 7.0);
+        let cfg = crate::wiring::fw_config(&bus.config.borrow());
+        let name = &cfg.port_forwards[0].name;
+        let fwd: Vec<(&String, &f64)> = s
+            .iter()
+            .filter(|(k, _)| k.starts_with("routerd_firewall_forward_connections"))
+            .collect();
+        assert_eq!(fwd.len(), 1, "only the configured forward: {fwd:?}");
+        assert!(fwd[0].0.contains(&format!("forward=\"{name}\"")) && *fwd[0].1 == 3.0, "{fwd:?}");
         assert_eq!(s["routerd_wan_lcp_echo_rtt_seconds_bucket{le=\"0.005\"}"], 1.0);
         assert_eq!(s["routerd_wan_lcp_echo_rtt_seconds_bucket{le=\"0.002\"}"], 0.0);
         assert_eq!(s["routerd_wan_lcp_echo_rtt_seconds_count"], 1.0);
@@ -808,14 +840,14 @@ mod tests {
         bus.leases.send_modify(|m| {
             m.insert("one".into(), lease(0));
         });
-        let one = Scrape::of(&bus, &[]).render();
+        let one = Scrape::of(&bus, &FirewallCounters::default()).render();
         bus.leases.send_modify(|m| {
             for i in 1..1000 {
                 m.insert(format!("l{i}"), lease(i));
             }
         });
         let t = std::time::Instant::now();
-        let many = Scrape::of(&bus, &[]).render();
+        let many = Scrape::of(&bus, &FirewallCounters::default()).render();
         let took = t.elapsed();
         assert_eq!(one.lines().count(), many.lines().count());
         assert!(many.contains("routerd_dhcp_active_leases{lan=\"lan\",family=\"v4\"} 1000"));

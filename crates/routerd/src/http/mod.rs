@@ -185,8 +185,8 @@ async fn handle(app: &App, peer: SocketAddr, req: &Request<Incoming>) -> Reply {
     let json = "application/json";
     match path {
         "/metrics" => {
-            let rules = firewall_counters(&app.bus).await;
-            let body = metrics::Scrape::of(&app.bus, &rules).render();
+            let counters = firewall_counters(&app.bus).await;
+            let body = metrics::Scrape::of(&app.bus, &counters).render();
             reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body)
         }
         "/api/status" => {
@@ -194,8 +194,9 @@ async fn handle(app: &App, peer: SocketAddr, req: &Request<Incoming>) -> Reply {
         }
         "/api/history" => reply(StatusCode::OK, json, app.history.json()),
         _ => {
-            let rules = firewall_counters(&app.bus).await;
-            let v: Vec<serde_json::Value> = rules
+            let counters = firewall_counters(&app.bus).await;
+            let mut v: Vec<serde_json::Value> = counters
+                .rules
                 .iter()
                 .filter(|r| r.comment.is_some())
                 .map(|r| {
@@ -204,21 +205,38 @@ async fn handle(app: &App, peer: SocketAddr, req: &Request<Incoming>) -> Reply {
                     })
                 })
                 .collect();
+            // Each port forward's map element: the connections it took.
+            let cfg = crate::wiring::fw_config(&app.bus.config.borrow());
+            v.extend(counters.forwards.iter().map(|e| {
+                let name = fw::model::forward_of(&cfg, &e.map, e.port).map(|f| f.name.clone());
+                serde_json::json!({
+                    "chain": "prerouting",
+                    "rule": format!("forward {}", name.unwrap_or_else(|| e.port.to_string())),
+                    "connections": e.packets,
+                })
+            }));
             reply(StatusCode::OK, json, serde_json::Value::from(v).to_string())
         }
     }
 }
 
-/// The firewall's counted rules, read from the kernel (a netlink dump, off the runtime's
-/// threads); none when they cannot be read (logged at debug: a scrape must not fail).
-async fn firewall_counters(bus: &Bus) -> Vec<fw::RuleCounter> {
+/// The firewall's counted rules and port-forward elements, read from the kernel (netlink
+/// dumps, off the runtime's threads); none when they cannot be read (logged at debug: a
+/// scrape must not fail).
+async fn firewall_counters(bus: &Bus) -> metrics::FirewallCounters {
     let table = crate::wiring::fw_config(&bus.config.borrow()).table;
-    match tokio::task::spawn_blocking(move || fw::Firewall::counters(&table)).await {
-        Ok(Ok(rules)) => rules,
+    let read = move || -> Result<metrics::FirewallCounters, fw::Error> {
+        Ok(metrics::FirewallCounters {
+            rules: fw::Firewall::counters(&table)?,
+            forwards: fw::Firewall::forward_counters(&table)?,
+        })
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             debug!(error = %e, "http: firewall counters unreadable");
-            Vec::new()
+            metrics::FirewallCounters::default()
         }
-        Err(_) => Vec::new(),
+        Err(_) => metrics::FirewallCounters::default(),
     }
 }
