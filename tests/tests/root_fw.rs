@@ -399,3 +399,36 @@ fn syn_mss_seen_on_wan(n: &Net) -> u16 {
     n.lan.run(|_| async { std::net::TcpStream::connect("203.0.113.10:9200").unwrap() }).unwrap();
     server.join().unwrap()
 }
+
+/// `routerd firewall --config FILE`: the ruleset a configuration gives, applied in one
+/// process (what the benchmark times against `nft -f`), and `--print` shows the same text.
+#[test]
+fn root_fw_routerd_firewall_applies_a_config() {
+    let lab = lab("fwcli");
+    let ns = lab.netns("r").unwrap();
+    let dir = router_tests::TempDir::new("fwcli");
+    let cfg = dir.join("routerd.toml");
+    std::fs::write(
+        &cfg,
+        "[wan]\ninterface = \"wan0\"\nmode = \"static\"\n[wan.static]\nipv4 = \"198.51.100.2/24\"\n\
+         gateway = \"198.51.100.1\"\n[[lan]]\nname = \"lan\"\ninterface = \"lan0\"\n\
+         ipv4 = \"192.168.1.1/24\"\n[[firewall.port_forward]]\nname = \"web\"\nproto = \"tcp\"\n\
+         port = 8080\nto = \"192.168.1.10:80\"\n",
+    )
+    .unwrap();
+    let routerd = router_tests::wan::bin("routerd");
+    let out = ns.command(&routerd).arg("firewall").arg("--config").arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = nft(&ns, &["list", "map", "inet", "routerd", "forwards_tcp"]);
+    assert!(listed.contains("8080") && listed.contains("192.168.1.10 . 80"), "{listed}");
+    let printed = ns.command(&routerd).args(["firewall", "--print", "--config"]).arg(&cfg).output();
+    let printed = String::from_utf8_lossy(&printed.unwrap().stdout).to_string();
+    assert!(printed.contains("elements = { 8080 : 192.168.1.10 . 80 }"), "{printed}");
+    // A bad configuration is refused with its key and line, and nothing is applied.
+    let before = nft(&ns, &["list", "table", "inet", "routerd"]);
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("8080", "0")).unwrap();
+    let out = ns.command(&routerd).arg("firewall").arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line"), "{out:?}");
+    assert_eq!(nft(&ns, &["list", "table", "inet", "routerd"]), before);
+}

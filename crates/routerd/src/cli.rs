@@ -33,6 +33,18 @@ pub enum Cmd {
         #[arg(long)]
         log_json: bool,
     },
+    /// Builds the firewall the configuration gives and applies it (one atomic nftables
+    /// transaction), or prints it in `nft` syntax: to see the ruleset, or to have the firewall
+    /// in force before routerd starts. Port forwards match the WAN interface (no public
+    /// address is known yet); a running routerd replaces the table when it starts.
+    Firewall {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/routerd/routerd.toml")]
+        config: PathBuf,
+        /// Print the ruleset instead of applying it.
+        #[arg(long)]
+        print: bool,
+    },
     /// Writes the man pages (DIR/man) and shell completions (DIR/completions) of routerd and
     /// routerctl, for packaging.
     #[command(hide = true)]
@@ -123,6 +135,7 @@ mod tests {
             "routerd.1",
             "routerd-run.1",
             "routerd-check.1",
+            "routerd-firewall.1",
             "routerctl.1",
             "routerd.bash",
             "_routerctl",

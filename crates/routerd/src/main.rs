@@ -1,5 +1,6 @@
 //! `routerd run --config FILE` runs the router; `routerd check --config FILE` validates a
-//! configuration and exits. Logs go to stdout, one line per event (`--log-json` for JSON).
+//! configuration and exits; `routerd firewall --config FILE [--print]` applies (or prints)
+//! the firewall it gives. Logs go to stdout, one line per event (`--log-json` for JSON).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +32,27 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Firewall { config, print } => {
+            let rs = load(&config).and_then(|c| {
+                let cfg = routerd::wiring::fw_config(&c);
+                fw::build(&cfg, &fw::FwState::default()).map_err(|e| format!("firewall: {e}"))
+            });
+            let done = rs.and_then(|rs| {
+                if print {
+                    print!("{}", rs.to_nft());
+                    Ok(())
+                } else {
+                    fw::Firewall::apply(&rs).map_err(|e| format!("firewall: {e}"))
+                }
+            });
+            match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Generate { dir } => match routerd::cli::generate(&dir) {
             Ok(files) => {
                 for f in files {
