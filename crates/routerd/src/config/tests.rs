@@ -143,6 +143,21 @@ fn semantic_errors_name_key_and_line() {
 }
 
 #[test]
+fn two_forwards_of_one_port_are_refused_at_the_second() {
+    let (text, dir) = example();
+    let start = text.find("[[firewall.port_forward]]").unwrap();
+    let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e + 1);
+    let block = text[start..end].replace("name = \"", "name = \"again-");
+    let doubled = format!("{}{block}{}", &text[..end], &text[end..]);
+    let e = err(&doubled, &dir);
+    assert_eq!(e.key, "firewall.port_forward[1].port", "{e}");
+    assert!(e.to_string().contains("already forwarded by port_forward[0]"), "{e}");
+    // A line of the second table.
+    let second = doubled[..doubled.rfind("[[firewall.port_forward]]").unwrap()].lines().count();
+    assert!((second + 1..=second + 5).contains(&e.line), "{e}");
+}
+
+#[test]
 fn missing_secret_and_overlap_are_refused() {
     let (text, dir) = example();
     let e = err(&text.replace("password = \"internet\"", "password_file = \"nosuch\""), &dir);

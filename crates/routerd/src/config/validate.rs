@@ -595,6 +595,25 @@ impl Validator<'_> {
                     "ports must be 1..=65535",
                 );
             }
+            let overlaps = |a: &Proto, b: &Proto| {
+                matches!((a, b), (Proto::Both, _) | (_, Proto::Both)) || a == b
+            };
+            let earlier = c.firewall.port_forward.get(..i).unwrap_or_default();
+            if let Some((j, o)) = earlier
+                .iter()
+                .map(Spanned::get_ref)
+                .enumerate()
+                .find(|(_, o)| o.port == pf.port && overlaps(&o.proto, &pf.proto))
+            {
+                self.err(
+                    &span,
+                    format!("firewall.port_forward[{i}].port"),
+                    format!(
+                        "port {} is already forwarded by port_forward[{j}] ({:?})",
+                        pf.port, o.name
+                    ),
+                );
+            }
             if !lans
                 .iter()
                 .any(|l| l.ipv4.is_some_and(|n| n.contains(pf.to.ip()) && n.addr() != *pf.to.ip()))
