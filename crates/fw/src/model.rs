@@ -201,18 +201,24 @@ impl FwConfig {
                 return bad(format!("extra wan {:?} on interface {:?}", x.name, x.interface));
             }
         }
+        // Which forward took each (port, protocol): linear, for 10,000 forwards.
+        let mut taken: std::collections::HashMap<(u16, u8), usize> =
+            std::collections::HashMap::new();
         for (i, pf) in self.port_forwards.iter().enumerate() {
             if !valid_name(&pf.name) || pf.port == 0 || pf.to_port == 0 {
                 return bad(format!("port forward {:?}", pf.name));
             }
-            let earlier = self.port_forwards.get(..i).unwrap_or_default();
-            if let Some(o) = earlier.iter().find(|o| {
-                o.port == pf.port && o.proto.l4s().iter().any(|l| pf.proto.l4s().contains(l))
-            }) {
-                return bad(format!(
-                    "port forwards {:?} and {:?} both take port {}",
-                    o.name, pf.name, pf.port
-                ));
+            for l4 in pf.proto.l4s() {
+                if let Some(&j) = taken.get(&(pf.port, l4.number())) {
+                    let other = self.port_forwards.get(j).map(|o| o.name.as_str());
+                    return bad(format!(
+                        "port forwards {:?} and {:?} both take port {}",
+                        other.unwrap_or_default(),
+                        pf.name,
+                        pf.port
+                    ));
+                }
+                taken.insert((pf.port, l4.number()), i);
             }
         }
         for p in &self.pinholes {
