@@ -4,9 +4,13 @@
 # client and the stand-in internet's web server). No registry is used.
 #
 #   compose/build-images.sh [TAG]      (default TAG: demo; needs `cargo build --release`)
+#   ENGINE=podman IMAGES=router compose/build-images.sh [TAG]    (podman's store, router only)
 #
 # BIN_DIR picks the binaries (default target/release; the CI test passes its own profile's).
-# Images: routerd-demo-router:TAG, routerd-demo-isp:TAG, routerd-demo-client:TAG.
+# Images: routerd-demo-router:TAG, routerd-demo-isp:TAG, routerd-demo-client:TAG (IMAGES picks
+# some: "router isp client" by default). ENGINE is docker (default) or podman (`podman build
+# --network none`: no CNI network is made for the build's one RUN; podman names the images
+# localhost/routerd-demo-*:TAG, and `podman run routerd-demo-router:TAG` finds them).
 # Build contexts go to compose/.build/ (gitignored).
 set -euo pipefail
 
@@ -16,8 +20,21 @@ ROOT="$(cd "$HERE/.." && pwd)"
 REL="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
 OUT="$HERE/.build/$TAG"
 BBDIR="$HERE/.build/busybox-static"
+ENGINE="${ENGINE:-docker}"
+IMAGES="${IMAGES:-router isp client}"
+case "$ENGINE" in
+  docker) BUILD=(docker build) ;;
+  podman) BUILD=(podman build --network none) ;;
+  *) echo "build-images: ENGINE is docker or podman, not $ENGINE" >&2; exit 1 ;;
+esac
 
-for b in routerd routerctl ispemu stb; do
+# wants IMAGE: whether IMAGES names it.
+wants() { case " $IMAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+need=()
+wants router && need+=(routerd routerctl)
+wants isp && need+=(ispemu)
+wants client && need+=(stb)
+for b in "${need[@]}"; do
   [ -x "$REL/$b" ] || { echo "build-images: $REL/$b missing: run cargo build --release first" >&2; exit 1; }
 done
 
@@ -56,22 +73,29 @@ context() {
   echo "$ctx"
 }
 
-ctx=$(context router)
-copy "$REL/routerd" /usr/local/bin "$ctx"
-copy "$REL/routerctl" /usr/local/bin "$ctx"
-strip "$ctx/usr/local/bin/"* 2>/dev/null || true
+if wants router; then
+  ctx=$(context router)
+  copy "$REL/routerd" /usr/local/bin "$ctx"
+  copy "$REL/routerctl" /usr/local/bin "$ctx"
+  strip "$ctx/usr/local/bin/"* 2>/dev/null || true
+fi
 
-ctx=$(context isp)
-copy "$REL/ispemu" /usr/local/bin "$ctx"
-strip "$ctx/usr/local/bin/"* 2>/dev/null || true
-copy /usr/sbin/dnsmasq /usr/sbin "$ctx"
+if wants isp; then
+  ctx=$(context isp)
+  copy "$REL/ispemu" /usr/local/bin "$ctx"
+  strip "$ctx/usr/local/bin/"* 2>/dev/null || true
+  copy /usr/sbin/dnsmasq /usr/sbin "$ctx"
+fi
 
-ctx=$(context client)
-copy "$REL/stb" /usr/local/bin "$ctx"
-strip "$ctx/usr/local/bin/"* 2>/dev/null || true
+if wants client; then
+  ctx=$(context client)
+  copy "$REL/stb" /usr/local/bin "$ctx"
+  strip "$ctx/usr/local/bin/"* 2>/dev/null || true
+fi
 
-for img in router isp client; do
-  docker build -q -t "routerd-demo-$img:$TAG" "$OUT/$img" >/dev/null 2>"$OUT/$img.build.log" \
+for img in $IMAGES; do
+  "${BUILD[@]}" -q -t "routerd-demo-$img:$TAG" "$OUT/$img" >/dev/null 2>"$OUT/$img.build.log" \
     || { cat "$OUT/$img.build.log" >&2; exit 1; }
 done
-docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^routerd-demo-.*:$TAG " || true
+"$ENGINE" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
+  | grep -E "^(localhost/)?routerd-demo-.*:$TAG " || true
