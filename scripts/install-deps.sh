@@ -33,6 +33,10 @@ PACKAGES=(
   # the Debian package booted (root_deb_nspawn): a bookworm root by debootstrap, booted by
   # systemd-nspawn; dpkg-dev for cargo-deb's dependency scan (dpkg-shlibdeps)
   debootstrap systemd-container dpkg-dev
+  # the podman template (compose/router/podman.sh) and its test (root_podman): podman on its
+  # CNI backend with the host-device plugin, and runc (the test's runtime: crun refuses a
+  # cgroup v1 hybrid hierarchy)
+  podman containernetworking-plugins runc
 )
 
 missing=()
