@@ -432,3 +432,57 @@ fn root_fw_routerd_firewall_applies_a_config() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line"), "{out:?}");
     assert_eq!(nft(&ns, &["list", "table", "inet", "routerd"]), before);
 }
+
+/// `Firewall::update`: a change of port forwards only is one transaction of map elements
+/// (the kept forward keeps its counter, the removed one is gone, the added one works, nothing
+/// else of the table changes); anything else replaces the table.
+#[test]
+fn root_fw_forward_changes_update_elements_only() {
+    let n = build("fwupd");
+    let mut cfg = config();
+    let st = state();
+    let rs = fw::build(&cfg, &st).unwrap();
+    let r1 = rs.clone();
+    n.router.run(move |_| async move { Firewall::update(None, &r1) }).unwrap().unwrap();
+    let web = PeerEcho::start(&n.lan, sa("0.0.0.0:80"));
+    assert_eq!(peer_seen(&n.wan, sa("198.51.100.2:8080"), LONG).as_deref(), Some("198.51.100.1"));
+    let chains = |ns: &Netns| {
+        ["input", "forward", "prerouting", "postrouting"]
+            .map(|c| nft(ns, &["-a", "list", "chain", "inet", "routerd", c]))
+    };
+    let before = chains(&n.router);
+
+    // "game" goes, "mail" comes; "web" stays.
+    cfg.port_forwards.retain(|f| f.name == "web");
+    cfg.port_forwards.push(PortForward {
+        name: "mail".into(),
+        proto: Proto::Tcp,
+        port: 2525,
+        to: "192.168.1.10".parse().unwrap(),
+        to_port: 80,
+    });
+    let rs2 = fw::build(&cfg, &st).unwrap();
+    let (old, new) = (rs.clone(), rs2.clone());
+    let how = n.router.run(move |_| async move { Firewall::update(Some(&old), &new) }).unwrap();
+    assert_eq!(how.unwrap(), fw::Update::Forwards { added: 1, removed: 2 });
+    assert_eq!(chains(&n.router), before, "rules and their handles untouched");
+    assert_eq!(peer_seen(&n.wan, sa("198.51.100.2:2525"), LONG).as_deref(), Some("198.51.100.1"));
+    let per = n.router.run(|_| async { Firewall::forward_counters("routerd") }).unwrap().unwrap();
+    let conns = |map: &str, port: u16| {
+        per.iter().find(|e| e.map == map && e.port == port).map(|e| e.packets)
+    };
+    assert_eq!(conns("forwards_tcp", 8080), Some(1), "the kept forward's counter: {per:?}");
+    assert_eq!(conns("forwards_tcp", 2525), Some(1), "{per:?}");
+    assert_eq!(conns("forwards_tcp", 27015), None, "{per:?}");
+    assert_eq!(conns("forwards_udp", 27015), None, "{per:?}");
+    drop(web);
+
+    // The same again: nothing to do. A new public address: the table replaced.
+    let (old, new) = (rs2.clone(), rs2.clone());
+    let how = n.router.run(move |_| async move { Firewall::update(Some(&old), &new) }).unwrap();
+    assert_eq!(how.unwrap(), fw::Update::Unchanged);
+    let moved = fw::build(&cfg, &FwState { public_ipv4: Some("198.51.100.3".parse().unwrap()) });
+    let (old, new) = (rs2, moved.unwrap());
+    let how = n.router.run(move |_| async move { Firewall::update(Some(&old), &new) }).unwrap();
+    assert_eq!(how.unwrap(), fw::Update::Replaced);
+}

@@ -453,6 +453,10 @@ fn reload(h: &Home) {
     let web = PeerEcho::start(&h.lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
     let fwd = peer_seen(&h.inet, format!("{public}:8081").parse().unwrap(), secs(5));
     assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "port forward after the reload");
+    // A changed forward is an element update, not a new table (logged once it is done).
+    h.routerd.wait_for(secs(5), "the forward updated in place", || {
+        h.routerd.logs().contains("port forwards updated in place")
+    });
     let old =
         peer_seen(&h.inet, format!("{public}:8080").parse().unwrap(), Duration::from_millis(700));
     assert_eq!(old, None, "the old forward is gone");

@@ -35,7 +35,7 @@ pub struct PortMap {
 }
 
 /// One element of a [`PortMap`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PortMapping {
     /// The public port.
     pub port: u16,

@@ -53,6 +53,22 @@ pub enum Error {
     },
 }
 
+/// What [`Firewall::update`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// Nothing differed.
+    Unchanged,
+    /// Only port forwards changed: elements added and removed (a changed forward is both).
+    Forwards {
+        /// Elements added.
+        added: usize,
+        /// Elements removed.
+        removed: usize,
+    },
+    /// The table was replaced whole.
+    Replaced,
+}
+
 /// Applies rulesets in the calling thread's network namespace.
 pub struct Firewall;
 
@@ -61,6 +77,26 @@ impl Firewall {
     /// a few milliseconds for thousands of rules).
     pub fn apply(rs: &Ruleset) -> Result<(), Error> {
         netlink::apply(rs)
+    }
+
+    /// Brings the kernel from `old` (the ruleset last applied, if any) to `new`: when only
+    /// port forwards changed, one transaction of map element deletions and additions (the
+    /// rest of the table and every other forward's counter untouched); otherwise the table
+    /// replaced whole ([`Firewall::apply`]), as also when the element update is refused
+    /// (the table was changed from outside).
+    pub fn update(old: Option<&Ruleset>, new: &Ruleset) -> Result<Update, Error> {
+        if let Some(diff) = old.and_then(|o| netlink::element_diff(o, new)) {
+            let (removed, added) =
+                diff.iter().fold((0, 0), |(r, a), (_, gone, add)| (r + gone.len(), a + add.len()));
+            if removed + added == 0 {
+                return Ok(Update::Unchanged);
+            }
+            if netlink::update_elements(&new.table, &diff).is_ok() {
+                return Ok(Update::Forwards { added, removed });
+            }
+        }
+        netlink::apply(new)?;
+        Ok(Update::Replaced)
     }
 
     /// The packet and byte counters of every counted rule of the router's table (the

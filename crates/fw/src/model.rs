@@ -448,18 +448,19 @@ fn l4_name(l4: L4) -> &'static str {
     if l4 == L4::Tcp { "tcp" } else { "udp" }
 }
 
-/// The forwards of each protocol as a map (none for a protocol without forwards).
+/// The forwards of each protocol as a map. Both maps are there even when empty, so that
+/// adding or removing forwards never changes the rest of the table (an element update).
 fn port_maps(cfg: &FwConfig) -> Vec<PortMap> {
     [(L4::Tcp, PORT_MAP_TCP), (L4::Udp, PORT_MAP_UDP)]
         .into_iter()
-        .filter_map(|(l4, name)| {
+        .map(|(l4, name)| {
             let elements: Vec<PortMapping> = cfg
                 .port_forwards
                 .iter()
                 .filter(|pf| pf.proto.l4s().contains(&l4))
                 .map(|pf| PortMapping { port: pf.port, to: pf.to, to_port: pf.to_port })
                 .collect();
-            (!elements.is_empty()).then(|| PortMap { name: name.into(), elements })
+            PortMap { name: name.into(), elements }
         })
         .collect()
 }

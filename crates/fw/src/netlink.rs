@@ -18,7 +18,9 @@ use nftnl::nftnl_sys as sys;
 use nftnl::{Batch, MsgType, ProtoFamily, Table};
 
 use crate::Error;
-use crate::ir::{Action, ChainKind, Hook, IpVersion, L4, Match, Policy, PortMap, Rule, Ruleset};
+use crate::ir::{
+    Action, ChainKind, Hook, IpVersion, L4, Match, Policy, PortMap, PortMapping, Rule, Ruleset,
+};
 
 /// Kernel constants (include/uapi/linux/netfilter/nf_tables.h) that the libc crate lacks.
 mod k {
@@ -168,6 +170,16 @@ fn port_map<'t>(
     id: u32,
     table: &'t Table,
 ) -> Result<nftnl::set::Set<'t, Port>, Error> {
+    port_map_with(m, &m.elements, id, table)
+}
+
+/// [`port_map`] holding only `elements` (for element messages: an update).
+fn port_map_with<'t>(
+    m: &PortMap,
+    elements: &[PortMapping],
+    id: u32,
+    table: &'t Table,
+) -> Result<nftnl::set::Set<'t, Port>, Error> {
     let name = cstring("map name", &m.name)?;
     let set = nftnl::set::Set::<Port>::new_named(&name, id, table, ProtoFamily::Inet);
     let p = set.as_ptr().as_ptr();
@@ -183,7 +195,7 @@ fn port_map<'t>(
             std::process::abort()
         };
         sys::nftnl_set_add_expr(p, counter.as_ptr());
-        for e in &m.elements {
+        for e in elements {
             let Some(elem) = NonNull::new(sys::nftnl_set_elem_alloc()) else {
                 std::process::abort()
             };
@@ -513,6 +525,71 @@ fn write_rule(rule: &mut nftnl::Rule<'_>, r: &Rule, maps: &[(String, u32)]) -> R
 /// Sends the ruleset as one transaction and waits for the kernel's verdict on every message.
 pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
     let (batch, descs) = build(rs)?;
+    transact(&batch, &descs)
+}
+
+/// One map's change: the map as it is to be, the elements to delete and those to add.
+pub(crate) type MapChange<'a> = (&'a PortMap, Vec<PortMapping>, Vec<PortMapping>);
+
+/// What changes in the maps from `old` to `new`, element by element: `None` when anything
+/// else differs (then the table is replaced).
+pub(crate) fn element_diff<'a>(old: &'a Ruleset, new: &'a Ruleset) -> Option<Vec<MapChange<'a>>> {
+    let same_maps = old.maps.len() == new.maps.len()
+        && old.maps.iter().zip(&new.maps).all(|(a, b)| a.name == b.name);
+    if old.table != new.table || old.chains != new.chains || !same_maps {
+        return None;
+    }
+    let diff = old
+        .maps
+        .iter()
+        .zip(&new.maps)
+        .map(|(a, b)| {
+            let was: std::collections::HashSet<PortMapping> = a.elements.iter().copied().collect();
+            let now: std::collections::HashSet<PortMapping> = b.elements.iter().copied().collect();
+            let gone = a.elements.iter().filter(|e| !now.contains(e)).copied().collect();
+            let added = b.elements.iter().filter(|e| !was.contains(e)).copied().collect();
+            (b, gone, added)
+        })
+        .collect();
+    Some(diff)
+}
+
+/// One transaction that deletes `gone` and adds `added` to each map: the rest of the table,
+/// the other elements and their counters stay as they are.
+pub(crate) fn update_elements(table_name: &str, diff: &[MapChange<'_>]) -> Result<(), Error> {
+    let tname = cstring("table name", table_name)?;
+    let table = Table::new(&tname, ProtoFamily::Inet);
+    let mut sets = Vec::new();
+    for (i, (m, gone, added)) in diff.iter().enumerate() {
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        sets.push((m.name.clone(), MsgType::Del, port_map_with(m, gone, id, &table)?, gone.len()));
+        sets.push((
+            m.name.clone(),
+            MsgType::Add,
+            port_map_with(m, added, id, &table)?,
+            added.len(),
+        ));
+    }
+    let mut batch = Batch::new();
+    let mut descs = Vec::new();
+    for (name, kind, set, n) in &sets {
+        if *n == 0 {
+            continue;
+        }
+        let mut messages = 0usize;
+        batch.add_iter(set.elems_iter().inspect(|_| messages += 1), *kind);
+        let verb = if matches!(kind, MsgType::Add) { "add" } else { "delete" };
+        descs.extend(std::iter::repeat_n(format!("{verb} elements of map {name}"), messages));
+    }
+    if descs.is_empty() {
+        return Ok(());
+    }
+    transact(&batch.finalize(), &descs)
+}
+
+/// Sends `batch` as one transaction and waits for the kernel's verdict on every message
+/// (`descs` names each, in order).
+fn transact(batch: &nftnl::FinalizedBatch, descs: &[String]) -> Result<(), Error> {
     let io = |what: &str, e: std::io::Error| Error::Io { what: what.to_string(), source: e };
     let socket =
         mnl::Socket::new(mnl::Bus::Netfilter).map_err(|e| io("open netfilter socket", e))?;
@@ -528,7 +605,7 @@ pub(crate) fn apply(rs: &Ruleset) -> Result<(), Error> {
     let want =
         i32::try_from(descs.len().saturating_add(2).saturating_mul(4096)).unwrap_or(i32::MAX);
     let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &want.max(256 * 1024));
-    send_batch(fd, &batch).map_err(|e| io("send batch", e))?;
+    send_batch(fd, batch).map_err(|e| io("send batch", e))?;
     let seqs = batch.sequence_numbers();
     let mut pending = seqs.len();
     let mut buf = vec![0u8; nftnl::nft_nlmsg_maxsize() as usize];

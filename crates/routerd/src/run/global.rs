@@ -31,6 +31,7 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
             (bus.config.subscribe(), bus.wan.subscribe(), bus.dmz.subscribe());
         async move {
             let mut last: Option<(fw::FwConfig, fw::FwState)> = None;
+            let mut in_force: Option<fw::Ruleset> = None;
             loop {
                 let mut fwc = wiring::fw_config(&cfg.borrow_and_update());
                 if let Some(fw::Split::Ingress { gateway, .. }) = &mut fwc.split {
@@ -40,8 +41,11 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 let now = Some((fwc, state));
                 if last != now {
                     if let Some((fwc, state)) = &now {
-                        match apply_fw(fwc, state) {
-                            Ok(()) => last = now,
+                        match apply_fw(fwc, state, in_force.as_ref()) {
+                            Ok(rs) => {
+                                in_force = Some(rs);
+                                last = now;
+                            }
                             Err(e) => {
                                 error!(error = %e, "firewall not re-applied; the previous ruleset stays")
                             }

@@ -69,11 +69,28 @@ pub enum Error {
     StateDir(std::path::PathBuf, #[source] std::io::Error),
 }
 
-pub(super) fn apply_fw(cfg: &fw::FwConfig, state: &fw::FwState) -> Result<(), fw::Error> {
+/// Brings the firewall to what `cfg` and `state` give, from `last` (what was applied): only
+/// the changed port forwards when nothing else changed, else the whole table. Returns the
+/// ruleset now in force.
+pub(super) fn apply_fw(
+    cfg: &fw::FwConfig,
+    state: &fw::FwState,
+    last: Option<&fw::Ruleset>,
+) -> Result<fw::Ruleset, fw::Error> {
     let rs = fw::build(cfg, state)?;
-    fw::Firewall::apply(&rs)?;
-    info!(rules = rs.rule_count(), public_ipv4 = ?state.public_ipv4, "firewall applied");
-    Ok(())
+    match fw::Firewall::update(last, &rs)? {
+        fw::Update::Unchanged => {}
+        fw::Update::Forwards { added, removed } => {
+            info!(added, removed, "firewall: port forwards updated in place");
+        }
+        fw::Update::Replaced => info!(
+            rules = rs.rule_count(),
+            forwards = rs.element_count(),
+            public_ipv4 = ?state.public_ipv4,
+            "firewall applied"
+        ),
+    }
+    Ok(rs)
 }
 
 /// A lease event of one LAN's DHCP server.
@@ -170,7 +187,7 @@ pub async fn run(
     let control = crate::status::serve(&c.control.socket, bus.clone()).map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything.
     let initial = fw::FwState { public_ipv4: None };
-    apply_fw(&wiring::fw_config(&c), &initial)?;
+    apply_fw(&wiring::fw_config(&c), &initial, None)?;
     bus.set_ready(Ready::Firewall, true);
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
