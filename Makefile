@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need.
-.PHONY: deps build test deb demo demo-down demo-netns fmt clippy
+.PHONY: deps build test bench deb demo demo-down demo-netns fmt clippy
 
 CARGO ?= cargo
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
@@ -15,6 +15,13 @@ build: deps
 test: deps deb
 	$(CARGO) build --workspace --locked --bins  # binaries the namespace tests spawn (ispemu, pppoe-dial)
 	$(CARGO) test --workspace --locked
+
+# Every benchmark, side by side with the daemon it replaces (root; BENCHES picks, BENCH_RUNS
+# repeats, default 3): one table of ratios (median, min-max, runs) at the end, the logs in
+# $(TARGET)/bench/. Each bench also runs alone: cargo bench -p router-tests --bench NAME.
+bench: deps
+	$(CARGO) build --release --locked --workspace --bins
+	scripts/bench.sh
 
 # The Debian package (cargo-deb, which `make deps` installs): routerd and routerctl, the unit,
 # /etc/routerd/routerd.toml as a conffile, man pages and completions. Writes

@@ -18,7 +18,7 @@
 //!    10 forwards, and with 10,000.
 //!
 //! `sudo cargo bench -p router-tests --bench fw` (`FW_BENCH_ROUNDS`, default 7). The last
-//! lines, `RESULT ...`, are what `make bench` collects.
+//! lines, `RESULT <what> = <ratio> | <figures>`, are what `make bench` collects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -324,19 +324,18 @@ fn main() {
     let (o1, m1, r1) = at[&1000];
     let (o4, m4, r4) = at[&10_000];
     results.push(format!(
-        "RESULT fw apply 1000 forwards: routerd firewall {:.1} ms vs nft -f (map) {:.1} ms: nft/ours {:.2}x; as rules {:.1} ms",
-        ms(o1),
-        ms(m1),
+        "RESULT fw apply 1000 forwards, nft -f (map) time / routerd firewall time = {:.3} | {:.1} vs {:.1} ms; as rules {:.1} ms",
         m1.as_secs_f64() / o1.as_secs_f64(),
+        ms(m1),
+        ms(o1),
         ms(r1)
     ));
     results.push(format!(
-        "RESULT fw apply 10000 forwards: routerd firewall {:.1} ms vs nft -f (map) {:.1} ms: nft/ours {:.2}x; as rules {:.1} ms ({:.1}x ours)",
-        ms(o4),
-        ms(m4),
+        "RESULT fw apply 10000 forwards, nft -f (map) time / routerd firewall time = {:.3} | {:.1} vs {:.1} ms; as rules {:.1} ms",
         m4.as_secs_f64() / o4.as_secs_f64(),
-        ms(r4),
-        r4.as_secs_f64() / o4.as_secs_f64()
+        ms(m4),
+        ms(o4),
+        ms(r4)
     ));
 
     // 2. Incremental: one forward more than 1,000.
@@ -362,10 +361,10 @@ fn main() {
         ms(add)
     );
     results.push(format!(
-        "RESULT fw one forward added to 1000: routerd firewall {:.1} ms vs nft add element {:.1} ms: nft/ours {:.2}x",
-        ms(ours),
+        "RESULT fw one forward added to 1000, nft add element time / routerd firewall time = {:.3} | {:.1} vs {:.1} ms (routerd firewall replaces the table; a running routerd updates elements)",
+        add.as_secs_f64() / ours.as_secs_f64(),
         ms(add),
-        add.as_secs_f64() / ours.as_secs_f64()
+        ms(ours)
     ));
 
     // 3. New connections per second through the last forward.
@@ -384,11 +383,13 @@ fn main() {
     }
     let best = |k: (u16, &str)| rate[&k].iter().copied().fold(0.0f64, f64::max);
     results.push(format!(
-        "RESULT fw new connections/s, 10000 vs 10 forwards: map {:.2}x, rules {:.2}x ({:.0} vs {:.0}/s as a map)",
+        "RESULT fw new connections/s with 10000 forwards / with 10 (map) = {:.3} | {:.0} vs {:.0}/s; as rules {:.3} ({:.0} vs {:.0}/s)",
         best((10_000, "map")) / best((10, "map")),
-        best((10_000, "rules")) / best((10, "rules")),
         best((10_000, "map")),
-        best((10, "map"))
+        best((10, "map")),
+        best((10_000, "rules")) / best((10, "rules")),
+        best((10_000, "rules")),
+        best((10, "rules"))
     ));
 
     // 4. Throughput: none, 10, 10,000 forwards (map), alternating twice.
@@ -413,8 +414,10 @@ fn main() {
         mean("10000")
     );
     results.push(format!(
-        "RESULT fw throughput with 10000 forwards: {:.2} of 10 forwards, {:.2} of no ruleset",
+        "RESULT fw throughput with 10000 forwards / with 10 = {:.3} | {:.2} vs {:.2} Gbit/s; {:.2} of no ruleset",
         mean("10000") / mean("10"),
+        mean("10000"),
+        mean("10"),
         mean("10000") / mean("none")
     ));
     for l in results {

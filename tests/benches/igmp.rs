@@ -194,7 +194,7 @@ fn main() {
     ] {
         let (o, p) = (stat(Which::Ours, f), stat(Which::Igmpproxy, f));
         println!(
-            "  {name}: ours {:.3} ({:.3}-{:.3}), igmpproxy {:.3} ({:.3}-{:.3}), ratio {:.2}",
+            "RESULT igmp {name}, ours / igmpproxy = {6:.3} | ours {0:.3} ({1:.3}-{2:.3}), igmpproxy {3:.3} ({4:.3}-{5:.3})",
             o.0,
             o.1,
             o.2,

@@ -278,7 +278,7 @@ fn main() {
         println!("ratio PPPoE / {name} (throughput; CPU per Gbit):");
         for ((label, kg, kc), (_, pg, pc)) in base.iter().zip(&ppp) {
             println!(
-                "  {}: {:.2} ({:.2} vs {:.2} Gbit/s); CPU per Gbit {:.1}x",
+                "RESULT pppoe {}, throughput PPPoE / {name} = {:.3} | {:.2} vs {:.2} Gbit/s; CPU per Gbit {:.2}x",
                 label.split_once(' ').map_or(label.as_str(), |x| x.1),
                 pg / kg,
                 pg,
