@@ -5,7 +5,7 @@
 //! The server under test is pinned to CPU 1 and perfdhcp to CPU 0 (see shared/PEERS.md).
 //! Reported per server: at a fixed rate, the server's CPU time per DORA ((utime + stime)
 //! from /proc/PID/stat / completed DORAs), the steady figure; then the highest rate tried
-//! with < 1% drops (rates from `DHCP4_BENCH_RATES_OURS` / `_KEA`, comma-separated).
+//! with < 1% drops (one grid for both servers, from `DHCP4_BENCH_RATES`, comma-separated).
 //!
 //! Ours `fdatasync`s every lease before its ACK (group commit); Kea's memfile writes its CSV
 //! without fsync. perfdhcp simulates 10,000 clients (`-R`), fewer than the pool (16,127
@@ -88,9 +88,11 @@ fn main() {
         (cpu[2] / cpu[0] - 1.0) * 100.0
     );
     let mut best = [0u32; 2];
-    let ours = rates("DHCP4_BENCH_RATES_OURS", &[6000, 8000, 10000, 12000, 14000, 16000]);
-    let kea = rates("DHCP4_BENCH_RATES_KEA", &[4000, 5000, 6000, 7000, 8000, 10000]);
-    for (i, (which, rates)) in [(Which::Ours, ours), (Which::Kea, kea)].into_iter().enumerate() {
+    // One rate grid for both servers (like for like).
+    let grid = rates("DHCP4_BENCH_RATES", &[4000, 6000, 8000, 10000, 12000, 14000, 16000]);
+    for (i, (which, rates)) in
+        [(Which::Ours, grid.clone()), (Which::Kea, grid)].into_iter().enumerate()
+    {
         for rate in rates {
             let r = run(&srv, &cli, which, rate, secs, &tmp);
             println!("{which:?} at {rate}/s: {r}");

@@ -5,7 +5,7 @@
 //! The server under test is pinned to CPU 1 and perfdhcp to CPU 0 (see shared/PEERS.md).
 //! Reported per server: at a fixed rate, the server's CPU time per exchange ((utime + stime)
 //! from /proc/PID/stat / Replies received); then the highest rate tried with < 1% drops
-//! (rates from `DHCP6_BENCH_RATES_OURS` / `_KEA`, comma-separated).
+//! (one grid for both servers, from `DHCP6_BENCH_RATES`, comma-separated).
 //!
 //! Ours `fdatasync`s every lease before its Reply (group commit); Kea's memfile writes its
 //! CSV without fsync. perfdhcp simulates 10,000 clients (`-R`) from a fixed DUID (`-b
@@ -60,9 +60,11 @@ fn main() {
         cpu[0]
     );
     let mut best = [0u32; 2];
-    let ours = rates("DHCP6_BENCH_RATES_OURS", &[2000, 3000, 4000, 5000]);
-    let kea = rates("DHCP6_BENCH_RATES_KEA", &[2000, 3000, 4000]);
-    for (i, (which, rates)) in [(Which::Ours, ours), (Which::Kea, kea)].into_iter().enumerate() {
+    // One rate grid for both servers (like for like).
+    let grid = rates("DHCP6_BENCH_RATES", &[2000, 3000, 4000, 5000]);
+    for (i, (which, rates)) in
+        [(Which::Ours, grid.clone()), (Which::Kea, grid)].into_iter().enumerate()
+    {
         for rate in rates {
             let r = run(&srv, &cli, which, rate, secs, &tmp);
             println!("{which:?} at {rate}/s: {r}");
