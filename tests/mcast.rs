@@ -17,6 +17,24 @@ use netlab::{Lab, Netns, NsThread};
 use tokio::sync::watch;
 
 /// Parses an address.
+/// Whether this kernel routes multicast (CONFIG_IP_MROUTE: `/proc/net/ip_mr_vif` exists).
+/// Some kernels of these machines are built without it; the IGMP proxy cannot forward there,
+/// and the tests that need it say so and stop.
+pub fn kernel_routes_multicast() -> bool {
+    std::path::Path::new("/proc/net/ip_mr_vif").exists()
+}
+
+/// Prints why a multicast test does not run on this kernel; true when it should stop.
+pub fn skip_without_multicast_routing(test: &str) -> bool {
+    if kernel_routes_multicast() {
+        return false;
+    }
+    println!(
+        "{test}: NOT RUN: this kernel has no multicast routing (CONFIG_IP_MROUTE; no /proc/net/ip_mr_vif)"
+    );
+    true
+}
+
 pub fn a(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }

@@ -152,6 +152,10 @@ fn main() {
         return;
     }
     netlab::require_root().expect("run as root");
+    assert!(
+        router_tests::mcast::kernel_routes_multicast(),
+        "the IGMP bench needs a kernel with multicast routing (CONFIG_IP_MROUTE)"
+    );
     let only = std::env::var("IGMP_BENCH_ONLY").ok();
     let runs: usize = std::env::var("RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let channels: Vec<Ipv4Addr> = (1..=20).map(|i| Ipv4Addr::new(239, 1, 1, i)).collect();

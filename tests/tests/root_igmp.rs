@@ -29,6 +29,11 @@ use router_tests::mcast::{
 
 #[test]
 fn root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined() {
+    if router_tests::mcast::skip_without_multicast_routing(
+        "root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined",
+    ) {
+        return;
+    }
     let n = net("igmp");
     let _head = HeadEnd::start(
         &n.head,
@@ -140,6 +145,11 @@ fn root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined() {
 
 #[test]
 fn root_igmp_source_specific_joins_and_forged_igmp() {
+    if router_tests::mcast::skip_without_multicast_routing(
+        "root_igmp_source_specific_joins_and_forged_igmp",
+    ) {
+        return;
+    }
     let n = net("igmpssm");
     let _head = HeadEnd::start(&n.head, vec![a("232.1.1.1")]);
     let proxy =
@@ -226,6 +236,11 @@ fn root_igmp_source_specific_joins_and_forged_igmp() {
 
 #[test]
 fn root_igmp_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream() {
+    if router_tests::mcast::skip_without_multicast_routing(
+        "root_igmp_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream",
+    ) {
+        return;
+    }
     let n = net("igmplong");
     let _head = HeadEnd::start(&n.head, vec![a("239.2.2.2")]);
     // Query Interval 2 s, Query Response Interval 1 s: the Group Membership Interval is 5 s,

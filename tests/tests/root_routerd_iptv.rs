@@ -67,6 +67,11 @@ socket = "{}"
 
 #[test]
 fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
+    if router_tests::mcast::skip_without_multicast_routing(
+        "root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial",
+    ) {
+        return;
+    }
     let lab = lab("iptv");
     let (lan, router, isp_ns, inet) = (
         lab.netns("lan").unwrap(),

@@ -199,6 +199,10 @@ fn mroute_socket(ifindex: &[u32], mode: Mode) -> Result<UdpSocket, Error> {
         .map_err(io("raw igmp socket"))?;
     match setsockopt_raw(&s, MRT_INIT, &1i32) {
         Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => return Err(Error::Busy),
+        // The kernel was built without multicast routing: nothing can forward the channels.
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+            return Err(io("MRT_INIT: the kernel has no multicast routing (CONFIG_IP_MROUTE)")(e));
+        }
         r => r.map_err(io("MRT_INIT"))?,
     }
     for (vifi, index) in ifindex.iter().enumerate() {
