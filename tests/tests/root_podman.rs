@@ -498,8 +498,11 @@ fn root_podman_host_device_moves_the_cards_in_and_back_and_routes() {
         println!("podman: {} leased, NATed to {}", lease.trim(), seen.unwrap_or_default());
     });
 
-    let prefixes = router.exec(&["routerctl", "prefixes", "--json"]).1;
-    assert!(prefixes.contains("/48"), "{prefixes}");
+    // The /48 by DHCPv6-PD (it may follow the IPv4 lease by a moment).
+    let prefixes = wait_for(secs(20), "a delegated /48", || {
+        let p = router.exec(&["routerctl", "prefixes", "--json"]).1;
+        if p.contains("/48") { Ok(p) } else { Err(p) }
+    });
 
     scenario("stop: the cards come back with their names and MACs, PADT", || {
         let stopped = Instant::now();
