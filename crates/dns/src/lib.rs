@@ -143,6 +143,9 @@ impl std::fmt::Debug for TsigKey {
     }
 }
 
+/// The forwarding cache's size when the configuration gives none.
+pub const DEFAULT_CACHE_SIZE: usize = 10_000;
+
 /// The DNS service's configuration (`[dns]` in routerd.toml, mapped by routerd).
 #[derive(Debug, Clone)]
 pub struct DnsConfig {
@@ -189,7 +192,7 @@ impl Default for DnsConfig {
             tsig_keys: Vec::new(),
             rebind_allow: Vec::new(),
             state_dir: PathBuf::from("/var/lib/routerd"),
-            cache_size: 10_000,
+            cache_size: DEFAULT_CACHE_SIZE,
         }
     }
 }

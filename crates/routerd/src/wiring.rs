@@ -312,6 +312,11 @@ pub fn dns_config(c: &Config) -> Result<dns::DnsConfig, String> {
         upstreams,
         tsig_keys,
         state_dir: c.state_dir.clone(),
+        cache_size: c
+            .dns
+            .cache_size
+            .as_ref()
+            .map_or(dns::DEFAULT_CACHE_SIZE, |n| *n.get_ref() as usize),
         ..dns::DnsConfig::default()
     })
 }

@@ -396,6 +396,9 @@ pub struct Dns {
     /// Keys for RFC 2136 updates.
     #[serde(default)]
     pub tsig_keys: Vec<Spanned<TsigKey>>,
+    /// The most answers the forwarding cache holds (100..=10,000,000; default 10,000).
+    #[serde(default)]
+    pub cache_size: Option<Spanned<u32>>,
 }
 
 impl Default for Dns {
@@ -405,6 +408,7 @@ impl Default for Dns {
             upstream: Upstream::default(),
             hosts: Vec::new(),
             tsig_keys: Vec::new(),
+            cache_size: None,
         }
     }
 }

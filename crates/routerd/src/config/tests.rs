@@ -134,6 +134,7 @@ fn semantic_errors_name_key_and_line() {
             34,
         ),
         ("ipv4 = \"192.168.1.10\"", "ipv4 = \"192.168.7.10\"", "lan[0].reservations[0].ipv4", 28),
+        ("domain = \"home.arpa\"", "domain = \"home.arpa\"\ncache_size = 50", "dns.cache_size", 32),
     ];
     for (from, to, key, line) in cases {
         assert!(text.contains(from), "{from}");
@@ -296,4 +297,16 @@ fn iptv_mistakes_name_key_and_line() {
         assert!(e.key.starts_with(key), "{key}: {e}");
         assert_eq!(e.line, base + line, "{key}: {e}");
     }
+}
+
+/// `dns.cache_size` reaches the DNS server; without it the cache keeps its default.
+#[test]
+fn the_dns_cache_size_is_configurable() {
+    let (text, dir) = example();
+    let c = load(&text, &dir).unwrap();
+    assert_eq!(crate::wiring::dns_config(&c).unwrap().cache_size, dns::DEFAULT_CACHE_SIZE);
+    let sized =
+        text.replace("domain = \"home.arpa\"", "domain = \"home.arpa\"\ncache_size = 200000");
+    let c = load(&sized, &dir).unwrap();
+    assert_eq!(crate::wiring::dns_config(&c).unwrap().cache_size, 200_000);
 }

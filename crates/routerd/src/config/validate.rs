@@ -562,6 +562,11 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(n) = &c.dns.cache_size
+            && !(100..=10_000_000).contains(n.get_ref())
+        {
+            self.err(&n.span(), "dns.cache_size", "must be 100..=10000000");
+        }
         for (i, k) in c.dns.tsig_keys.iter().enumerate() {
             let span = k.span();
             let k = k.get_ref();
