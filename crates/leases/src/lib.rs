@@ -1,6 +1,7 @@
 //! What the DHCPv4 and DHCPv6 servers share (`dhcpv4`, `dhcpv6`): the durable lease store, an
 //! append-only log of framed lease records (ours, no database), the group-commit writer
-//! thread of their drivers ([`writer`], feature `driver`), and the sanitising of the host
+//! thread of their drivers ([`writer`]) and the event loop both drivers run ([`serve`]) (feature
+//! `driver`), and the sanitising of the host
 //! names clients send ([`names`]). One framing for both: `dhcpv4` keeps its records in
 //! `leases4.log`, `dhcpv6` in `leases6.log`; a [`Record`] says how one kind of record is
 //! encoded, keyed and named.
@@ -28,6 +29,8 @@
 mod crc;
 mod log;
 pub mod names;
+#[cfg(feature = "driver")]
+pub mod serve;
 #[cfg(feature = "driver")]
 pub mod writer;
 

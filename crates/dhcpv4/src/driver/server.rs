@@ -8,6 +8,7 @@
 //! and answering (OFFERs, NAKs) while a sync runs; ACKs leave only once their record is
 //! durable.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -16,19 +17,17 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::server::config::{ConfigError, ServerConfig};
-use leases::writer::{Durable, deliver, far_future, spawn_writer, unix_now, writer_ended};
+use leases::serve;
+use leases::writer::unix_now;
 
 use crate::SERVER_PORT;
 use crate::server::store::LeaseLog;
 use crate::server::{Event, Meta, Server};
 
 pub use leases::writer::COMMIT_DELAY;
-
-/// Datagrams read per wake-up before commits are handed to the writer.
-const RECV_BATCH: usize = 256;
 
 /// What [`run`] needs.
 #[derive(Debug, Clone)]
@@ -79,8 +78,9 @@ pub enum Error {
     Store(#[source] io::Error),
 }
 
-/// Runs the server until `shutdown` resolves or the store fails. Events go to `events`; when
-/// the channel is full the server waits for room (see [`deliver`]): a lease event is never
+/// Runs the server until `shutdown` resolves or the store fails (the loop is
+/// [`leases::serve::serve`], shared with DHCPv6). Events go to `events`; when the channel is
+/// full the server waits for room (see [`leases::writer::deliver`]): a lease event is never
 /// dropped.
 pub async fn run(
     cfg: DriverConfig,
@@ -98,66 +98,48 @@ pub async fn run(
         cfg.state_dir.display()
     );
     let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
-    let (to_writer, mut durable) = spawn_writer(log, "dhcp4", cfg.commit_delay);
-    tokio::pin!(shutdown);
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
-        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
-        tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            r = socket.readable() => {
-                r.map_err(Error::Socket)?;
-                receive(&socket, &mut server, &mut buf);
-            }
-            r = durable.changed() => {
-                server.handle_committed(Durable::progress(&mut durable, r).map_err(Error::Store)?);
-            }
-            () = sleep => server.handle_timeout(Instant::now()),
-        }
-        while let Some(c) = server.poll_commit() {
-            if to_writer.send((c.seq, c.record)).is_err() {
-                return Err(Error::Store(writer_ended()));
-            }
-        }
-        flush(&socket, &mut server, events.as_ref()).await;
-        if let Some(tx) = &cfg.stats {
-            let s = server.stats();
-            tx.send_if_modified(|o| std::mem::replace(o, s) != s);
-        }
-    }
+    let opts =
+        serve::Options { name: "dhcp4", commit_delay: cfg.commit_delay, events, stats: cfg.stats };
+    let no_commands: Option<tokio::sync::mpsc::Receiver<Infallible>> = None;
+    serve::serve(&mut server, socket, log, opts, no_commands, |_, c| match c {}, shutdown)
+        .await
+        .map_err(|e| match e {
+            serve::Stopped::Socket(e) => Error::Socket(e),
+            serve::Stopped::Store(e) => Error::Store(e),
+        })
 }
 
-/// Reads what is queued on the socket (up to [`RECV_BATCH`]) into the machine.
-fn receive(socket: &UdpSocket, server: &mut Server, buf: &mut [u8]) {
-    for _ in 0..RECV_BATCH {
-        match socket.try_recv_from(buf) {
-            Ok((n, SocketAddr::V4(src))) => {
-                let now = Instant::now();
-                server.handle_input(now, buf.get(..n).unwrap_or_default(), &Meta { src });
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                warn!("dhcp4: recv: {e}");
-                break;
-            }
-        }
-    }
-}
+impl serve::Machine for Server {
+    type Record = crate::server::LeaseRecord;
+    type Event = Event;
+    type Stats = crate::server::Stats;
 
-/// Sends what the machine released and passes its events on.
-async fn flush(
-    socket: &UdpSocket,
-    server: &mut Server,
-    events: Option<&tokio::sync::mpsc::Sender<Event>>,
-) {
-    while let Some(tx) = server.poll_transmit() {
-        if let Err(e) = socket.send_to(&tx.payload, tx.dst).await {
-            warn!("dhcp4: send to {}: {e}", tx.dst);
+    fn handle_datagram(&mut self, now: Instant, data: &[u8], src: SocketAddr) {
+        if let SocketAddr::V4(src) = src {
+            self.handle_input(now, data, &Meta { src });
         }
     }
-    deliver(events, std::iter::from_fn(|| server.poll_event())).await;
+    fn handle_timeout(&mut self, now: Instant) {
+        Server::handle_timeout(self, now);
+    }
+    fn handle_committed(&mut self, seq: u64) {
+        Server::handle_committed(self, seq);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server::poll_timeout(self)
+    }
+    fn poll_commit(&mut self) -> Option<(u64, Self::Record)> {
+        Server::poll_commit(self).map(|c| (c.seq, c.record))
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        Server::poll_transmit(self).map(|t| (SocketAddr::V4(t.dst), t.payload))
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Server::poll_event(self)
+    }
+    fn stats(&self) -> Self::Stats {
+        Server::stats(self)
+    }
 }
 
 /// UDP 0.0.0.0:`port` on `interface`, broadcast allowed, non-blocking, in tokio.

@@ -25,17 +25,13 @@ use ipnet::Ipv6Net;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::info;
 
-use leases::writer::{
-    COMMIT_DELAY, Durable, deliver, far_future, spawn_writer, unix_now, writer_ended,
-};
+use leases::serve;
+use leases::writer::{COMMIT_DELAY, unix_now};
 
 use crate::server::{Config6Error, Event6, LeaseLog6, Meta6, PdPool, Server6, Server6Config};
 use crate::{ALL_DHCP_RELAY_AGENTS_AND_SERVERS, SERVER_PORT};
-
-/// Datagrams read per wake-up before commits are handed to the writer.
-const RECV_BATCH: usize = 256;
 
 /// What [`run`] needs.
 #[derive(Debug, Clone)]
@@ -142,13 +138,13 @@ impl Handle6 {
     }
 }
 
-/// Runs the DHCPv6 server until `shutdown` resolves or the store fails. Events go to
-/// `events`, waiting for room when it is full (never dropped); `control` receives what the
-/// [`Handle6`] sends.
+/// Runs the DHCPv6 server until `shutdown` resolves or the store fails (the loop is
+/// [`leases::serve::serve`], shared with DHCPv4). Events go to `events`, waiting for room
+/// when it is full (never dropped); `control` receives what the [`Handle6`] sends.
 pub async fn run(
     cfg: Driver6Config,
     events: Option<mpsc::Sender<Event6>>,
-    mut control: Control6,
+    control: Control6,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let (log, report) = LeaseLog6::open(&cfg.state_dir).map_err(Error::Store)?;
@@ -163,75 +159,62 @@ pub async fn run(
         cfg.state_dir.display()
     );
     let socket = bind(&cfg.interface, cfg.port).map_err(Error::Socket)?;
-    let (to_writer, mut durable) = spawn_writer(log, "dhcp6", cfg.commit_delay);
-    tokio::pin!(shutdown);
-    let mut buf = vec![0u8; 65536];
-    let mut control_open = true;
-    loop {
-        let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
-        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
-        tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            r = socket.readable() => {
-                r.map_err(Error::Socket)?;
-                receive(&socket, &mut server, &mut buf);
-            }
-            r = durable.changed() => {
-                server.handle_committed(Durable::progress(&mut durable, r).map_err(Error::Store)?);
-            }
-            cmd = control.rx.recv(), if control_open => match cmd {
-                Some(Command6::SetPrefixes { prefixes, pd_pool, done }) => {
-                    info!("dhcp6: renumbering to {prefixes:?}, PD pool {pd_pool:?}");
-                    let _ = done.send(server.set_prefixes(Instant::now(), prefixes, pd_pool));
-                }
-                Some(Command6::ReconfigureAll { done }) => {
-                    let n = server.reconfigure_all(Instant::now());
-                    info!("dhcp6: Reconfigure sent to {n} clients");
-                    let _ = done.send(n);
-                }
-                None => control_open = false,
-            },
-            () = sleep => server.handle_timeout(Instant::now()),
+    let opts =
+        serve::Options { name: "dhcp6", commit_delay: cfg.commit_delay, events, stats: cfg.stats };
+    serve::serve(&mut server, socket, log, opts, Some(control.rx), apply, shutdown).await.map_err(
+        |e| match e {
+            serve::Stopped::Socket(e) => Error::Socket(e),
+            serve::Stopped::Store(e) => Error::Store(e),
+        },
+    )
+}
+
+/// What a [`Handle6`] asked for, done between wake-ups.
+fn apply(server: &mut Server6, cmd: Command6) {
+    match cmd {
+        Command6::SetPrefixes { prefixes, pd_pool, done } => {
+            info!("dhcp6: renumbering to {prefixes:?}, PD pool {pd_pool:?}");
+            let _ = done.send(server.set_prefixes(Instant::now(), prefixes, pd_pool));
         }
-        while let Some(c) = server.poll_commit() {
-            if to_writer.send((c.seq, c.record)).is_err() {
-                return Err(Error::Store(writer_ended()));
-            }
-        }
-        flush(&socket, &mut server, events.as_ref()).await;
-        if let Some(tx) = &cfg.stats {
-            let s = server.stats();
-            tx.send_if_modified(|o| std::mem::replace(o, s) != s);
+        Command6::ReconfigureAll { done } => {
+            let n = server.reconfigure_all(Instant::now());
+            info!("dhcp6: Reconfigure sent to {n} clients");
+            let _ = done.send(n);
         }
     }
 }
 
-/// Reads what is queued on the socket (up to [`RECV_BATCH`]) into the machine.
-fn receive(socket: &UdpSocket, server: &mut Server6, buf: &mut [u8]) {
-    for _ in 0..RECV_BATCH {
-        match socket.try_recv_from(buf) {
-            Ok((n, SocketAddr::V6(src))) => {
-                let now = Instant::now();
-                server.handle_input(now, buf.get(..n).unwrap_or_default(), &Meta6 { src });
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                warn!("dhcp6: recv: {e}");
-                break;
-            }
-        }
-    }
-}
+impl serve::Machine for Server6 {
+    type Record = crate::server::LeaseRecord6;
+    type Event = Event6;
+    type Stats = crate::server::Stats6;
 
-/// Sends what the machine released and passes its events on.
-async fn flush(socket: &UdpSocket, server: &mut Server6, events: Option<&mpsc::Sender<Event6>>) {
-    while let Some(tx) = server.poll_transmit() {
-        if let Err(e) = socket.send_to(&tx.payload, tx.dst).await {
-            warn!("dhcp6: send to {}: {e}", tx.dst);
+    fn handle_datagram(&mut self, now: Instant, data: &[u8], src: SocketAddr) {
+        if let SocketAddr::V6(src) = src {
+            self.handle_input(now, data, &Meta6 { src });
         }
     }
-    deliver(events, std::iter::from_fn(|| server.poll_event())).await;
+    fn handle_timeout(&mut self, now: Instant) {
+        Server6::handle_timeout(self, now);
+    }
+    fn handle_committed(&mut self, seq: u64) {
+        Server6::handle_committed(self, seq);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server6::poll_timeout(self)
+    }
+    fn poll_commit(&mut self) -> Option<(u64, Self::Record)> {
+        Server6::poll_commit(self).map(|c| (c.seq, c.record))
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        Server6::poll_transmit(self).map(|t| (SocketAddr::V6(t.dst), t.payload))
+    }
+    fn poll_event(&mut self) -> Option<Event6> {
+        Server6::poll_event(self)
+    }
+    fn stats(&self) -> Self::Stats {
+        Server6::stats(self)
+    }
 }
 
 /// The interface index of `name` in the calling thread's network namespace.
