@@ -116,6 +116,15 @@ impl Split {
         };
         let ready = |r: &Routerd| r.logs().contains("router ready");
         f.wait_for(secs(30), "both routers ready", || ready(&f.ingress) && ready(&f.gateway));
+        // The ingress is ready only once the gateway leased it its DMZ address: before that
+        // nothing reaches the LANs behind the gateway (it said "ready" before the lease once).
+        let logs = f.ingress.logs();
+        let (leased, ready_at) =
+            (logs.find("dmz up: the gateway leased"), logs.find("router ready"));
+        assert!(
+            leased.is_some() && leased < ready_at && logs.contains("dmz leased"),
+            "the ingress was ready before its DMZ lease:\n{logs}"
+        );
         println!("split: both ready {:?} after start", f.started.elapsed());
         f
     }

@@ -133,7 +133,8 @@ pub(super) async fn number_lans(
 
 /// Follows the plan (LAN numbering, DNS's reverse zone), the delegation (kept in the state
 /// file) and the WAN (DNS upstreams). Logs "router ready" the first time the WAN is up, a
-/// prefix confirmed and the LANs numbered from it.
+/// prefix confirmed and the LANs numbered from it, and on the ingress the gateway has leased
+/// it its DMZ address (before that nothing reaches the LANs behind the gateway).
 pub(super) fn spawn_addressing(
     sup: &mut Supervisor,
     bus: &Arc<Bus>,
@@ -146,12 +147,13 @@ pub(super) fn spawn_addressing(
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     sup.spawn(ServiceId::Addressing, &[Ready::Lans], move |mut stop: Stop| {
         let (bus, held, ready) = (bus.clone(), held.clone(), ready.clone());
-        let (mut cfg, mut wan, mut del, mut plan, mut dns) = (
+        let (mut cfg, mut wan, mut del, mut plan, mut dns, mut dmz) = (
             bus.config.subscribe(),
             bus.wan.subscribe(),
             bus.delegation.subscribe(),
             bus.plan.subscribe(),
             dns.clone(),
+            bus.dmz.subscribe(),
         );
         async move {
             let nc = Netcfg::new().map_err(|e| e.to_string())?;
@@ -189,9 +191,19 @@ pub(super) fn spawn_addressing(
                         held.get(name).is_some_and(|h| h.contains(&n.address.trunc()))
                     })
                 });
-                if p.uplink && numbered && !ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let dmz_leased = dmz.borrow_and_update().address;
+                let ingress = c.role() == crate::config::Role::Ingress;
+                if p.uplink
+                    && numbered
+                    && (!ingress || dmz_leased.is_some())
+                    && !ready.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
                     let ms = started.elapsed().as_millis();
-                    info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), "router ready: wan up, prefix delegated, lans numbered");
+                    if let Some(a) = dmz_leased.filter(|_| ingress) {
+                        info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), dmz = %a, "router ready: wan up, prefix delegated, dmz leased");
+                    } else {
+                        info!(ms, ipv4 = ?link.ipv4, prefixes = ?shown(&d.prefixes), "router ready: wan up, prefix delegated, lans numbered");
+                    }
                     bus.ready_after.send_replace(Some(started.elapsed()));
                 }
                 tokio::select! {
@@ -200,6 +212,7 @@ pub(super) fn spawn_addressing(
                     r = del.changed() => if r.is_err() { break },
                     r = plan.changed() => if r.is_err() { break },
                     r = dns.changed() => if r.is_err() { break },
+                    r = dmz.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,
                 }
             }
