@@ -214,6 +214,7 @@ impl Server {
         let mut records: Vec<&LeaseRecord> = records.into_iter().collect();
         // The binding a client is indexed by is the last one set: bound ones, latest last.
         records.sort_by_key(|r| (r.state == RecordState::Bound, r.expires));
+        self.table.reserve(records.len());
         for r in records {
             let state = match r.state {
                 RecordState::Bound if r.expires > t => State::Bound,

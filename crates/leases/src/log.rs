@@ -32,7 +32,19 @@ pub struct LoadReport {
     pub torn_bytes: u64,
 }
 
+/// Where the last frame of a key is in the file (what compaction copies), and where its
+/// record is in the records loaded at open.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: u64,
+    len: u32,
+    loaded: u32,
+}
+
 /// The durable lease log of one server (`R::FILE` in its state directory).
+///
+/// It keeps the place of each key's last frame, not the record: the server holds the
+/// leases, the log only what compaction needs (16 bytes and the key per lease).
 #[derive(Debug)]
 pub struct Log<R: Record> {
     dir: PathBuf,
@@ -43,8 +55,10 @@ pub struct Log<R: Record> {
     alloc: u64,
     /// Records in the file.
     in_file: u64,
-    /// The last record per key.
-    live: HashMap<R::Key, R>,
+    /// The last frame per key.
+    live: HashMap<R::Key, Slot>,
+    /// The live records found at open, until [`Log::take_loaded`].
+    loaded: Vec<R>,
     buf: Vec<u8>,
 }
 
@@ -64,9 +78,10 @@ impl<R: Record> Log<R> {
             // Missing, empty, or a header torn at creation: start a new log.
             Ok(_) | Err(_) => write_new(dir, &path, R::MAGIC, &[])?,
         };
-        let (live, report, good) = load::<R>(&data);
-        let file = OpenOptions::new().write(true).open(&path)?;
+        let (live, loaded, report, good) = load::<R>(&data);
         let mut alloc = data.len() as u64;
+        drop(data);
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
         if report.torn_bytes > 0 {
             warn!("lease log {}: cut {} torn bytes off the end", path.display(), report.torn_bytes);
             file.set_len(good as u64)?;
@@ -80,14 +95,22 @@ impl<R: Record> Log<R> {
             alloc,
             in_file: report.records,
             live,
+            loaded,
             buf: Vec::new(),
         };
         Ok((log, report))
     }
 
-    /// The last record of every key.
+    /// The last record of every key as found when the log was opened (appends since are not
+    /// in it; empty after [`Log::take_loaded`]).
     pub fn leases(&self) -> impl Iterator<Item = &R> {
-        self.live.values()
+        self.loaded.iter()
+    }
+
+    /// The records found at open, handed over (to the server that restores them) so that
+    /// the log does not keep a second copy.
+    pub fn take_loaded(&mut self) -> Vec<R> {
+        std::mem::take(&mut self.loaded)
     }
 
     /// Records in the file (compaction brings it down to the live count).
@@ -110,8 +133,11 @@ impl<R: Record> Log<R> {
         self.buf.clear();
         let mut n = 0;
         for r in records {
+            let at = self.buf.len();
             r.encode_frame(&mut self.buf);
-            self.live.insert(r.key(), r.clone());
+            let len = (self.buf.len() - at) as u32;
+            let slot = Slot { at: self.len + at as u64, len, loaded: u32::MAX };
+            self.live.insert(r.key(), slot);
             n += 1;
         }
         if let Err(e) = self.grow_to(self.len + self.buf.len() as u64) {
@@ -169,13 +195,22 @@ impl<R: Record> Log<R> {
     /// Rewrites the live records to a new file, syncs it, renames it over the log and syncs
     /// the directory. A crash at any point leaves either the old or the new file complete.
     pub fn compact(&mut self) -> io::Result<()> {
+        let mut old = vec![0u8; self.len as usize];
+        self.file.read_exact_at(&mut old, 0)?;
         let mut data = Vec::with_capacity(self.live.len() * 48);
-        for r in self.live.values() {
-            r.encode_frame(&mut data);
+        let head = R::MAGIC.len() as u64;
+        for slot in self.live.values_mut() {
+            let (at, end) = (slot.at as usize, slot.at as usize + slot.len as usize);
+            let frame = old.get(at..end).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "a live record past the end of the log")
+            })?;
+            slot.at = head + data.len() as u64;
+            data.extend_from_slice(frame);
         }
+        drop(old);
         let path = self.dir.join(Self::FILE);
         write_new(&self.dir, &path, R::MAGIC, &data)?;
-        self.file = OpenOptions::new().write(true).open(&path)?;
+        self.file = OpenOptions::new().read(true).write(true).open(&path)?;
         self.len = (R::MAGIC.len() + data.len()) as u64;
         self.alloc = self.len;
         self.in_file = self.live.len() as u64;
@@ -183,15 +218,31 @@ impl<R: Record> Log<R> {
     }
 }
 
-/// Reads every frame; returns the live map, the report and the length of the good prefix.
-fn load<R: Record>(data: &[u8]) -> (HashMap<R::Key, R>, LoadReport, usize) {
-    let mut live = HashMap::new();
+/// Reads every frame; returns the live slots, the live records, the report and the length
+/// of the good prefix.
+fn load<R: Record>(data: &[u8]) -> (HashMap<R::Key, Slot>, Vec<R>, LoadReport, usize) {
+    let mut live: HashMap<R::Key, Slot> = HashMap::new();
+    let mut loaded: Vec<R> = Vec::new();
     let mut report = LoadReport::default();
     let mut rest = data.get(R::MAGIC.len()..).unwrap_or_default();
     loop {
+        let at = (data.len() - rest.len()) as u64;
         match next_frame_of::<R>(rest) {
             Ok(Some((record, tail))) => {
-                live.insert(record.key(), record);
+                let len = (rest.len() - tail.len()) as u32;
+                match live.entry(record.key()) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        let slot = e.get_mut();
+                        (slot.at, slot.len) = (at, len);
+                        if let Some(r) = loaded.get_mut(slot.loaded as usize) {
+                            *r = record;
+                        }
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(Slot { at, len, loaded: loaded.len() as u32 });
+                        loaded.push(record);
+                    }
+                }
                 report.records += 1;
                 rest = tail;
             }
@@ -208,7 +259,7 @@ fn load<R: Record>(data: &[u8]) -> (HashMap<R::Key, R>, LoadReport, usize) {
     }
     report.live = live.len();
     let good = data.len() - rest.len();
-    (live, report, good)
+    (live, loaded, report, good)
 }
 
 /// Writes `magic + body` to a temporary file, syncs it, renames it to `path`, syncs `dir`.

@@ -87,9 +87,11 @@ pub async fn run(
     events: Option<tokio::sync::mpsc::Sender<Event>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let (log, report) = LeaseLog::open(&cfg.state_dir).map_err(Error::Store)?;
+    let (mut log, report) = LeaseLog::open(&cfg.state_dir).map_err(Error::Store)?;
     let mut server = Server::new(cfg.server.clone(), Instant::now(), unix_now())?;
-    server.restore(log.leases());
+    let loaded = log.take_loaded();
+    server.restore(&loaded);
+    drop(loaded);
     info!(
         "dhcp4: {} records loaded ({} addresses, {} torn bytes cut) from {}",
         report.records,

@@ -134,6 +134,14 @@ impl Table {
         }
     }
 
+    /// Room for `n` more bindings in every index (a restore of `n` records grows each map
+    /// once instead of doubling it twenty times).
+    pub fn reserve(&mut self, n: usize) {
+        self.leases.reserve(n);
+        self.by_client.reserve(n);
+        self.by_name.reserve(n);
+    }
+
     /// The binding of `a`.
     pub fn get(&self, a: Ipv4Addr) -> Option<&Binding> {
         self.leases.get(&a)

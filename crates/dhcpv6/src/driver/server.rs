@@ -147,9 +147,11 @@ pub async fn run(
     control: Control6,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let (log, report) = LeaseLog6::open(&cfg.state_dir).map_err(Error::Store)?;
+    let (mut log, report) = LeaseLog6::open(&cfg.state_dir).map_err(Error::Store)?;
     let mut server = Server6::new(cfg.server.clone(), Instant::now(), unix_now())?;
-    server.restore(Instant::now(), log.leases());
+    let loaded = log.take_loaded();
+    server.restore(Instant::now(), &loaded);
+    drop(loaded);
     info!(
         "dhcp6: {} records loaded ({} leases, {} torn bytes cut, {} bindings) from {}",
         report.records,
