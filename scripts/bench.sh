@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-BENCHES="${BENCHES:-fw pppoe dns dhcp4 dhcp6 igmp}"
+BENCHES="${BENCHES:-fw pppoe dns dhcp4 dhcp6 igmp state}"
 RUNS="${BENCH_RUNS:-3}"
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
 mkdir -p "$OUT"
