@@ -152,13 +152,49 @@ pub struct WanState {
     pub ipv6_up: bool,
 }
 
+/// What a lease holds: an address (DHCPv4, DHCPv6 IA_NA) or a delegated prefix (IA_PD).
+/// Shown and serialised as `192.168.1.50`, `fd00::5` or `2001:db8:0:40::/60`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Leased {
+    /// An address.
+    Address(std::net::IpAddr),
+    /// A delegated prefix.
+    Prefix(ipnet::Ipv6Net),
+}
+
+impl Leased {
+    /// The `family` label of `routerd_dhcp_active_leases`: `v4`, `v6` or `pd`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Leased::Address(std::net::IpAddr::V4(_)) => "v4",
+            Leased::Address(std::net::IpAddr::V6(_)) => "v6",
+            Leased::Prefix(_) => "pd",
+        }
+    }
+}
+
+impl std::fmt::Display for Leased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Leased::Address(a) => a.fmt(f),
+            Leased::Prefix(p) => p.fmt(f),
+        }
+    }
+}
+
+impl serde::Serialize for Leased {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// A LAN host's lease, as the DHCP servers granted it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HostLease {
     /// The LAN.
     pub lan: String,
-    /// The address (or `prefix/len` for a delegated prefix).
-    pub address: String,
+    /// The address, or the delegated prefix.
+    pub address: Leased,
     /// The client's host name.
     pub hostname: Option<String>,
     /// Seconds since the epoch when it ends.
@@ -306,7 +342,7 @@ pub struct Bus {
     /// The WAN service's phase, last down reason and session.
     pub wan_state: watch::Sender<WanState>,
     /// The LAN hosts' leases by address.
-    pub leases: watch::Sender<BTreeMap<String, HostLease>>,
+    pub leases: watch::Sender<BTreeMap<Leased, HostLease>>,
     /// Each supervised service's state (the supervisor writes it).
     pub services: Arc<watch::Sender<BTreeMap<ServiceId, ServiceStatus>>>,
     /// The reloads.
@@ -488,5 +524,34 @@ mod tests {
         assert_eq!((at[0].preferred, at[0].valid), (100, 1100));
         let later = parse_delegation(text, 1500);
         assert_eq!((later[0].preferred, later[0].valid), (0, 500));
+    }
+}
+
+#[cfg(test)]
+mod leased_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::Leased;
+
+    /// A lease's address is shown and serialised as before it was typed (`routerctl leases
+    /// --json` unchanged), and its family is read off the type, not the text.
+    #[test]
+    fn leased_renders_as_text_and_knows_its_family() {
+        let cases = [
+            (Leased::Address("192.168.1.50".parse().unwrap()), "192.168.1.50", "v4"),
+            (Leased::Address("fd00::5".parse().unwrap()), "fd00::5", "v6"),
+            (Leased::Prefix("2001:db8:0:40::/60".parse().unwrap()), "2001:db8:0:40::/60", "pd"),
+        ];
+        for (l, text, family) in cases {
+            assert_eq!(l.to_string(), text);
+            assert_eq!(serde_json::to_value(l).unwrap(), serde_json::json!(text));
+            assert_eq!(l.family(), family);
+        }
+        // Ordered as addresses, not as strings: .9 before .10.
+        let (a, b) = (
+            Leased::Address("10.0.0.9".parse().unwrap()),
+            Leased::Address("10.0.0.10".parse().unwrap()),
+        );
+        assert!(a < b);
     }
 }

@@ -48,7 +48,7 @@ pub struct Status {
     /// LANs and their addresses.
     pub lans: BTreeMap<String, Vec<String>>,
     /// Current leases by address.
-    pub leases: BTreeMap<String, HostLease>,
+    pub leases: BTreeMap<crate::bus::Leased, HostLease>,
     /// What the last reload (SIGHUP) did: `applied: ...`, `refused: ...` or `failed: ...`.
     pub reload: Option<String>,
     /// How many reloads were asked for (applied or refused).

@@ -485,14 +485,7 @@ impl Scrape {
             }
         }
         for lease in leases.values() {
-            let family = if lease.address.contains('/') {
-                "pd"
-            } else if lease.address.contains(':') {
-                "v6"
-            } else {
-                "v4"
-            };
-            *active.entry((lease.lan.clone(), family)).or_default() += 1;
+            *active.entry((lease.lan.clone(), lease.address.family())).or_default() += 1;
         }
         gauge(
             "routerd_dhcp_active_leases",
@@ -723,7 +716,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::bus::{DownReason, HostLease, WanState};
+    use crate::bus::{DownReason, HostLease, Leased, WanState};
     use crate::config::tests::example;
 
     /// `name{labels} value` lines of a scrape, by `name{labels}`.
@@ -771,11 +764,11 @@ mod tests {
         bus.leases.send_modify(|m| {
             let l = HostLease {
                 lan: "lan".into(),
-                address: "192.168.1.100".into(),
+                address: Leased::Address("192.168.1.100".parse().unwrap()),
                 hostname: Some("laptop".into()),
                 expires: 0,
             };
-            m.insert(l.address.clone(), l);
+            m.insert(l.address, l);
         });
         let rules = vec![fw::RuleCounter {
             chain: "input".into(),
@@ -833,17 +826,22 @@ mod tests {
         let bus = Bus::new(crate::config::load(&text, &dir).unwrap(), Vec::new());
         let lease = |i: u32| HostLease {
             lan: "lan".into(),
-            address: format!("10.0.{}.{}", i / 250, i % 250),
+            address: Leased::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                10,
+                0,
+                (i / 250) as u8,
+                (i % 250) as u8,
+            ))),
             hostname: Some(format!("host{i}")),
             expires: 0,
         };
         bus.leases.send_modify(|m| {
-            m.insert("one".into(), lease(0));
+            m.insert(lease(0).address, lease(0));
         });
         let one = Scrape::of(&bus, &FirewallCounters::default()).render();
         bus.leases.send_modify(|m| {
             for i in 1..1000 {
-                m.insert(format!("l{i}"), lease(i));
+                m.insert(lease(i).address, lease(i));
             }
         });
         let t = std::time::Instant::now();

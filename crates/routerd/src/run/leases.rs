@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use super::{LanLease, adapt_async, stopped};
-use crate::bus::{self, Bus, HostLease};
+use crate::bus::{self, Bus, HostLease, Leased};
 use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
 use crate::wiring::{self};
@@ -105,16 +105,19 @@ pub(super) fn track_lease6(bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
     };
     let expires = l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for &(a, len) in &l.addresses {
-        let key = if len == 128 { a.to_string() } else { format!("{a}/{len}") };
+        let key = match ipnet::Ipv6Net::new(a, len) {
+            Ok(p) if len < 128 => Leased::Prefix(p),
+            _ => Leased::Address(IpAddr::V6(a)),
+        };
         bus.leases.send_modify(|leases| {
             if granted {
                 let st = HostLease {
                     lan: lan.to_string(),
-                    address: key.clone(),
+                    address: key,
                     hostname: l.hostname.clone(),
                     expires,
                 };
-                leases.insert(key.clone(), st);
+                leases.insert(key, st);
             } else {
                 leases.remove(&key);
             }
@@ -137,10 +140,10 @@ pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
             let expires =
                 l.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             leases.insert(
-                l.address.to_string(),
+                Leased::Address(IpAddr::V4(l.address)),
                 HostLease {
                     lan: lan.to_string(),
-                    address: l.address.to_string(),
+                    address: Leased::Address(IpAddr::V4(l.address)),
                     hostname: l.hostname.clone(),
                     expires,
                 },
@@ -149,7 +152,7 @@ pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
         dhcpv4::server::Event::LeaseReleased(l)
         | dhcpv4::server::Event::LeaseExpired(l)
         | dhcpv4::server::Event::AddressDeclined(l) => {
-            leases.remove(&l.address.to_string());
+            leases.remove(&Leased::Address(IpAddr::V4(l.address)));
         }
     });
     bus.emit(match ev {
