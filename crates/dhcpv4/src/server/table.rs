@@ -112,7 +112,11 @@ pub struct Table {
     /// Next never-leased candidate in the pool (`u64` so it can pass the last address).
     cursor: u64,
     reserved: HashSet<Ipv4Addr>,
-    leases: HashMap<Ipv4Addr, Binding>,
+    /// Every binding, in the order first set (never removed: an address keeps its binding
+    /// until it is reused), dense so that a big table costs the bindings and one small index.
+    leases: Vec<(Ipv4Addr, Binding)>,
+    /// Where each address's binding is in `leases`.
+    index: HashMap<Ipv4Addr, u32>,
     by_client: HashMap<ClientKey, Ipv4Addr>,
     by_name: HashMap<String, Ipv4Addr>,
     free: BTreeSet<(u64, Ipv4Addr)>,
@@ -126,7 +130,8 @@ impl Table {
             pool,
             cursor: u64::from(u32::from(pool.first)),
             reserved: reserved.into_iter().collect(),
-            leases: HashMap::new(),
+            leases: Vec::new(),
+            index: HashMap::new(),
             by_client: HashMap::new(),
             by_name: HashMap::new(),
             free: BTreeSet::new(),
@@ -138,25 +143,30 @@ impl Table {
     /// once instead of doubling it twenty times).
     pub fn reserve(&mut self, n: usize) {
         self.leases.reserve(n);
+        self.index.reserve(n);
         self.by_client.reserve(n);
         self.by_name.reserve(n);
     }
 
     /// The binding of `a`.
     pub fn get(&self, a: Ipv4Addr) -> Option<&Binding> {
-        self.leases.get(&a)
+        self.slot(a).map(|(_, b)| b)
+    }
+
+    fn slot(&self, a: Ipv4Addr) -> Option<&(Ipv4Addr, Binding)> {
+        self.leases.get(*self.index.get(&a)? as usize)
     }
 
     /// The address `key` had last, and its binding.
     pub fn of_client(&self, key: &ClientKey) -> Option<(Ipv4Addr, &Binding)> {
         let a = *self.by_client.get(key)?;
-        self.leases.get(&a).filter(|b| &b.key == key).map(|b| (a, b))
+        self.get(a).filter(|b| &b.key == key).map(|b| (a, b))
     }
 
     /// Who holds `name` (an Offered or Bound binding).
     pub fn name_holder(&self, name: &str) -> Option<&ClientKey> {
         let a = self.by_name.get(name)?;
-        self.leases.get(a).filter(|b| b.hostname.as_deref() == Some(name)).map(|b| &b.key)
+        self.get(*a).filter(|b| b.hostname.as_deref() == Some(name)).map(|b| &b.key)
     }
 
     /// Whether `a` is a reservation's address.
@@ -166,7 +176,7 @@ impl Table {
 
     /// Every binding.
     pub fn iter(&self) -> impl Iterator<Item = (&Ipv4Addr, &Binding)> {
-        self.leases.iter()
+        self.leases.iter().map(|(a, b)| (a, b))
     }
 
     /// Number of bindings (every address ever handed out and not yet reused).
@@ -195,12 +205,18 @@ impl Table {
             self.by_name.insert(n.clone(), a);
         }
         self.by_client.insert(b.key.clone(), a);
-        self.leases.insert(a, b);
+        match self.index.get(&a).and_then(|&i| self.leases.get_mut(i as usize)) {
+            Some(slot) => slot.1 = b,
+            None => {
+                self.index.insert(a, self.leases.len() as u32);
+                self.leases.push((a, b));
+            }
+        }
     }
 
     /// Changes the state and deadline of `a`'s binding; false if there is none.
     pub fn set_state(&mut self, a: Ipv4Addr, state: State, until: u64) -> bool {
-        let Some(mut b) = self.leases.get(&a).cloned() else {
+        let Some(mut b) = self.get(a).cloned() else {
             return false;
         };
         b.state = state;
@@ -210,7 +226,9 @@ impl Table {
     }
 
     fn unindex(&mut self, a: Ipv4Addr) {
-        let Some(old) = self.leases.get(&a) else {
+        let Some(old) =
+            self.index.get(&a).and_then(|&i| self.leases.get(i as usize)).map(|(_, b)| b)
+        else {
             return;
         };
         self.deadlines.remove(&(old.until, a));
@@ -235,7 +253,7 @@ impl Table {
         while self.cursor <= last {
             let a = Ipv4Addr::from(u32::try_from(self.cursor).ok()?);
             self.cursor += 1;
-            if !self.leases.contains_key(&a) && !self.reserved.contains(&a) {
+            if !self.index.contains_key(&a) && !self.reserved.contains(&a) {
                 return Some(a);
             }
         }
