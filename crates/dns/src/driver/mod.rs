@@ -4,6 +4,7 @@
 //! - [`forward`]: the upstream exchanges (UDP, TC -> TCP, timeouts, next server).
 //! - [`dynamic`]: hickory-server's SQLite-journaled zone (UPDATE + TSIG, survives restarts).
 
+mod batch;
 pub mod dynamic;
 pub mod forward;
 
@@ -162,32 +163,72 @@ async fn ask(
     }
 }
 
+/// The UDP listener: each wake-up reads what is queued (up to [`batch::BATCH`] queries, one
+/// `recvmmsg`), answers what needs no I/O into a send batch (one `sendmmsg`), and spawns a
+/// task for each query that must ask first.
 async fn run_udp(shared: Arc<Shared>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
-    let mut buf = vec![0; 65_535];
-    let mut out = Vec::with_capacity(1232);
+    use tokio::io::Interest;
+    let fd = batch::fd(&sock);
+    let mut rx = batch::RecvBatch::new();
+    let mut tx = batch::SendBatch::default();
     loop {
-        let (n, src) = match sock.recv_from(&mut buf).await {
-            Ok(r) => r,
+        sock.readable().await?;
+        let n = match sock.try_io(Interest::READABLE, || rx.recv(fd)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             // ICMP errors from earlier sends surface here on Linux: not fatal.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(e) => return Err(e),
         };
-        let msg = buf.get(..n).unwrap_or_default();
-        match shared.core.handle_query(Instant::now(), src, false, msg, &mut out) {
-            Next::Reply => {
-                let _ = sock.send_to(&out, src).await;
+        let now = Instant::now();
+        for i in 0..n {
+            let Some(d) = rx.datagram(i) else { continue };
+            let Some(out) = tx.next_buf() else { break };
+            if d.truncated {
+                // Longer than any query: only its header can be believed.
+                shared.core.stats().malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(r) = crate::wire::formerr_header(d.bytes) {
+                    out.extend_from_slice(&r);
+                    tx.push(d.src);
+                }
+                continue;
             }
-            Next::Drop => {}
-            Next::Ask(a) => {
-                let (shared, sock, msg) = (shared.clone(), sock.clone(), msg.to_vec());
-                tokio::spawn(async move {
-                    if let Some(reply) = ask(&shared, a, msg, src, false).await {
-                        let _ = sock.send_to(&reply, src).await;
-                    }
-                });
+            match shared.core.handle_query(now, d.src, false, d.bytes, out) {
+                Next::Reply => tx.push(d.src),
+                Next::Drop => {}
+                Next::Ask(a) => {
+                    let (shared, sock, msg, src) =
+                        (shared.clone(), sock.clone(), d.bytes.to_vec(), d.src);
+                    tokio::spawn(async move {
+                        if let Some(reply) = ask(&shared, a, msg, src, false).await {
+                            let _ = sock.send_to(&reply, src).await;
+                        }
+                    });
+                }
             }
         }
+        flush(&sock, fd, &mut tx).await;
     }
+}
+
+/// Sends the batch's answers: at once where the socket takes them, the rest waiting for room.
+async fn flush(sock: &UdpSocket, fd: std::os::fd::RawFd, tx: &mut batch::SendBatch) {
+    use tokio::io::Interest;
+    let mut done = 0;
+    while done < tx.len() {
+        match sock.try_io(Interest::WRITABLE, || tx.send(fd, done)) {
+            Ok(k) => done += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some((bytes, dst)) = tx.get(done) {
+                    let _ = sock.send_to(bytes, dst).await;
+                }
+                done += 1;
+            }
+            // One answer the kernel refuses (an unreachable destination): skip it.
+            Err(_) => done += 1,
+        }
+    }
+    tx.clear();
 }
 
 async fn run_tcp(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<()> {
