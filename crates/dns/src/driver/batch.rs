@@ -209,7 +209,7 @@ pub fn fd(sock: &tokio::net::UdpSocket) -> RawFd {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
 
