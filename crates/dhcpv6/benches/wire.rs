@@ -19,24 +19,20 @@ fn main() {
     }
     let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (rounds, iters) = (env("ROUNDS", 7), env("ITERS", 20_000));
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = testdata::all(env!("CARGO_MANIFEST_DIR"));
     let (mut sum_checked, mut sum_raw) = (0.0, 0.0);
     println!(
         "{:32} {:>5} {:>12} {:>12} {:>7}",
         "message", "bytes", "checked ns", "dhcproto ns", "guard"
     );
-    for path in &files {
-        let bytes = hex(&std::fs::read_to_string(path).unwrap());
-        assert!(wire::Repr::parse(&bytes).is_ok(), "{}", path.display());
+    for (name, bytes) in &files {
+        assert!(wire::Repr::parse(bytes).is_ok(), "{name}");
         let checked = best(rounds, iters, || {
-            black_box(wire::Repr::parse(black_box(&bytes)).is_ok());
+            black_box(wire::Repr::parse(black_box(bytes)).is_ok());
         });
         let raw = best(rounds, iters, || {
-            black_box(Message::decode(&mut Decoder::new(black_box(&bytes))).is_ok());
+            black_box(Message::decode(&mut Decoder::new(black_box(bytes))).is_ok());
         });
-        let name = path.file_stem().unwrap().to_string_lossy();
         println!(
             "{name:32} {:>5} {checked:>12.0} {raw:>12.0} {:>6.1}%",
             bytes.len(),
@@ -69,14 +65,4 @@ fn best(rounds: u32, iters: u32, mut f: impl FnMut()) -> f64 {
         .unwrap_or(Duration::ZERO)
         .as_nanos() as f64
         / f64::from(iters)
-}
-
-/// A `testdata/*.hex` file: comment lines start with `#`, the rest is hex with spaces.
-fn hex(text: &str) -> Vec<u8> {
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
 }

@@ -561,10 +561,9 @@ fn seeded_mutations_of_the_corpus_do_not_panic() {
 }
 
 fn captured(name: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
-    let text = std::fs::read_to_string(p).unwrap();
-    let hex: String = text.lines().filter(|l| !l.starts_with('#')).collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    ::testdata::read_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name),
+    )
 }
 
 #[test]

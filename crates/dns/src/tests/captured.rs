@@ -56,14 +56,7 @@ const RESPONSES: [(&str, &str); 3] = [
 
 /// The captured vector `testdata/<name>.hex`: hex bytes, `#` lines (the provenance) skipped.
 fn testdata(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
-    let text = std::fs::read_to_string(path.with_extension("hex")).unwrap();
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    ::testdata::read(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 /// The LAN of the capture: home.arpa with nas at 192.168.78.5 (as unbound's local-data had

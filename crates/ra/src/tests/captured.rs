@@ -21,14 +21,7 @@ const B0: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x78, 0, 0, 0, 0, 0, 2);
 
 /// The captured vector `testdata/<name>.hex`: hex bytes, `#` lines (the provenance) skipped.
 fn testdata(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
-    let text = std::fs::read_to_string(path.with_extension("hex")).unwrap();
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    ::testdata::read(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 /// The Target Address of an NS or NA (RFC 4861 §4.3, §4.4).
