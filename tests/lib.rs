@@ -330,16 +330,21 @@ impl Tcpdump {
         Tcpdump { guard, pcap: pcap.to_owned(), stderr }
     }
 
-    /// Stops it once the capture has caught up (the file stopped growing): SIGINT, so that it
-    /// writes out what it has, then waits for it to exit. Panics if it lost a frame it
-    /// matched (dropped by the kernel, or matched but never written): a capture that misses
-    /// frames would make a check over "everything on the wire" cover less than it says.
+    /// Stops it once the capture has caught up (the file has not grown for 300 ms: tcpdump
+    /// may be descheduled for a moment on a loaded machine, and on SIGINT it leaves what is
+    /// still in its ring unwritten, though counted): SIGINT, so that it writes out what it
+    /// has, then waits for it to exit. Panics if it lost a frame it matched (dropped by the
+    /// kernel, or matched but never written): a capture that misses frames would make a check
+    /// over "everything on the wire" cover less than it says.
     pub fn stop(mut self) {
         let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let mut last = size(&self.pcap);
-        wait_for(Duration::from_secs(5), "the capture to catch up", || {
+        let (mut last, mut since) = (size(&self.pcap), Instant::now());
+        wait_for(Duration::from_secs(10), "the capture to catch up", || {
             let now = size(&self.pcap);
-            std::mem::replace(&mut last, now) == now
+            if std::mem::replace(&mut last, now) != now {
+                since = Instant::now();
+            }
+            since.elapsed() >= Duration::from_millis(300)
         });
         signal(self.guard.child(), Signal::SIGINT);
         let status = self.guard.child().wait();
