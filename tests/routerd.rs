@@ -98,13 +98,7 @@ impl Routerd {
 
     /// Its resident set (VmRSS) now, in KiB; 0 if it is gone.
     pub fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        crate::bench::rss_kib(self.pid())
     }
 
     /// [`crate::wait_for`] with routerd's log in the panic, which comes at once if routerd

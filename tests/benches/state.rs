@@ -36,9 +36,10 @@ use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode};
 use dhcproto::{Decodable, Decoder, Encodable};
 use dhcpv4::driver::server::{self as driver, DriverConfig};
 use dhcpv4::server::{HwAddr, LeaseRecord, PoolRange, ServerConfig};
+use leases::writer::unix_now;
 use leases::{Record, RecordState};
 use netlab::Netns;
-use router_tests::bench::peak_rss_kib;
+use router_tests::bench::{peak_rss_kib, rss_kib};
 
 /// Lease time written in the records (and configured): they are all still bound at the start.
 const LEASE_SECS: u64 = 86_400;
@@ -182,10 +183,6 @@ fn median(v: &[Restart], f: impl Fn(&Restart) -> f64) -> f64 {
     x[x.len() / 2]
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
 /// Writes the same `records` for both servers; returns the two files' sizes.
 fn write_stores(shape: Shape, records: u32, now: u64, ours: &Path, kea: &Path) -> (u64, u64) {
     let clients = shape.clients(records);
@@ -307,16 +304,6 @@ fn restart(
     drop(guard);
     let _ = std::fs::remove_dir_all(&run);
     Restart { secs, rss_mib, peak_mib, offered }
-}
-
-/// VmRSS of a process, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A relay agent in the client namespace: a UDP socket on RELAY:67 (relayed DISCOVERs are
