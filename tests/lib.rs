@@ -12,6 +12,7 @@ pub mod clients;
 pub mod kea;
 pub mod mcast;
 pub mod routerd;
+pub mod running;
 pub mod wan;
 
 use std::fmt::Display;

@@ -13,6 +13,19 @@ use netlab::{Netns, ProcessGuard};
 use crate::wan::bin;
 use crate::{Ready, Signal, signal, timed_out, try_wait_for};
 
+/// Writes `text` to `DIR/routerd.toml` and checks it with `routerd check` (panics with what
+/// it said when it refuses it): a test's configuration is valid before routerd runs it.
+pub fn write_config(dir: &Path, text: &str) {
+    let path = dir.join("routerd.toml");
+    std::fs::write(&path, text).expect("routerd.toml");
+    let check = std::process::Command::new(bin("routerd"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("routerd check");
+    assert!(check.status.success(), "routerd check: {}", String::from_utf8_lossy(&check.stderr));
+}
+
 /// A running routerd, which a test may kill and start again. Dropping it kills it.
 pub struct Routerd {
     ns: Netns,

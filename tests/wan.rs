@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netlab::{Netns, NsThread};
+use netlab::Netns;
 use pppoe::driver::client;
 use pppoe::{Credentials, Event};
-use tokio::sync::{mpsc, watch};
 
 /// The KPN-style account every test ISP knows.
 pub fn kpn_credentials() -> Credentials {
@@ -18,8 +17,7 @@ pub fn kpn_credentials() -> Credentials {
 
 /// `ispemu` running in a namespace.
 pub struct Isp {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), ispemu::Error>>>,
+    _running: crate::running::Running<(), Result<(), ispemu::Error>>,
     /// Its control socket.
     pub socket: PathBuf,
 }
@@ -34,10 +32,9 @@ impl Isp {
             socket.display()
         );
         let cfg = ispemu::Config::parse(&text).expect("test ispemu config");
-        let (stop, rx) = watch::channel(false);
-        let thread = ns.spawn(move |_| ispemu::run(cfg, rx)).expect("ispemu thread");
+        let running = crate::running::Running::start(ns, move |_, stop| ispemu::run(cfg, stop));
         crate::wait_for(Duration::from_secs(5), "ispemu's control socket", || socket.exists());
-        Isp { stop, thread: Some(thread), socket }
+        Isp { _running: running, socket }
     }
 
     /// One `ispemu ctl` command and its answer.
@@ -50,37 +47,20 @@ impl Isp {
     }
 }
 
-impl Drop for Isp {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 type WanResult = Result<Arc<pppoe::driver::Counters>, pppoe::driver::Error>;
 
 /// The router's PPPoE client running in a namespace.
-pub struct Wan {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<WanResult>>,
-    /// What it reported.
-    pub events: mpsc::UnboundedReceiver<Event>,
-}
+pub struct Wan(crate::running::Running<Event, WanResult>);
 
 impl Wan {
     /// Starts the client in `ns`.
     pub fn start(ns: &Netns, cfg: client::Config) -> Wan {
-        let (tx, events) = mpsc::unbounded_channel();
-        let (stop, rx) = watch::channel(false);
-        let thread = ns.spawn(move |_| client::run(cfg, tx, rx)).expect("client thread");
-        Wan { stop, thread: Some(thread), events }
+        Wan(crate::running::Running::start(ns, move |tx, stop| client::run(cfg, tx, stop)))
     }
 
     /// The next event within `timeout`.
     pub fn next(&mut self, timeout: Duration) -> Option<Event> {
-        crate::recv_timeout(&mut self.events, timeout)
+        self.0.next(timeout)
     }
 
     /// Waits for `Up`; panics on anything else.
@@ -92,19 +72,8 @@ impl Wan {
     }
 
     /// Stops the client (Terminate-Request, PADT) and returns its data path counters.
-    pub fn stop(mut self) -> Arc<pppoe::driver::Counters> {
-        let _ = self.stop.send(true);
-        let t = self.thread.take().expect("running");
-        t.join().expect("client thread").expect("client")
-    }
-}
-
-impl Drop for Wan {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) -> Arc<pppoe::driver::Counters> {
+        self.0.stop().0.expect("client")
     }
 }
 
@@ -148,4 +117,35 @@ pub fn internet(lab: &netlab::Lab, isp: &Netns, inet: &Netns) -> netlab::Process
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     inet.spawn_process(&mut dnsmasq).expect("dnsmasq")
+}
+
+/// The line of the end-to-end tests, in namespaces of a new lab: a LAN host `lan` (`eth0`) to
+/// the router `r` (`lan0`), the router's `eth0` to the ISP's `eth0`, and the stand-in
+/// internet ([`internet`]) behind the ISP, running. The ISP itself (PPPoE, or Kea) is the
+/// test's to start.
+pub struct Line {
+    /// The LAN host (`eth0`).
+    pub lan: Netns,
+    /// The router (`lan0`, `eth0`).
+    pub router: Netns,
+    /// The ISP (`eth0` to the router, `up0` to the internet).
+    pub isp: Netns,
+    /// The stand-in internet (203.0.113.10, .53, 2001:db8:ffff::10).
+    pub inet: Netns,
+    _internet: netlab::ProcessGuard,
+    /// Last: the namespaces go when it drops.
+    pub lab: netlab::Lab,
+}
+
+impl Line {
+    /// Builds it in a new lab named after `tag`.
+    pub fn new(tag: &str) -> Line {
+        let lab = crate::lab(tag);
+        let ns = |name| lab.netns(name).expect("a namespace");
+        let (lan, router, isp, inet) = (ns("lan"), ns("r"), ns("isp"), ns("inet"));
+        lab.connect(&lan, "eth0", &router, "lan0").expect("lan <-> router");
+        lab.connect(&router, "eth0", &isp, "eth0").expect("router <-> isp");
+        let internet = internet(&lab, &isp, &inet);
+        Line { lan, router, isp, inet, _internet: internet, lab }
+    }
 }

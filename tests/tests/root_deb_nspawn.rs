@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use netlab::Netns;
 use router_tests::clients::udhcpc;
-use router_tests::wan::Isp;
-use router_tests::{PeerEcho, TempDir, lab, peer_seen, scenario, try_wait_for, wait_for};
+use router_tests::wan::{Isp, Line};
+use router_tests::{PeerEcho, TempDir, peer_seen, scenario, try_wait_for, wait_for};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -286,18 +286,10 @@ const ROUTER_CAPS: &str = "0000000000003400";
 fn root_deb_installs_boots_and_is_managed_by_systemd() {
     let deb = package();
     let base = debian_root();
-    let lab = lab("nspawn");
-    let (lan, router, isp, inet) = (
-        lab.netns("lan").unwrap(),
-        lab.netns("r").unwrap(),
-        lab.netns("isp").unwrap(),
-        lab.netns("inet").unwrap(),
-    );
-    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
-    lab.connect(&router, "eth0", &isp, "eth0").unwrap();
-    let _internet = router_tests::wan::internet(&lab, &isp, &inet);
+    let line = Line::new("nspawn");
+    let (lan, router, isp, inet) = (&line.lan, &line.router, &line.isp, &line.inet);
     let dir = TempDir::new("routerd-nspawn");
-    let isp = Isp::start(&isp, dir.path(), "vlan = 6\n");
+    let isp = Isp::start(isp, dir.path(), "vlan = 6\n");
     for (key, value) in [
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.conf.all.forwarding", "1"),
@@ -357,7 +349,7 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
 
     let name = format!("routerd-nspawn-{}", std::process::id());
     let started = Instant::now();
-    let machine = Machine::boot(&root, &router, &name, &dir.join("console.log"));
+    let machine = Machine::boot(&root, router, &name, &dir.join("console.log"));
     let console = || std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
 
     scenario("active after READY=1", || {
@@ -387,11 +379,11 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
             let s = machine.prop("StatusText");
             if s.starts_with("WAN up 198.51.100.") { Ok(()) } else { Err(s) }
         });
-        let lease = udhcpc(&lan, dir.path(), Some("laptop"))
+        let lease = udhcpc(lan, dir.path(), Some("laptop"))
             .unwrap_or_else(|| panic!("no lease:\n{}", machine.journal()));
         let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
-        let server = PeerEcho::start(&inet, "203.0.113.10:8080".parse::<SocketAddr>().unwrap());
-        let seen = peer_seen(&lan, "203.0.113.10:8080".parse().unwrap(), secs(5));
+        let server = PeerEcho::start(inet, "203.0.113.10:8080".parse::<SocketAddr>().unwrap());
+        let seen = peer_seen(lan, "203.0.113.10:8080".parse().unwrap(), secs(5));
         assert!(seen.as_deref().is_some_and(|s| s.starts_with("198.51.100.")), "NAT: {seen:?}");
         drop(server);
         ip
@@ -419,8 +411,8 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
         root.write("/etc/routerd/routerd.toml", &config(Some(&ip)), 0o644);
         let o = machine.run(&["systemctl", "reload", "routerd"]);
         assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stderr), machine.journal());
-        let web = PeerEcho::start(&lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
-        let fwd = peer_seen(&inet, format!("{public}:8080").parse().unwrap(), secs(5));
+        let web = PeerEcho::start(lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
+        let fwd = peer_seen(inet, format!("{public}:8080").parse().unwrap(), secs(5));
         assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "the forward after the reload");
         drop(web);
         let status = machine.prop("StatusText");
@@ -459,10 +451,10 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
             ok.then_some(()).ok_or(text)
         })
         .unwrap_or_else(|e| panic!("not up: {e}\n{}", machine.journal()));
-        let lease = udhcpc(&lan, dir.path(), Some("laptop")).expect("a lease after the restart");
+        let lease = udhcpc(lan, dir.path(), Some("laptop")).expect("a lease after the restart");
         assert!(lease.starts_with(&format!("ip={ip} ")), "the same address: {lease}");
-        let web = PeerEcho::start(&lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
-        let fwd = peer_seen(&inet, format!("{}:8080", machine.public()).parse().unwrap(), secs(5));
+        let web = PeerEcho::start(lan, "0.0.0.0:80".parse::<SocketAddr>().unwrap());
+        let fwd = peer_seen(inet, format!("{}:8080", machine.public()).parse().unwrap(), secs(5));
         assert_eq!(fwd.as_deref(), Some("203.0.113.10"), "the forward after the restart");
         drop(web);
     });
@@ -478,5 +470,5 @@ fn root_deb_installs_boots_and_is_managed_by_systemd() {
 
     drop(machine);
     drop(root);
-    drop(lab);
+    drop(line);
 }

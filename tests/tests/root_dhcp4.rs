@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,8 +21,8 @@ use dhcpv4::driver::server::{self as driver, DriverConfig};
 use dhcpv4::server::{Event, LeaseLog, PoolRange, Reservation, ServerConfig};
 use leases::RecordState;
 use netlab::{Lab, Netns};
-use router_tests::clients::{Dhcpcd, Family, processes_in};
-use router_tests::{Signal, Tcpdump, TempDir, lab, listening, signal, try_wait_for, wait_for};
+use router_tests::clients::{Dhclient, Dhcpcd, Family, HookLog, processes_in};
+use router_tests::{Signal, Tcpdump, TempDir, lab, listening, signal, wait_for};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 
@@ -124,98 +124,13 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// A client script: appends `reason` and the environment to `log` (dhclient clears the
-/// environment, so the path is written into the script), configures the address in the
-/// client's own namespace (renewals are unicast from it).
-fn script(dir: &Path, name: &str, log: &Path) -> PathBuf {
-    let p = dir.join(name);
-    let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
-        + r#"{ echo "--- ${reason:-$1}"; env | sort; echo "=== end"; } >> "$LOG"
-case "${reason:-$1}" in
-  BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
-  bound|renew) ip addr replace "$ip/$mask" dev "$interface" ;;
-  RELEASE|EXPIRE|STOP|deconfig) ip addr flush dev "$interface" ;;
-esac
-exit 0
-"#;
-    std::fs::write(&p, body).unwrap();
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    p
-}
-
-/// The blocks of a script log: (reason, variables). Only whole ones: a block the hook is
-/// still writing (no `=== end` line yet) is left for the next look.
-fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.split("--- ")
-        .filter(|b| !b.is_empty() && b.lines().any(|l| l == "=== end"))
-        .map(|b| {
-            let mut lines = b.lines();
-            let reason = lines.next().unwrap_or_default().to_owned();
-            let vars = lines
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            (reason, vars)
-        })
-        .collect()
-}
-
-fn block_with(log: &Path, reasons: &[&str], after: usize) -> Option<HashMap<String, String>> {
-    blocks(log).into_iter().skip(after).find(|(r, _)| reasons.contains(&r.as_str())).map(|(_, v)| v)
-}
-
-struct Dhclient<'a> {
-    ns: &'a Netns,
-    dir: PathBuf,
-    log: PathBuf,
-}
-
-impl<'a> Dhclient<'a> {
-    fn new(ns: &'a Netns, dir: &Path) -> Self {
-        let conf = "option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;\n\
-            send host-name \"Interop PC\";\n\
-            request subnet-mask, routers, domain-name, domain-name-servers, domain-search, \
-            interface-mtu, ntp-servers, rfc3442-classless-static-routes;\n";
-        std::fs::write(dir.join("dhclient.conf"), conf).unwrap();
-        script(dir, "dhclient-script", &dir.join("dhclient.log"));
-        Dhclient { ns, dir: dir.to_owned(), log: dir.join("dhclient.log") }
-    }
-
-    fn command(&self, extra: &[&str]) -> Command {
-        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
-        let mut c = self.ns.command("dhclient");
-        c.args(["-4", "-v", "-cf", &d("dhclient.conf"), "-lf", &d("leases"), "-pf", &d("pid")])
-            .args(["-sf", &d("dhclient-script")])
-            .args(extra)
-            .arg("eth0")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join("dhclient.stderr")).unwrap());
-        c
-    }
-
-    /// Runs in the foreground (`-d`) until the guard is dropped.
-    fn spawn(&self) -> netlab::ProcessGuard {
-        self.ns.spawn_process(&mut self.command(&["-d"])).unwrap()
-    }
-
-    fn release(&self) {
-        let st = self.command(&["-r"]).status().unwrap();
-        assert!(st.success());
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dhclient.stderr")).unwrap_or_default()
-    }
-
-    /// Waits for a script block with one of `reasons` after the first `after` blocks.
-    fn wait(&self, secs: u64, reasons: &[&str], after: usize) -> HashMap<String, String> {
-        let limit = Duration::from_secs(secs);
-        match try_wait_for(limit, || block_with(&self.log, reasons, after)) {
-            Ok(b) => b,
-            Err(_) => panic!("no {reasons:?} from dhclient within {limit:?}:\n{}", self.stderr()),
-        }
-    }
+/// dhclient with the options the tests read back, sending a host name to be sanitised.
+fn dhclient<'a>(ns: &'a Netns, dir: &Path) -> Dhclient<'a> {
+    let conf = "option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;\n\
+        send host-name \"Interop PC\";\n\
+        request subnet-mask, routers, domain-name, domain-name-servers, domain-search, \
+        interface-mtu, ntp-servers, rfc3442-classless-static-routes;\n";
+    Dhclient::new(ns, dir, Family::V4, conf, &[])
 }
 
 #[test]
@@ -224,9 +139,9 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
     let (srv, cl) = lan(&lab, 1);
     let tmp = TempDir::new("root-dhcp4-dhclient");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let dh = Dhclient::new(&cl[0], tmp.path());
+    let dh = dhclient(&cl[0], tmp.path());
     let mut guard = dh.spawn();
-    let bound = dh.wait(15, &["BOUND"], 0);
+    let bound = dh.wait(15, &["BOUND"], None, 0);
     let a = ip(&bound["new_ip_address"]);
     assert!((ip("192.168.77.100")..=ip("192.168.77.199")).contains(&a));
     assert_eq!(bound["new_subnet_mask"], "255.255.255.0");
@@ -242,8 +157,8 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
     );
     assert_eq!(bound["new_dhcp_lease_time"], "30");
     // T1 = 4 s: a RENEW within ~10 s, same address, unicast from it.
-    let n = blocks(&dh.log).len();
-    let renew = dh.wait(15, &["RENEW"], n);
+    let n = dh.hooks.len();
+    let renew = dh.wait(15, &["RENEW"], None, n);
     assert_eq!(ip(&renew["new_ip_address"]), a);
     drop(guard);
     dh.release();
@@ -255,9 +170,9 @@ fn root_dhcp4_dhclient_dora_renew_release_and_back() {
             .then_some(())
     });
     // Back: the same address again.
-    let n = blocks(&dh.log).len();
+    let n = dh.hooks.len();
     guard = dh.spawn();
-    let again = dh.wait(15, &["BOUND", "REBOOT"], n);
+    let again = dh.wait(15, &["BOUND", "REBOOT"], None, n);
     assert_eq!(ip(&again["new_ip_address"]), a);
     drop(guard);
     let granted: Vec<_> = server
@@ -282,7 +197,7 @@ fn root_dhcp4_dhclient_init_reboot_wrong_address_is_naked() {
     let (srv, cl) = lan(&lab, 1);
     let tmp = TempDir::new("root-dhcp4-nak");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let dh = Dhclient::new(&cl[0], tmp.path());
+    let dh = dhclient(&cl[0], tmp.path());
     // A lease from "before" for an address outside the pool: dhclient starts in INIT-REBOOT.
     let old = "lease {\n  interface \"eth0\";\n  fixed-address 192.168.77.222;\n  \
         option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.77.1;\n  \
@@ -290,7 +205,7 @@ fn root_dhcp4_dhclient_init_reboot_wrong_address_is_naked() {
         expire 4 2037/01/01 00:00:00;\n}\n";
     std::fs::write(tmp.join("leases"), old).unwrap();
     let guard = dh.spawn();
-    let bound = dh.wait(20, &["BOUND"], 0);
+    let bound = dh.wait(20, &["BOUND"], None, 0);
     drop(guard);
     assert!(dh.stderr().contains("DHCPNAK from 192.168.77.1"), "{}", dh.stderr());
     assert_ne!(bound["new_ip_address"], "192.168.77.222");
@@ -304,8 +219,8 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
     let (srv, cl) = lan(&lab, 1);
     let tmp = TempDir::new("root-dhcp4-udhcpc");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let log = tmp.join("udhcpc.log");
-    let s = script(tmp.path(), "udhcpc-script", &log);
+    let hooks = HookLog::new(&tmp.join("udhcpc.log"));
+    let s = hooks.script(tmp.path(), "udhcpc-script", Some(Family::V4));
     let udhcpc = |extra: &[&str]| {
         let mut c = cl[0].command("busybox");
         c.args(["udhcpc", "-f", "-i", "eth0", "-t", "5", "-T", "1", "-s"])
@@ -318,7 +233,7 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
         c
     };
     let mut g = cl[0].spawn_process(&mut udhcpc(&[])).unwrap();
-    let bound = wait_for(secs(15), "udhcpc bound", || block_with(&log, &["bound"], 0));
+    let bound = wait_for(secs(15), "udhcpc bound", || hooks.find(&["bound"], None, 0));
     let a = ip(&bound["ip"]);
     assert_eq!(bound["subnet"], "255.255.255.0");
     assert_eq!(bound["router"], "192.168.77.1");
@@ -328,13 +243,13 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
     assert_eq!(bound["staticroutes"], "10.20.0.0/16 192.168.77.1 0.0.0.0/0 192.168.77.1");
     assert_eq!(bound["mtu"], "1400");
     assert_eq!(bound["lease"], "30");
-    let n = blocks(&log).len();
+    let n = hooks.len();
     signal(g.child(), Signal::SIGUSR1);
-    let renew = wait_for(secs(10), "udhcpc renew", || block_with(&log, &["renew"], n));
+    let renew = wait_for(secs(10), "udhcpc renew", || hooks.find(&["renew"], None, n));
     assert_eq!(ip(&renew["ip"]), a);
-    let n = blocks(&log).len();
+    let n = hooks.len();
     signal(g.child(), Signal::SIGUSR2);
-    wait_for(secs(10), "udhcpc release", || block_with(&log, &["deconfig"], n));
+    wait_for(secs(10), "udhcpc release", || hooks.find(&["deconfig"], None, n));
     wait_for(secs(5), "LeaseReleased", || {
         server
             .events()
@@ -343,9 +258,9 @@ fn root_dhcp4_udhcpc_renew_release_and_back() {
             .then_some(())
     });
     drop(g);
-    let n = blocks(&log).len();
+    let n = hooks.len();
     g = cl[0].spawn_process(&mut udhcpc(&["-q", "-n"])).unwrap();
-    let again = wait_for(secs(15), "udhcpc bound again", || block_with(&log, &["bound"], n));
+    let again = wait_for(secs(15), "udhcpc bound again", || hooks.find(&["bound"], None, n));
     assert_eq!(ip(&again["ip"]), a);
     drop(g);
     let names: Vec<_> = server
@@ -378,21 +293,15 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
     let (srv, cl) = lan(&lab, 1);
     let tmp = TempDir::new("root-dhcp4-dhcpcd");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let log = tmp.join("hook.log");
-    let hook = tmp.join("hook");
-    let body = format!(
-        "#!/bin/sh\n{{ echo \"--- $reason\"; env | sort; echo \"=== end\"; }} >> '{}'\nexit 0\n",
-        log.display()
-    );
-    std::fs::write(&hook, body).unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hooks = HookLog::new(&tmp.join("hook.log"));
+    let hook = hooks.script(tmp.path(), "hook", None);
     // No ARP probe or IPv4LL (they only add seconds); the options the test reads back.
     let conf = "noarp\nnoipv4ll\nhostname dhcpcd-pc\n\
         option classless_static_routes, domain_name_servers, domain_name, domain_search\n\
         option interface_mtu, ntp_servers\n";
     let mut dc = Dhcpcd::new(&cl[0], tmp.path(), "eth0", Family::V4, conf).script(&hook);
     dc.start();
-    let bound = wait_for(secs(20), "dhcpcd BOUND", || block_with(&log, &["BOUND"], 0));
+    let bound = wait_for(secs(20), "dhcpcd BOUND", || hooks.find(&["BOUND"], None, 0));
     let a = ip(&bound["new_ip_address"]);
     assert!((ip("192.168.77.100")..=ip("192.168.77.199")).contains(&a), "{a}");
     assert_eq!(bound["new_subnet_mask"], "255.255.255.0");
@@ -421,8 +330,8 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
         "{dump}"
     );
     // T1 = 4 s: a RENEW, same address.
-    let n = blocks(&log).len();
-    let renew = wait_for(secs(15), "dhcpcd RENEW", || block_with(&log, &["RENEW"], n));
+    let n = hooks.len();
+    let renew = wait_for(secs(15), "dhcpcd RENEW", || hooks.find(&["RENEW"], None, n));
     assert_eq!(ip(&renew["new_ip_address"]), a, "{}", dc.log());
     // -k: released, on the server too.
     dc.release();
@@ -434,11 +343,11 @@ fn root_dhcp4_dhcpcd_renew_release_and_back() {
             .then_some(())
     });
     assert!(dc.log().contains(&format!("releasing lease of {a}")), "{}", dc.log());
-    assert!(block_with(&log, &["RELEASE", "STOP"], n).is_some(), "{}", dc.log());
+    assert!(hooks.find(&["RELEASE", "STOP"], None, n).is_some(), "{}", dc.log());
     // Back: the same address again.
-    let n = blocks(&log).len();
+    let n = hooks.len();
     dc.start();
-    let again = wait_for(secs(20), "dhcpcd BOUND again", || block_with(&log, &["BOUND"], n));
+    let again = wait_for(secs(20), "dhcpcd BOUND again", || hooks.find(&["BOUND"], None, n));
     assert_eq!(ip(&again["new_ip_address"]), a, "{}", dc.log());
     let names: Vec<_> = server
         .events()
@@ -473,11 +382,11 @@ fn root_dhcp4_reservation_and_two_clients() {
     let server = InProc::start(&srv, cfg, &tmp.join("state"));
     let d0 = TempDir::new("root-dhcp4-resv-c0");
     let d1 = TempDir::new("root-dhcp4-resv-c1");
-    let a = Dhclient::new(&cl[0], d0.path());
-    let b = Dhclient::new(&cl[1], d1.path());
+    let a = dhclient(&cl[0], d0.path());
+    let b = dhclient(&cl[1], d1.path());
     let (ga, gb) = (a.spawn(), b.spawn());
-    let la = a.wait(15, &["BOUND"], 0);
-    let lb = b.wait(15, &["BOUND"], 0);
+    let la = a.wait(15, &["BOUND"], None, 0);
+    let lb = b.wait(15, &["BOUND"], None, 0);
     drop((ga, gb));
     assert_eq!(la["new_ip_address"], "192.168.77.10");
     assert_ne!(la["new_ip_address"], lb["new_ip_address"]);

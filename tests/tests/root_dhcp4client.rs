@@ -11,28 +11,21 @@ use std::time::{Duration, Instant};
 
 use dhcpv4::client::{Event, Lease};
 use dhcpv4::driver::client::{self as driver, Config};
-use netlab::{Lab, Netns, NsThread, ProcessGuard};
-use router_tests::{lab, listening, recv_timeout, wait_for};
-use tokio::sync::{mpsc, watch};
+use netlab::{Lab, Netns, ProcessGuard};
+use router_tests::running::Running;
+use router_tests::{lab, listening, wait_for};
 
 /// The client running in a namespace.
-struct Dhcp4 {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), driver::Error>>>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
+struct Dhcp4(Running<Event, Result<(), driver::Error>>);
 
 impl Dhcp4 {
     fn start(ns: &Netns, cfg: Config) -> Self {
-        let (tx, events) = mpsc::unbounded_channel();
-        let (stop, rx) = watch::channel(false);
-        let thread = ns.spawn(move |_| driver::run(cfg, tx, rx)).unwrap();
-        Dhcp4 { stop, thread: Some(thread), events }
+        Dhcp4(Running::start(ns, move |tx, stop| driver::run(cfg, tx, stop)))
     }
 
     /// The next event within `timeout`.
     fn next(&mut self, timeout: Duration) -> Option<Event> {
-        recv_timeout(&mut self.events, timeout)
+        self.0.next(timeout)
     }
 
     fn bound(&mut self, timeout: Duration) -> Lease {
@@ -43,19 +36,10 @@ impl Dhcp4 {
     }
 
     /// Stops the client and returns the events it sent meanwhile.
-    fn stop(mut self) -> Vec<Event> {
-        let _ = self.stop.send(true);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-        std::iter::from_fn(|| self.events.try_recv().ok()).collect()
-    }
-}
-
-impl Drop for Dhcp4 {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    fn stop(self) -> Vec<Event> {
+        let (ended, events) = self.0.stop();
+        ended.unwrap();
+        events
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use dhcpv6::server::{Event6, IaKind, LeaseLog6, PdPool, Server6Config};
 use ipnet::Ipv6Net;
 use leases::RecordState;
 use netlab::{Lab, Netns};
-use router_tests::clients::{Dhcpcd, Family};
-use router_tests::{Tcpdump, TempDir, lab, listening, try_wait_for, wait_for};
+use router_tests::clients::{Dhclient, Dhcpcd, Family};
+use router_tests::{Tcpdump, TempDir, lab, listening, wait_for};
 
 const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0x77, 1];
 
@@ -144,116 +144,11 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// A dhclient script: appends `reason` and the environment to `log` and configures the
-/// address in the client's own namespace.
-fn script(dir: &Path, log: &Path) -> PathBuf {
-    let p = dir.join("dhclient-script");
-    let body = format!("#!/bin/sh\nLOG='{}'\n", log.display())
-        + r#"{ echo "--- $reason"; env | sort; echo "=== end"; } >> "$LOG"
-case "$reason" in
-  BOUND6|RENEW6|REBIND6|REBOOT6)
-    [ -n "$old_ip6_address" ] && [ "$old_ip6_address" != "$new_ip6_address" ] &&
-      ip -6 addr del "$old_ip6_address/$new_ip6_prefixlen" dev "$interface"
-    [ -n "$new_ip6_address" ] && ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" \
-      dev "$interface" valid_lft "$new_max_life" preferred_lft "$new_preferred_life" ;;
-  DEPREF6) [ -n "$cur_ip6_address" ] && ip -6 addr change "$cur_ip6_address/$cur_ip6_prefixlen" \
-      dev "$interface" preferred_lft 0 ;;
-  EXPIRE6|RELEASE6|STOP6) [ -n "$old_ip6_address" ] &&
-      ip -6 addr del "$old_ip6_address/$old_ip6_prefixlen" dev "$interface" ;;
-esac
-exit 0
-"#;
-    std::fs::write(&p, body).unwrap();
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    p
-}
-
-/// The blocks of a script log: (reason, variables). Only whole ones: a block the hook is
-/// still writing (no `=== end` line yet) is left for the next look.
-fn blocks(log: &Path) -> Vec<(String, HashMap<String, String>)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.split("--- ")
-        .filter(|b| !b.is_empty() && b.lines().any(|l| l == "=== end"))
-        .map(|b| {
-            let mut lines = b.lines();
-            let reason = lines.next().unwrap_or_default().to_owned();
-            let vars = lines
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            (reason, vars)
-        })
-        .collect()
-}
-
-struct Dhclient<'a> {
-    ns: &'a Netns,
-    dir: PathBuf,
-    log: PathBuf,
-    /// `-N`, `-P` or both.
-    ias: Vec<&'static str>,
-}
-
-impl<'a> Dhclient<'a> {
-    fn new(ns: &'a Netns, dir: &Path, ias: &[&'static str]) -> Self {
-        let conf = "send fqdn.fqdn \"Interop6 PC\";\n\
-            request dhcp6.name-servers, dhcp6.domain-search;\n";
-        std::fs::write(dir.join("dhclient6.conf"), conf).unwrap();
-        script(dir, &dir.join("dhclient.log"));
-        Dhclient { ns, dir: dir.to_owned(), log: dir.join("dhclient.log"), ias: ias.to_vec() }
-    }
-
-    fn command(&self, extra: &[&str]) -> Command {
-        let d = |f: &str| self.dir.join(f).to_string_lossy().into_owned();
-        let mut c = self.ns.command("dhclient");
-        c.args(["-6", "-v", "-cf", &d("dhclient6.conf"), "-lf", &d("leases6"), "-pf", &d("pid")])
-            .args(["-sf", &d("dhclient-script")])
-            .args(&self.ias)
-            .args(extra)
-            .arg("eth0")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::options().append(true).create(true).open(d("stderr")).unwrap());
-        c
-    }
-
-    fn spawn(&self) -> netlab::ProcessGuard {
-        self.ns.spawn_process(&mut self.command(&["-d"])).unwrap()
-    }
-
-    fn release(&self) {
-        let mut c = self.command(&["-r"]);
-        let st = c.status().unwrap();
-        assert!(st.success(), "dhclient -r: {}", self.stderr());
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
-    }
-
-    /// Waits for a script block with one of `reasons` after the first `after` blocks, whose
-    /// variable `var` is set.
-    fn wait(
-        &self,
-        secs: u64,
-        reasons: &[&str],
-        var: &str,
-        after: usize,
-    ) -> HashMap<String, String> {
-        let found = try_wait_for(Duration::from_secs(secs), || {
-            blocks(&self.log)
-                .into_iter()
-                .skip(after)
-                .find(|(r, v)| reasons.contains(&r.as_str()) && v.contains_key(var))
-        });
-        match found {
-            Ok((_, v)) => v,
-            Err(_) => panic!(
-                "no {reasons:?} with {var} from dhclient within {secs} s:\n{}\n{:?}",
-                self.stderr(),
-                blocks(&self.log).iter().map(|b| &b.0).collect::<Vec<_>>()
-            ),
-        }
-    }
+/// `dhclient -6` with `ias` (`-N`, `-P` or both), asking for DNS and sending a name.
+fn dhclient<'a>(ns: &'a Netns, dir: &Path, ias: &[&str]) -> Dhclient<'a> {
+    let conf = "send fqdn.fqdn \"Interop6 PC\";\n\
+        request dhcp6.name-servers, dhcp6.domain-search;\n";
+    Dhclient::new(ns, dir, Family::V6, conf, ias)
 }
 
 fn addrs_on(ns: &Netns, dev: &str) -> String {
@@ -266,9 +161,9 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     let (srv, cl) = lan(&lab, "eth0");
     let tmp = TempDir::new("root-dhcp6-na");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let dh = Dhclient::new(&cl, tmp.path(), &["-N"]);
+    let dh = dhclient(&cl, tmp.path(), &["-N"]);
     let mut guard = dh.spawn();
-    let bound = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
+    let bound = dh.wait(20, &["BOUND6"], Some("new_ip6_address"), 0);
     let a = v6(&bound["new_ip6_address"]);
     assert!(net("2001:db8:77:1::/64").contains(&a), "{a}");
     assert_eq!(bound["new_max_life"], "120");
@@ -279,8 +174,8 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
         addrs_on(&cl, "eth0").contains(&a.to_string()).then_some(())
     });
     // T1 = 4 s: a Renew within seconds, same address.
-    let n = blocks(&dh.log).len();
-    let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
+    let n = dh.hooks.len();
+    let renew = dh.wait(20, &["RENEW6"], Some("new_ip6_address"), n);
     assert_eq!(v6(&renew["new_ip6_address"]), a);
     drop(guard);
     dh.release();
@@ -292,9 +187,9 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
             .then_some(())
     });
     // Back (same DUID, kept in the lease file): the same address again.
-    let n = blocks(&dh.log).len();
+    let n = dh.hooks.len();
     guard = dh.spawn();
-    let again = dh.wait(20, &["BOUND6"], "new_ip6_address", n);
+    let again = dh.wait(20, &["BOUND6"], Some("new_ip6_address"), n);
     assert_eq!(v6(&again["new_ip6_address"]), a);
     let granted = server.events().into_iter().find_map(|e| match e {
         Event6::LeaseGranted(l) => Some(l),
@@ -311,14 +206,14 @@ fn root_dhcp6_dhclient_ia_na_renew_release_and_back() {
     wait_for(secs(20), "a Renew granted by the restarted server", || {
         server.granted(IaKind::Na).contains(&(a, 128)).then_some(())
     });
-    let n = blocks(&dh.log).len();
-    let renew = dh.wait(20, &["RENEW6"], "new_ip6_address", n);
+    let n = dh.hooks.len();
+    let renew = dh.wait(20, &["RENEW6"], Some("new_ip6_address"), n);
     assert_eq!(v6(&renew["new_ip6_address"]), a);
     drop(guard);
     // dhclient restarted with its lease: it confirms the address first (RFC 8415 §18.3.3).
-    let n = blocks(&dh.log).len();
+    let n = dh.hooks.len();
     let _guard = dh.spawn();
-    let back = dh.wait(20, &["REBOOT6", "BOUND6"], "new_ip6_address", n);
+    let back = dh.wait(20, &["REBOOT6", "BOUND6"], Some("new_ip6_address"), n);
     assert_eq!(v6(&back["new_ip6_address"]), a);
     let log = dh.stderr();
     let confirm = log.rsplit_once("Confirm on eth0").map_or("", |(_, r)| r);
@@ -331,10 +226,10 @@ fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     let (srv, cl) = lan(&lab, "eth0");
     let tmp = TempDir::new("root-dhcp6-pd");
     let server = InProc::start(&srv, config(), &tmp.join("state"));
-    let dh = Dhclient::new(&cl, tmp.path(), &["-N", "-P"]);
+    let dh = dhclient(&cl, tmp.path(), &["-N", "-P"]);
     let _guard = dh.spawn();
-    let na = dh.wait(20, &["BOUND6"], "new_ip6_address", 0);
-    let pd = dh.wait(20, &["BOUND6"], "new_ip6_prefix", 0);
+    let na = dh.wait(20, &["BOUND6"], Some("new_ip6_address"), 0);
+    let pd = dh.wait(20, &["BOUND6"], Some("new_ip6_prefix"), 0);
     let a = v6(&na["new_ip6_address"]);
     let (p, plen) = pd["new_ip6_prefix"].split_once('/').unwrap();
     assert_eq!(plen, "60");
@@ -350,8 +245,8 @@ fn root_dhcp6_dhclient_ia_pd_and_renumbering() {
     );
     let iid = u128::from(a) as u64;
     let new_a = Ipv6Addr::from(u128::from(v6("2001:db8:88:1::")) | u128::from(iid));
-    let n = blocks(&dh.log).len();
-    let renewed = dh.wait(20, &["RENEW6", "BOUND6"], "new_ip6_address", n);
+    let n = dh.hooks.len();
+    let renewed = dh.wait(20, &["RENEW6", "BOUND6"], Some("new_ip6_address"), n);
     let _ = renewed;
     wait_for(secs(20), "the new address on eth0 and the old one gone", || {
         let now = addrs_on(&cl, "eth0");

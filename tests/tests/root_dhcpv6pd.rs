@@ -9,29 +9,22 @@ use std::time::{Duration, Instant};
 
 use dhcpv6::driver::client::{self as driver, Config};
 use dhcpv6::{Event, Lease};
-use netlab::{Lab, Netns, NsThread, ProcessGuard};
+use netlab::{Lab, Netns, ProcessGuard};
+use router_tests::running::Running;
 use router_tests::wan::{Isp, Wan, kpn_credentials};
-use router_tests::{kea, lab, recv_timeout, wait_for};
-use tokio::sync::{mpsc, watch};
+use router_tests::{kea, lab, wait_for};
 
 /// The requesting router running in a namespace.
-struct Pd {
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), driver::Error>>>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
+struct Pd(Running<Event, Result<(), driver::Error>>);
 
 impl Pd {
     fn start(ns: &Netns, cfg: Config) -> Self {
-        let (tx, events) = mpsc::unbounded_channel();
-        let (stop, rx) = watch::channel(false);
-        let thread = ns.spawn(move |_| driver::run_client(cfg, tx, rx)).unwrap();
-        Pd { stop, thread: Some(thread), events }
+        Pd(Running::start(ns, move |tx, stop| driver::run_client(cfg, tx, stop)))
     }
 
     /// The next event within `timeout`.
     fn next(&mut self, timeout: Duration) -> Option<Event> {
-        recv_timeout(&mut self.events, timeout)
+        self.0.next(timeout)
     }
 
     fn delegated(&mut self, timeout: Duration) -> Lease {
@@ -42,23 +35,10 @@ impl Pd {
     }
 
     /// Stops the client (it sends Release) and returns the events it sent meanwhile.
-    fn stop(mut self) -> Vec<Event> {
-        let _ = self.stop.send(true);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-        let mut evs = Vec::new();
-        while let Ok(ev) = self.events.try_recv() {
-            evs.push(ev);
-        }
-        evs
-    }
-}
-
-impl Drop for Pd {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    fn stop(self) -> Vec<Event> {
+        let (ended, events) = self.0.stop();
+        ended.unwrap();
+        events
     }
 }
 
@@ -332,8 +312,8 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
     c.state_dir = Some(n.dir.join("state"));
     let mut pd = Pd::start(&n.router, c);
     let lease = pd.delegated(Duration::from_secs(20));
-    let link = match wan.events.try_recv() {
-        Ok(pppoe::Event::Up(l)) => l,
+    let link = match wan.next(Duration::from_secs(1)) {
+        Some(pppoe::Event::Up(l)) => l,
         other => panic!("expected the PPPoE link up, got {other:?}"),
     };
     assert!(link.ipv6.is_some(), "IPv6CP opened");
@@ -437,17 +417,10 @@ fn root_dhcpv6pd_default_route_from_the_isps_router_advertisement() {
     let mut pd = Pd::start(&n.router, client(&n, 48));
     pd.delegated(Duration::from_secs(15));
     // The ISP advertises itself as a default router on the WAN link.
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (stop, stop_rx) = watch::channel(false);
+    let (commands, rx) = tokio::sync::mpsc::unbounded_channel::<ra::driver::Command>();
     let mut rc = ra::driver::Config::new("eth0");
     rc.uplink = true;
-    let isp_ra = n
-        .isp
-        .spawn(move |_| async move {
-            let _keep = tx;
-            ra::driver::run(rc, rx, stop_rx).await
-        })
-        .unwrap();
+    let isp_ra = Running::<(), _>::start(&n.isp, move |_, stop| ra::driver::run(rc, rx, stop));
     let d = wait_for(Duration::from_secs(10), "a default route from the ISP's RA", || {
         let routes = n.router.netcfg(|nc| async move { nc.routes(true).await }).unwrap();
         let default = routes.iter().find(|r| r.dst.prefix_len() == 0).cloned();
@@ -456,6 +429,6 @@ fn root_dhcpv6pd_default_route_from_the_isps_router_advertisement() {
     let via = d.gateway.expect("via the ISP's link-local");
     assert!(matches!(via, std::net::IpAddr::V6(v) if v.segments()[0] == 0xfe80), "{d:?}");
     assert_eq!(d.proto, netcfg::RouteProto::Ra);
-    let _ = stop.send(true);
-    let _ = isp_ra.join();
+    isp_ra.stop().0.unwrap();
+    drop(commands);
 }

@@ -7,15 +7,16 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use netcfg::{Address, Family};
-use netlab::{Lab, Netns, NsThread};
+use netlab::{Lab, Netns};
 use ra::advertiser::{
     ALL_ROUTERS, MAX_INITIAL_RTR_ADVERT_INTERVAL, MAX_RA_DELAY_TIME, MIN_DELAY_BETWEEN_RAS,
 };
 use ra::driver::{self, Command, Config};
 use ra::wire::{FLAG_OTHER, NdOption, RouterAdvertisement, RouterSolicitation};
 use ra::{Dhcpv6Mode, PrefixInfo};
+use router_tests::running::Running;
 use router_tests::{lab, wait_for};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 const P1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0);
 const P2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0);
@@ -31,26 +32,15 @@ fn prefix(p: Ipv6Addr) -> PrefixInfo {
     }
 }
 
-/// The advertiser running in the router namespace.
+/// The advertiser running in the router namespace (it reports no events).
 struct Ra {
     commands: mpsc::UnboundedSender<Command>,
-    stop: watch::Sender<bool>,
-    thread: Option<NsThread<Result<(), driver::Error>>>,
+    running: Running<(), Result<(), driver::Error>>,
 }
 
 impl Ra {
-    fn stop(mut self) {
-        let _ = self.stop.send(true);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-    }
-}
-
-impl Drop for Ra {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    fn stop(self) {
+        self.running.stop().0.unwrap();
     }
 }
 
@@ -94,9 +84,8 @@ fn net_with(test: &str, min: Duration, max: Duration) -> Net {
     cfg.prefixes = vec![prefix(P1)];
     cfg.uplink = true;
     let (commands, rx) = mpsc::unbounded_channel();
-    let (stop, stop_rx) = watch::channel(false);
-    let thread = router.spawn(move |_| driver::run(cfg, rx, stop_rx)).unwrap();
-    let ra = Ra { commands, stop, thread: Some(thread) };
+    let running = Running::start(&router, move |_, stop| driver::run(cfg, rx, stop));
+    let ra = Ra { commands, running };
     Net { _lab: lab, router, host, ra: Some(ra) }
 }
 

@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use netlab::{Lab, Netns, ProcessGuard};
+use netlab::Netns;
 use router_tests::clients::udhcpc;
-use router_tests::routerd::Routerd;
-use router_tests::wan::{Isp, bin};
+use router_tests::routerd::{Routerd, write_config};
+use router_tests::wan::{Isp, Line, bin};
 use router_tests::{PeerEcho, Signal, TempDir, lab, peer_seen, scenario, wait_for};
 
 fn secs(n: u64) -> Duration {
@@ -83,39 +83,23 @@ struct Home {
     suffix: Ipv6Addr,
     /// From the start of routerd to the WAN up, and to the LAN numbered.
     ready: (Duration, Duration),
-    _internet: ProcessGuard,
     dir: TempDir,
-    _lab: Lab,
+    _line: Line,
 }
 
 impl Home {
     /// Builds the lab and starts routerd (after `routerd check` of its configuration);
     /// returns once the LAN is numbered from the delegated prefix.
     fn start(tag: &str) -> Home {
-        let lab = lab(tag);
-        let (lan, router, isp, inet) = (
-            lab.netns("lan").unwrap(),
-            lab.netns("r").unwrap(),
-            lab.netns("isp").unwrap(),
-            lab.netns("inet").unwrap(),
-        );
-        lab.connect(&lan, "eth0", &router, "lan0").unwrap();
-        lab.connect(&router, "eth0", &isp, "eth0").unwrap();
-        let internet = router_tests::wan::internet(&lab, &isp, &inet);
+        let line = Line::new(tag);
+        let (lan, router, inet) = (line.lan.clone(), line.router.clone(), line.inet.clone());
         let dir = TempDir::new(&format!("routerd-{tag}"));
-        let isp = Isp::start(&isp, dir.path(), "vlan = 6\n");
+        let isp = Isp::start(&line.isp, dir.path(), "vlan = 6\n");
         let mac: [u8; 6] = lan
             .netcfg(|nc| async move { Ok(nc.link_by_name("eth0").await?.mac.unwrap()) })
             .unwrap();
         let suffix = eui64(mac);
-        std::fs::write(dir.join("routerd.toml"), config(&dir, mac, suffix)).unwrap();
-        let check = std::process::Command::new(bin("routerd"))
-            .arg("check")
-            .arg("--config")
-            .arg(dir.join("routerd.toml"))
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        write_config(dir.path(), &config(&dir, mac, suffix));
         let started = Instant::now();
         let routerd = Routerd::start(&router, dir.path());
         routerd.wait_for(secs(15), "the WAN up", || routerd.logs().contains("wan up"));
@@ -124,7 +108,7 @@ impl Home {
             routerd.logs().contains("lan numbered from the delegated prefix")
         });
         let ready = (wan_up, started.elapsed());
-        Home { routerd, isp, lan, router, inet, suffix, ready, _internet: internet, dir, _lab: lab }
+        Home { routerd, isp, lan, router, inet, suffix, ready, dir, _line: line }
     }
 
     /// The LAN host's addresses on `eth0`.

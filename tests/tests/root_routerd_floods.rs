@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use dhcproto::v6::{self, DhcpOption, IAPD, Message, MessageType};
 use dhcproto::{Decodable, Decoder, Encodable};
 use netlab::Netns;
-use router_tests::routerd::Routerd;
-use router_tests::wan::{Isp, bin};
-use router_tests::{TempDir, lab, wait_for};
+use router_tests::routerd::{Routerd, write_config};
+use router_tests::wan::{Isp, Line};
+use router_tests::{TempDir, wait_for};
 
 const N: usize = 10_000;
 
@@ -84,26 +84,12 @@ fn update(id: u16) -> Vec<u8> {
 
 #[test]
 fn root_routerd_floods_of_bad_requests_are_answered_counted_and_logged_a_few_times() {
-    let lab = lab("floods");
-    let (lan, router, isp_ns, inet) = (
-        lab.netns("lan").unwrap(),
-        lab.netns("r").unwrap(),
-        lab.netns("isp").unwrap(),
-        lab.netns("inet").unwrap(),
-    );
-    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
-    lab.connect(&router, "eth0", &isp_ns, "eth0").unwrap();
-    let _internet = router_tests::wan::internet(&lab, &isp_ns, &inet);
+    let line = Line::new("floods");
+    let (lan, router, isp_ns) = (&line.lan, &line.router, &line.isp);
     let dir = TempDir::new("routerd-floods");
-    let _isp = Isp::start(&isp_ns, dir.path(), "vlan = 6\n");
-    std::fs::write(dir.join("routerd.toml"), config(&dir)).unwrap();
-    let check = std::process::Command::new(bin("routerd"))
-        .args(["check", "--config"])
-        .arg(dir.join("routerd.toml"))
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let routerd = Routerd::start(&router, dir.path());
+    let _isp = Isp::start(isp_ns, dir.path(), "vlan = 6\n");
+    write_config(dir.path(), &config(&dir));
+    let routerd = Routerd::start(router, dir.path());
     routerd.wait_for(Duration::from_secs(20), "the LAN numbered from the delegated prefix", || {
         routerd.logs().contains("lan numbered from the delegated prefix")
     });
@@ -144,7 +130,7 @@ fn root_routerd_floods_of_bad_requests_are_answered_counted_and_logged_a_few_tim
 
     let no_prefix = "routerd_dhcp6_ias_total{lan=\"lan\",outcome=\"no_prefixes\"}";
     let refused = "routerd_dns_updates_refused_total";
-    let before = (metric(&lan, no_prefix), metric(&lan, refused));
+    let before = (metric(lan, no_prefix), metric(lan, refused));
     let lines_before = routerd.logs().lines().count();
 
     // 10,000 Solicits (no Rapid Commit: Advertise) from another router: the pool is full. Paced (100 per 10 ms) so that
@@ -222,7 +208,7 @@ fn root_routerd_floods_of_bad_requests_are_answered_counted_and_logged_a_few_tim
     assert_eq!((replies, refusals), (N, N), "each UPDATE refused");
 
     // Counted, every one; logged a few times.
-    let after = (metric(&lan, no_prefix), metric(&lan, refused));
+    let after = (metric(lan, no_prefix), metric(lan, refused));
     assert_eq!(after.0 - before.0, N as f64, "{no_prefix}");
     assert_eq!(after.1 - before.1, N as f64, "{refused}");
     let logs = routerd.logs();

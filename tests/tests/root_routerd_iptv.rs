@@ -25,9 +25,9 @@ use std::time::Duration;
 use netlab::Netns;
 use router_tests::clients::udhcpc;
 use router_tests::mcast::{Stb, a, no_gap};
-use router_tests::routerd::Routerd;
-use router_tests::wan::{Isp, bin};
-use router_tests::{PeerEcho, TempDir, lab, peer_seen};
+use router_tests::routerd::{Routerd, write_config};
+use router_tests::wan::{Isp, Line};
+use router_tests::{PeerEcho, TempDir, peer_seen};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -72,34 +72,20 @@ fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
     ) {
         return;
     }
-    let lab = lab("iptv");
-    let (lan, router, isp_ns, inet) = (
-        lab.netns("lan").unwrap(),
-        lab.netns("r").unwrap(),
-        lab.netns("isp").unwrap(),
-        lab.netns("inet").unwrap(),
-    );
-    lab.connect(&lan, "eth0", &router, "lan0").unwrap();
-    lab.connect(&router, "eth0", &isp_ns, "eth0").unwrap();
+    let line = Line::new("iptv");
+    let (lan, router, isp_ns) = (&line.lan, &line.router, &line.isp);
     // The IPTV VLAN: a link of its own between the ISP and the router.
-    lab.connect(&isp_ns, "tv0", &router, "iptv0").unwrap();
-    let _internet = router_tests::wan::internet(&lab, &isp_ns, &inet);
+    line.lab.connect(isp_ns, "tv0", router, "iptv0").unwrap();
     let dir = TempDir::new("routerd-iptv");
     let isp = Isp::start(
-        &isp_ns,
+        isp_ns,
         dir.path(),
         "vlan = 6\n[iptv]\ninterface = \"tv0\"\nvendor_class = \"IPTV_RG\"\n\
          channels = [\"239.1.1.1\", \"239.1.1.2\"]\nquery_interval = \"5s\"\n",
     );
     let iptv = isp_ns.clone();
-    std::fs::write(dir.join("routerd.toml"), config(&dir)).unwrap();
-    let check = std::process::Command::new(bin("routerd"))
-        .args(["check", "--config"])
-        .arg(dir.join("routerd.toml"))
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let routerd = Routerd::start(&router, dir.path());
+    write_config(dir.path(), &config(&dir));
+    let routerd = Routerd::start(router, dir.path());
     routerd.wait_for(secs(15), "the WAN up", || routerd.logs().contains("wan up"));
     routerd.wait_for(secs(15), "the IPTV link's lease", || {
         routerd.json("status")["status"]["extra"]["iptv"]["up"] == true
@@ -124,12 +110,12 @@ fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
     );
 
     // The set-top box: a lease from routerd, then a channel.
-    let lease = udhcpc(&lan, dir.path(), Some("stb")).expect("the box's lease");
+    let lease = udhcpc(lan, dir.path(), Some("stb")).expect("the box's lease");
     let ip = lease.split_whitespace().next().unwrap().trim_start_matches("ip=").to_string();
-    let stb = Stb::new(&lan, &ip);
+    let stb = Stb::new(lan, &ip);
     stb.join("239.1.1.1");
     let first = stb.first_packet("239.1.1.1", secs(5));
-    assert!(first.is_some(), "channel 1: {}\nrouterd log:\n{}", diag(&router), routerd.logs());
+    assert!(first.is_some(), "channel 1: {}\nrouterd log:\n{}", diag(router), routerd.logs());
     let got = stb.receive(secs(2));
     let (n, gapless) = no_gap(&got, "239.1.1.1");
     assert!(n >= 150 && gapless, "{n} packets, gapless {gapless}");
@@ -143,7 +129,7 @@ fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
         serde_json::json!(["10.10.0.1 -> 239.1.1.1"])
     );
     // The same in /metrics, which promtool accepts.
-    let m = scrape(&lan);
+    let m = scrape(lan);
     for (key, want) in [
         ("routerd_igmp_groups{lan=\"lan\"}", 1.0),
         ("routerd_igmp_members{lan=\"lan\"}", 1.0),
@@ -158,7 +144,7 @@ fn root_routerd_iptv_channel_reaches_the_box_through_a_ppp_redial() {
 
     // Unicast to the head-end (the box's RTSP/HTTP): NATed to the router's IPTV address.
     let echo = PeerEcho::start(&iptv, "10.10.0.1:8554".parse::<SocketAddr>().unwrap());
-    let seen = peer_seen(&lan, "10.10.0.1:8554".parse().unwrap(), secs(5));
+    let seen = peer_seen(lan, "10.10.0.1:8554".parse().unwrap(), secs(5));
     let leased = extra_addr(&routerd);
     assert_eq!(
         seen.as_deref(),
