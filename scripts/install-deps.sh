@@ -18,7 +18,7 @@ PACKAGES=(
   isc-dhcp-client busybox kea-admin kea-dhcp4-server
   # DHCPv6-PD client tests (crates/dhcpv6pd): Kea as the delegating router
   kea-dhcp6-server
-  # DHCPv6 server tests (root_dhcp6): dhcpcd as an IA_NA + IA_PD client beside dhclient -6
+  # DHCPv6 server tests (root_rfc8415_dhcp6_server): dhcpcd as an IA_NA + IA_PD client beside dhclient -6
   dhcpcd-base
   # the IGMP proxy bench (tests/benches/igmp.rs): igmpproxy to compare with
   igmpproxy

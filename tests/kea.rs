@@ -40,3 +40,22 @@ pub fn start(ns: &Netns, dir: &Path, v6: bool, config: &str) -> ProcessGuard {
     });
     guard
 }
+
+/// The rows of a Kea memfile lease file (`leases4.csv` or `leases6.csv`) for `address`, as
+/// column name → value, oldest first (Kea appends a row per change; a released or expired
+/// lease is a row with `valid_lifetime` 0).
+pub fn lease_rows(
+    csv: &Path,
+    address: std::net::IpAddr,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(csv).unwrap_or_default();
+    let mut lines = text.lines();
+    let header: Vec<String> =
+        lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
+    lines
+        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
+        .filter(|r: &std::collections::HashMap<String, String>| {
+            r.get("address").is_some_and(|a| a.parse::<std::net::IpAddr>().ok() == Some(address))
+        })
+        .collect()
+}

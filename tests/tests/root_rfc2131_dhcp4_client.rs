@@ -103,18 +103,9 @@ fn client(n: &Net) -> Config {
     c
 }
 
-/// The lease file's rows for `addr` as column-name → value maps, oldest first.
+/// Kea's lease file rows for `addr`, oldest first.
 fn kea_rows(dir: &Path, addr: Ipv4Addr) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(dir.join("leases4.csv")).unwrap_or_default();
-    let mut lines = text.lines();
-    let header: Vec<String> =
-        lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
-    lines
-        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
-        .filter(|r: &std::collections::HashMap<String, String>| {
-            r.get("address").is_some_and(|a| a.parse::<Ipv4Addr>().ok() == Some(addr))
-        })
-        .collect()
+    router_tests::kea::lease_rows(&dir.join("leases4.csv"), addr.into())
 }
 
 /// `ip` output in `ns`.
@@ -136,7 +127,7 @@ fn discovers(dir: &Path) -> usize {
 }
 
 #[test]
-fn root_dhcp4client_kea_lease_route_ping_renew_init_reboot_and_release() {
+fn root_rfc2131_4_4_kea_lease_route_ping_renew_init_reboot_and_release() {
     let n = net("lease");
     let kea_dir = n.dir.join("kea");
     let _kea = kea(&n.isp, &kea_dir, "198.51.100.0/24", SHORT);
@@ -195,7 +186,7 @@ fn root_dhcp4client_kea_lease_route_ping_renew_init_reboot_and_release() {
 }
 
 #[test]
-fn root_dhcp4client_kea_renumbered_while_running_expires_and_gives_a_new_address() {
+fn root_rfc2131_4_4_5_kea_renumbered_while_running_expires_and_gives_a_new_address() {
     let n = net("renum");
     let mut first = kea(&n.isp, &n.dir.join("kea1"), "198.51.100.0/24", SHORT);
     let mut c = Dhcp4::start(&n.router, client(&n));
@@ -236,7 +227,7 @@ fn root_dhcp4client_kea_renumbered_while_running_expires_and_gives_a_new_address
 }
 
 #[test]
-fn root_dhcp4client_kea_renumbered_while_stopped_naks_init_reboot() {
+fn root_rfc2131_3_2_kea_renumbered_while_stopped_naks_init_reboot() {
     let n = net("nak");
     let mut first = kea(&n.isp, &n.dir.join("kea1"), "198.51.100.0/24", SHORT);
     let mut keep = client(&n);
@@ -264,7 +255,7 @@ fn root_dhcp4client_kea_renumbered_while_stopped_naks_init_reboot() {
 }
 
 #[test]
-fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
+fn root_rfc2131_3_2_kea_carrier_back_verifies_the_lease_by_init_reboot() {
     let n = net("carrier");
     let kea_dir = n.dir.join("kea");
     let timers = r#""renew-timer": 600, "rebind-timer": 900, "valid-lifetime": 1200"#;
@@ -298,7 +289,7 @@ fn root_dhcp4client_kea_carrier_back_verifies_the_lease_by_init_reboot() {
 /// The split deployment's DMZ: our own server (`dhcp-server` driver) on the ingress side,
 /// the client on the gateway side.
 #[test]
-fn root_dhcp4client_against_our_dhcp_server_on_a_dmz() {
+fn root_rfc2131_4_4_against_our_dhcp_server_on_a_dmz() {
     use dhcpv4::driver::server::{self as server_driver, DriverConfig};
     use dhcpv4::server::{PoolRange, ServerConfig};
     let n = net("dmz");

@@ -28,9 +28,9 @@ use router_tests::mcast::{
 };
 
 #[test]
-fn root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined() {
+fn root_rfc4605_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined() {
     if router_tests::mcast::skip_without_multicast_routing(
-        "root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined",
+        "root_rfc4605_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined",
     ) {
         return;
     }
@@ -144,9 +144,9 @@ fn root_igmp_proxy_forwards_channels_by_the_kernel_to_the_boxes_that_joined() {
 }
 
 #[test]
-fn root_igmp_source_specific_joins_and_forged_igmp() {
+fn root_rfc4605_source_specific_joins_and_forged_igmp() {
     if router_tests::mcast::skip_without_multicast_routing(
-        "root_igmp_source_specific_joins_and_forged_igmp",
+        "root_rfc4605_source_specific_joins_and_forged_igmp",
     ) {
         return;
     }
@@ -235,9 +235,9 @@ fn root_igmp_source_specific_joins_and_forged_igmp() {
 }
 
 #[test]
-fn root_igmp_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream() {
+fn root_rfc4605_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream() {
     if router_tests::mcast::skip_without_multicast_routing(
-        "root_igmp_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream",
+        "root_rfc4605_short_query_intervals_for_fifteen_rounds_never_freeze_the_stream",
     ) {
         return;
     }

@@ -98,7 +98,7 @@ fn transfer(n: &Net, mb: usize) {
 }
 
 #[test]
-fn root_pppoe_kpn_vlan6_pap_rfc4638_traffic_and_dns() {
+fn root_rfc2516_kpn_vlan6_pap_rfc4638_traffic_and_dns() {
     let n = net("kpn");
     let _isp = isp(&n, "vlan = 6\nauth = \"pap\"\n");
     let mut w = wan(&n, kpn_client("internet"));
@@ -136,7 +136,7 @@ fn root_pppoe_kpn_vlan6_pap_rfc4638_traffic_and_dns() {
 }
 
 #[test]
-fn root_pppoe_chap_without_vlan_mtu_1492() {
+fn root_rfc1994_chap_without_vlan_mtu_1492() {
     let n = net("chap");
     let _isp = isp(&n, "auth = \"chap\"\n");
     let mut c = kpn_client("internet");
@@ -149,7 +149,7 @@ fn root_pppoe_chap_without_vlan_mtu_1492() {
 }
 
 #[test]
-fn root_pppoe_padt_from_isp_then_redial() {
+fn root_rfc2516_5_5_padt_from_isp_then_redial() {
     let n = net("padt");
     let isp = isp(&n, "vlan = 6\n");
     let mut w = wan(&n, kpn_client("internet"));
@@ -167,7 +167,7 @@ fn root_pppoe_padt_from_isp_then_redial() {
 }
 
 #[test]
-fn root_pppoe_echo_loss_detected_within_interval_times_failures() {
+fn root_rfc1661_5_8_echo_loss_detected_within_interval_times_failures() {
     let n = net("echo");
     let isp = isp(&n, "echo_interval = \"0s\"\n");
     let mut c = kpn_client("internet");
@@ -189,7 +189,7 @@ fn root_pppoe_echo_loss_detected_within_interval_times_failures() {
 }
 
 #[test]
-fn root_pppoe_wrong_password_backs_off() {
+fn root_rfc1334_2_2_wrong_password_backs_off() {
     let n = net("badpw");
     let isp = isp(&n, "vlan = 6\n");
     let mut w = wan(&n, kpn_client("wrong"));
@@ -200,7 +200,7 @@ fn root_pppoe_wrong_password_backs_off() {
 }
 
 #[test]
-fn root_pppoe_forged_padt_is_ignored() {
+fn root_rfc2516_5_5_forged_padt_is_ignored() {
     use pppoe::driver::sys::PacketSocket;
     use pppoe::wire::{DiscoveryCode, DiscoveryPacket, ETHERTYPE_DISCOVERY, EthernetHeader};
     let n = net("forged");
@@ -251,7 +251,7 @@ fn root_pppoe_forged_padt_is_ignored() {
 }
 
 #[test]
-fn root_pppoe_restart_after_sigkill_clears_stale_session() {
+fn root_rfc2516_5_5_restart_after_sigkill_clears_stale_session() {
     let n = net("restart");
     let isp = isp(&n, "");
     let state = n.dir.join("state");
@@ -285,7 +285,7 @@ fn root_pppoe_restart_after_sigkill_clears_stale_session() {
 }
 
 #[test]
-fn root_pppoe_no_authentication() {
+fn root_rfc1661_5_1_no_authentication() {
     let n = net("noauth");
     let _isp = isp(&n, "auth = \"none\"\n");
     let mut c = Config::new("eth0", None);
@@ -297,7 +297,7 @@ fn root_pppoe_no_authentication() {
 }
 
 #[test]
-fn root_pppoe_silent_isp_gets_bounded_padi_backoff() {
+fn root_rfc2516_5_1_silent_isp_gets_bounded_padi_backoff() {
     use pppoe::driver::sys::{PacketSocket, RecvBatch};
     use pppoe::wire::ETHERTYPE_DISCOVERY;
     let n = net("nopadi");

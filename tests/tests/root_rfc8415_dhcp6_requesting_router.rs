@@ -115,7 +115,7 @@ fn kea_rows(dir: &Path, prefix: Ipv6Addr) -> Vec<std::collections::HashMap<Strin
 }
 
 #[test]
-fn root_dhcpv6pd_kea_delegates_48_and_honours_the_hint() {
+fn root_rfc8415_18_2_1_kea_delegates_48_and_honours_the_hint() {
     let n = net("pd48");
     let _kea = kea(&n, POOL_48, KEA_TIMERS);
     // A restart: the state directory remembers the prefix held last, asked for again.
@@ -147,7 +147,7 @@ fn root_dhcpv6pd_kea_delegates_48_and_honours_the_hint() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_delegates_56_when_configured() {
+fn root_rfc8415_18_2_1_kea_delegates_56_when_configured() {
     let n = net("pd56");
     let pool = r#"{ "prefix": "2001:db8:200::", "prefix-len": 48, "delegated-len": 56 }"#;
     let _kea = kea(&n, pool, KEA_TIMERS);
@@ -161,7 +161,7 @@ fn root_dhcpv6pd_kea_delegates_56_when_configured() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_delegates_60_when_configured() {
+fn root_rfc8415_18_2_1_kea_delegates_60_when_configured() {
     let n = net("pd60");
     let pool = r#"{ "prefix": "2001:db8:300::", "prefix-len": 56, "delegated-len": 60 }"#;
     let _kea = kea(&n, pool, KEA_TIMERS);
@@ -173,7 +173,7 @@ fn root_dhcpv6pd_kea_delegates_60_when_configured() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_renew_at_t1() {
+fn root_rfc8415_18_2_4_kea_renew_at_t1() {
     let n = net("renew");
     let timers =
         r#""renew-timer": 2, "rebind-timer": 3, "preferred-lifetime": 4, "valid-lifetime": 6"#;
@@ -196,7 +196,7 @@ fn root_dhcpv6pd_kea_renew_at_t1() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_release_on_stop() {
+fn root_rfc8415_18_2_7_kea_release_on_stop() {
     let n = net("release");
     let _kea = kea(&n, POOL_48, KEA_TIMERS);
     let mut pd = Pd::start(&n.router, client(&n, 48));
@@ -214,7 +214,7 @@ fn root_dhcpv6pd_kea_release_on_stop() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_rebind_to_a_second_server() {
+fn root_rfc8415_18_2_5_kea_rebind_to_a_second_server() {
     let n = net("rebind");
     let timers =
         r#""renew-timer": 3, "rebind-timer": 5, "preferred-lifetime": 8, "valid-lifetime": 10"#;
@@ -242,7 +242,7 @@ fn root_dhcpv6pd_kea_rebind_to_a_second_server() {
 }
 
 #[test]
-fn root_dhcpv6pd_kea_no_prefix_avail_then_success_when_space_frees() {
+fn root_rfc8415_18_2_10_1_kea_no_prefix_avail_then_success_when_space_frees() {
     // Two routers on one segment: the isp's eth0 and eth1 in a bridge, Kea on the bridge.
     let n = net("noprefix");
     let router2 = n.lab.netns("router2").unwrap();
@@ -288,7 +288,7 @@ fn subnet_addr(prefix: Ipv6Addr, subnet: u16, host: u16) -> Ipv6Addr {
 }
 
 #[test]
-fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after_redial() {
+fn root_rfc8415_pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after_redial() {
     use netcfg::{Family, Route};
     // lan (eth0) <-> (eth1) router (eth0) <-> (eth0) isp (up0) <-> (eth0) inet
     let n = net("pppoe");
@@ -375,7 +375,7 @@ fn root_dhcpv6pd_over_pppoe_from_ispemu_lan_host_reaches_the_internet_also_after
 }
 
 #[test]
-fn root_dhcpv6pd_kea_pool_change_emits_changed() {
+fn root_rfc8415_18_2_10_kea_pool_change_emits_changed() {
     let n = net("poolchg");
     let timers =
         r#""renew-timer": 2, "rebind-timer": 3, "preferred-lifetime": 4, "valid-lifetime": 6"#;
@@ -408,7 +408,7 @@ fn root_dhcpv6pd_kea_pool_change_emits_changed() {
 }
 
 #[test]
-fn root_dhcpv6pd_default_route_from_the_isps_router_advertisement() {
+fn root_rfc4861_6_3_4_default_route_from_the_isps_router_advertisement() {
     use netcfg::Family;
     let n = net("isp-ra");
     // The router forwards (so the kernel would ignore RAs unless accept_ra is 2).

@@ -200,7 +200,7 @@ fn upstream(ns: &Netns, addr: &str, records: &[&str]) -> ProcessGuard {
 }
 
 #[test]
-fn root_dns_local_zone_and_leases_over_udp_and_tcp() {
+fn root_rfc1035_4_2_local_zone_and_leases_over_udp_and_tcp() {
     let n = build("dnslocal");
     let state = state_dir("local");
     let d = Dns::start(&n.router, config(&state, &[]));
@@ -275,7 +275,7 @@ fn root_dns_local_zone_and_leases_over_udp_and_tcp() {
 }
 
 #[test]
-fn root_dns_rfc2136_update_with_tsig_survives_restart() {
+fn root_rfc2136_rfc8945_update_with_tsig_survives_restart() {
     let n = build("dnsupdate");
     let state = state_dir("update");
     let d = Dns::start(&n.router, config(&state, &[]));
@@ -321,7 +321,7 @@ fn root_dns_rfc2136_update_with_tsig_survives_restart() {
 }
 
 #[test]
-fn root_dns_forwarding_cache_upstream_change_acl_rebinding() {
+fn root_rfc5358_forwarding_cache_upstream_change_acl_rebinding() {
     let n = build("dnsfwd");
     let state = state_dir("fwd");
     let big: Vec<String> =
@@ -377,7 +377,7 @@ fn root_dns_forwarding_cache_upstream_change_acl_rebinding() {
 }
 
 #[test]
-fn root_dns_malformed_queries_do_not_stop_the_server() {
+fn root_rfc1035_4_1_malformed_queries_do_not_stop_the_server() {
     let n = build("dnsmalformed");
     let state = state_dir("malformed");
     let _d = Dns::start(&n.router, config(&state, &[]));

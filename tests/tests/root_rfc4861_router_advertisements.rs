@@ -162,7 +162,7 @@ fn solicit_ra(host: &Netns, hops: Option<u32>, wait: Duration) -> Option<RouterA
 }
 
 #[test]
-fn root_ra_slaac_address_and_default_route() {
+fn root_rfc4861_6_3_4_slaac_address_and_default_route() {
     let n = net("raslaac");
     let a = wait_slaac(&n.host, P1);
     assert!(!a.deprecated);
@@ -171,7 +171,7 @@ fn root_ra_slaac_address_and_default_route() {
 }
 
 #[test]
-fn root_ra_rdnss_dnssl_and_flags_arrive() {
+fn root_rfc8106_rdnss_dnssl_and_rfc4861_4_2_flags_arrive() {
     let n = net("radns");
     let ra = capture_ra(&n.host);
     assert_eq!(ra.flags, FLAG_OTHER, "stateless DHCPv6: O only");
@@ -193,7 +193,7 @@ fn root_ra_rdnss_dnssl_and_flags_arrive() {
 }
 
 #[test]
-fn root_ra_prefix_change_deprecates_old_address() {
+fn root_rfc9096_prefix_change_deprecates_old_address() {
     let n = net("raprefix");
     let old = wait_slaac(&n.host, P1);
     let ra = n.ra.as_ref().unwrap();
@@ -208,7 +208,7 @@ fn root_ra_prefix_change_deprecates_old_address() {
 }
 
 #[test]
-fn root_ra_shutdown_and_uplink_loss_remove_default_route() {
+fn root_rfc4861_6_2_5_shutdown_and_uplink_loss_remove_default_route() {
     let mut n = net("rastop");
     wait_slaac(&n.host, P1);
     let ll = router_link_local(&n.router);
@@ -225,7 +225,7 @@ fn root_ra_shutdown_and_uplink_loss_remove_default_route() {
 }
 
 #[test]
-fn root_ra_solicitation_answered() {
+fn root_rfc4861_6_2_6_solicitation_answered() {
     // Long intervals: after the first RA the next unsolicited one is 16 s away
     // (MAX_INITIAL_RTR_ADVERT_INTERVAL), so an RA within a few seconds answers an RS. When the
     // answer comes (a random delay, rate-limited by MIN_DELAY_BETWEEN_RAS) is the fake-clock
