@@ -7,8 +7,9 @@
 //! without them on the router-to-ISP link, the one the PPPoE path replaces (every 1492-byte
 //! packet handled there, as our path does; the LAN link keeps its offloads in both, as in the
 //! PPPoE run). Kernel PPPoE itself cannot be had here (no ppp module): kernel routing at the
-//! same MTU is the baseline, not a proxy for pppd. Also the time from
-//! starting the client to IPCP up.
+//! same MTU is the baseline, not a proxy for pppd. Then the PPPoE path once more receiving
+//! with batched recvmmsg instead of its mapped ring (both ends), for the ring's share. Also
+//! the time from starting the client to IPCP up.
 //!
 //! `sudo cargo bench -p router-tests --bench pppoe`
 
@@ -273,7 +274,36 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    // The same path receiving with batched recvmmsg instead of the mapped ring (both ends),
+    // in a session of its own: what the ring gives.
+    let mut ppp_batch = Vec::new();
+    {
+        pppoe::driver::set_receive_ring(false);
+        let t = topo("benchq");
+        let dir = std::env::temp_dir().join(format!("pppoe-bench-q-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let isp = Isp::start(&t.isp, &dir, "max_payload = 1492\n");
+        let mut wan = Wan::start(&t.router, client::Config::new("eth0", Some(kpn_credentials())));
+        wan.up(Duration::from_secs(15));
+        nat(&t.router, "ppp0");
+        println!("user-space PPPoE receiving with recvmmsg, no ring (ppp0 MTU 1492):");
+        run_all("pppoe-recvmmsg", &t, &mut ppp_batch);
+        drop(wan);
+        drop(isp);
+        pppoe::driver::set_receive_ring(true);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     let cpg = |c: f64, g: f64| if g > 0.0 { c / (g * 5.0) } else { f64::NAN };
+    for ((label, bg, bc), (_, pg, pc)) in ppp_batch.iter().zip(&ppp) {
+        println!(
+            "RESULT pppoe {}, CPU per Gbit recvmmsg / ring = {:.3} | throughput ring {:.2} vs recvmmsg {:.2} Gbit/s",
+            label.split_once(' ').map_or(label.as_str(), |x| x.1),
+            cpg(*bc, *bg) / cpg(*pc, *pg),
+            pg,
+            bg
+        );
+    }
     for (name, base) in [("kernel", &kernel), ("kernel without offloads", &kernel_plain)] {
         println!("ratio PPPoE / {name} (throughput; CPU per Gbit):");
         for ((label, kg, kc), (_, pg, pc)) in base.iter().zip(&ppp) {

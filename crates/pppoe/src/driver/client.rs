@@ -144,7 +144,17 @@ pub async fn run(
         let rx_data = Arc::new(AtomicU64::new(0));
         let mut seen = 0u64;
         info!(interface = %cfg.interface, vlan = ?cfg.vlan, "pppoe: dialing");
+        let mut saved = None;
         loop {
+            // The session is the ISP's from its PADS on: recorded before anything more is
+            // sent, so that after a crash at any later point (LCP, authentication, the NCPs,
+            // or up but before we said so) the next run ends it with a PADT.
+            if let (Some(p), Some(key)) = (&state, m.session_key()) {
+                if saved != Some(key.session_id) {
+                    save_session(p, key.peer, key.session_id, key.vlan.map(|v| v.id));
+                    saved = Some(key.session_id);
+                }
+            }
             while let Some(t) = m.poll_transmit() {
                 let _ = disc.send(&t.bytes);
             }
@@ -160,9 +170,6 @@ pub async fn run(
                                 PathSession { key, mtu: link.mtu, rx: rx_data.clone() },
                                 true,
                             );
-                            if let Some(p) = &state {
-                                save_session(p, key.peer, key.session_id, key.vlan.map(|v| v.id));
-                            }
                         }
                         configure_up(&nc, &ppp, link, cfg.default_routes).await?;
                         info!(session = link.session_id, mtu = link.mtu, ipv4 = ?link.ipv4, ipv6 = ?link.ipv6, "pppoe: up");

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::sys::{PacketSocket, RecvBatch, SendBatch, Tun};
+use super::sys::{PacketSocket, RecvBatch, RxRing, SendBatch, Tun};
 use crate::mss;
 use crate::wire::session::{Classified, DATA_HEADER_MAX, SessionKey, classify, write_data_header};
 use crate::wire::{EthernetHeader, SessionHeader, ip, proto};
@@ -187,62 +187,129 @@ fn rx_loop(
     control: &UnboundedSender<Vec<u8>>,
     stop: &AtomicBool,
 ) {
-    let mut batch = RecvBatch::new(BATCH);
-    // One buffer per frame of a batch, with room for GRO to grow the first of a flow.
-    let mut out: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(VNET + 65536)).collect();
-    let mut gro = tun_rs::GROTable::new();
+    // One buffer per packet of a TUN write, with room for GRO to grow the first of a flow.
+    let mut out = Out {
+        bufs: (0..BATCH).map(|_| Vec::with_capacity(VNET + 65536)).collect(),
+        count: 0,
+        gro: tun_rs::GROTable::new(),
+    };
+    // The mapped ring where the kernel has one; else batched recvmmsg.
+    let mut ring = match super::receive_ring().then(|| RxRing::new(sock)) {
+        Some(Ok(ring)) => Some(ring),
+        Some(Err(e)) => {
+            tracing::debug!("no packet ring ({e}): receiving with recvmmsg");
+            None
+        }
+        None => None,
+    };
+    let mut batch = RecvBatch::new(if ring.is_some() { 0 } else { BATCH });
     while !stop.load(Ordering::Relaxed) {
+        if let Some(ring) = ring.as_mut() {
+            if !ring.wait(RING_WAIT_MS) {
+                continue; // to check `stop`
+            }
+            // Frames as they come, BATCH per TUN write, the sessions looked up once per write.
+            while !stop.load(Ordering::Relaxed) {
+                let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+                let mut taken = 0;
+                while taken < BATCH
+                    && ring.recv_with(|frame| on_frame(frame, &sessions, c, control, &mut out)).is_some()
+                {
+                    taken += 1;
+                }
+                drop(sessions);
+                out.flush(tun);
+                if taken < BATCH {
+                    break; // the ring is empty: wait again
+                }
+            }
+            continue;
+        }
         let n = match batch.recv(sock) {
             Ok(n) => n,
             Err(_) => continue, // timeout (to check `stop`) or a transient error
         };
         let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
-        let mut count = 0;
         for i in 0..n {
-            let frame = batch.frame(i);
-            let Some((id, protocol)) = session_of(frame) else {
-                c.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let Some(s) = sessions.by_id.get(&id) else {
-                // Not carrying data yet: LCP, authentication and the NCPs of a session that
-                // is still coming up belong to the control machine, which checks them.
-                if protocol == proto::IPV4 || protocol == proto::IPV6 {
-                    c.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    c.control_frames.fetch_add(1, Ordering::Relaxed);
-                    let _ = control.send(frame.to_vec());
-                }
-                continue;
-            };
-            match classify(frame, &s.key) {
-                Classified::Data { protocol, payload } => {
-                    s.rx.fetch_add(1, Ordering::Relaxed);
-                    let Some(buf) = out.get_mut(count) else { break };
-                    buf.clear();
-                    buf.resize(VNET, 0);
-                    buf.extend_from_slice(payload);
-                    let packet = buf.get_mut(VNET..).unwrap_or_default();
-                    if mss::clamp(packet, protocol == proto::IPV6, s.mtu) {
-                        c.mss_clamped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    c.rx_packets.fetch_add(1, Ordering::Relaxed);
-                    c.rx_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                    count += 1;
-                }
-                Classified::Control | Classified::Discovery => {
-                    c.control_frames.fetch_add(1, Ordering::Relaxed);
-                    let _ = control.send(frame.to_vec());
-                }
-                Classified::NotOurs | Classified::Malformed(_) => {
-                    c.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            on_frame(batch.frame(i), &sessions, c, control, &mut out);
         }
         drop(sessions);
-        if let Some(packets) = out.get_mut(..count).filter(|p| !p.is_empty()) {
+        out.flush(tun);
+    }
+}
+
+/// How long the receive thread waits for the ring before it looks at `stop` again.
+const RING_WAIT_MS: i32 = 100;
+
+/// The packets for the next TUN write.
+struct Out {
+    bufs: Vec<Vec<u8>>,
+    count: usize,
+    gro: tun_rs::GROTable,
+}
+
+impl Out {
+    /// The next free buffer, its virtio-net header zeroed; `None` when all are taken.
+    fn next(&mut self) -> Option<&mut Vec<u8>> {
+        let buf = self.bufs.get_mut(self.count)?;
+        buf.clear();
+        buf.resize(VNET, 0);
+        Some(buf)
+    }
+
+    /// Writes the packets taken so far to the TUN device.
+    fn flush(&mut self, tun: &Tun) {
+        if let Some(packets) = self.bufs.get_mut(..self.count).filter(|p| !p.is_empty()) {
             // Segments of one TCP flow are coalesced (GRO) and written with one system call.
-            let _ = tun.device().send_multiple(&mut gro, packets, VNET);
+            let _ = tun.device().send_multiple(&mut self.gro, packets, VNET);
+        }
+        self.count = 0;
+    }
+}
+
+/// One received frame: a data packet of a session into `out` (MSS clamped), a control frame
+/// to the control task, anything else counted and dropped.
+fn on_frame(
+    frame: &[u8],
+    sessions: &Sessions,
+    c: &Counters,
+    control: &UnboundedSender<Vec<u8>>,
+    out: &mut Out,
+) {
+    let Some((id, protocol)) = session_of(frame) else {
+        c.dropped_frames.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let Some(s) = sessions.by_id.get(&id) else {
+        // Not carrying data yet: LCP, authentication and the NCPs of a session that is still
+        // coming up belong to the control machine, which checks them.
+        if protocol == proto::IPV4 || protocol == proto::IPV6 {
+            c.dropped_frames.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.control_frames.fetch_add(1, Ordering::Relaxed);
+            let _ = control.send(frame.to_vec());
+        }
+        return;
+    };
+    match classify(frame, &s.key) {
+        Classified::Data { protocol, payload } => {
+            s.rx.fetch_add(1, Ordering::Relaxed);
+            let Some(buf) = out.next() else { return };
+            buf.extend_from_slice(payload);
+            let packet = buf.get_mut(VNET..).unwrap_or_default();
+            if mss::clamp(packet, protocol == proto::IPV6, s.mtu) {
+                c.mss_clamped.fetch_add(1, Ordering::Relaxed);
+            }
+            c.rx_packets.fetch_add(1, Ordering::Relaxed);
+            c.rx_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+            out.count += 1;
+        }
+        Classified::Control | Classified::Discovery => {
+            c.control_frames.fetch_add(1, Ordering::Relaxed);
+            let _ = control.send(frame.to_vec());
+        }
+        Classified::NotOurs | Classified::Malformed(_) => {
+            c.dropped_frames.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
