@@ -213,7 +213,9 @@ fn rx_loop(
                 let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
                 let mut taken = 0;
                 while taken < BATCH
-                    && ring.recv_with(|frame| on_frame(frame, &sessions, c, control, &mut out)).is_some()
+                    && ring
+                        .recv_with(|frame| on_frame(frame, &sessions, c, control, &mut out))
+                        .is_some()
                 {
                     taken += 1;
                 }

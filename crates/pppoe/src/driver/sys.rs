@@ -360,7 +360,12 @@ impl<'a> RxRing<'a> {
     /// (the caller then receives with [`RecvBatch`]).
     pub fn new(sock: &'a PacketSocket) -> io::Result<Self> {
         let fd = sock.fd.as_raw_fd();
-        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &(libc::tpacket_versions::TPACKET_V2 as i32))?;
+        setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &(libc::tpacket_versions::TPACKET_V2 as i32),
+        )?;
         setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RESERVE, &(TAG_ROOM as u32))?;
         let req = libc::tpacket_req {
             tp_block_size: (RING_FRAME * RING_FRAMES_PER_BLOCK) as u32,
@@ -400,8 +405,7 @@ impl<'a> RxRing<'a> {
 
     /// Whether the next slot holds a frame for us.
     fn ready(&self) -> bool {
-        slot_status(self.slot()).load(std::sync::atomic::Ordering::Acquire)
-            & libc::TP_STATUS_USER
+        slot_status(self.slot()).load(std::sync::atomic::Ordering::Acquire) & libc::TP_STATUS_USER
             != 0
     }
 
