@@ -149,3 +149,41 @@ impl Line {
         Line { lan, router, isp, inet, _internet: internet, lab }
     }
 }
+
+/// Sends `mb` MiB from `router` to the internet host (203.0.113.10, port 5001) over TCP and
+/// gets them echoed back, every byte checked both ways (the upload and the download path of
+/// the router's WAN); the connection must come from an address starting with `from`.
+pub fn transfer(router: &Netns, inet: &Netns, mb: usize, from: &str) {
+    use std::io::Read;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let echo = inet
+        .spawn(move |_| async move {
+            let l = std::net::TcpListener::bind("203.0.113.10:5001").expect("bind 5001");
+            tx.send(()).expect("ready");
+            let (mut s, peer) = l.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).expect("read the upload");
+            s.write_all(&got).expect("echo it back");
+            peer.ip()
+        })
+        .expect("echo thread");
+    rx.recv_timeout(Duration::from_secs(5)).expect("the echo listening");
+    let data: Vec<u8> = (0..mb * 1024 * 1024).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let sent = data.clone();
+    let back = router
+        .run(move |_| async move {
+            let mut s = std::net::TcpStream::connect("203.0.113.10:5001").expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            s.write_all(&sent).expect("upload");
+            s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).expect("download");
+            back
+        })
+        .expect("router thread");
+    let peer = echo.join().expect("echo");
+    assert!(peer.to_string().starts_with(from), "sent from the WAN address: {peer}");
+    assert_eq!(back.len(), data.len(), "bytes echoed back");
+    assert!(back == data, "bytes differ");
+}

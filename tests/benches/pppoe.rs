@@ -278,7 +278,7 @@ fn main() {
     // in a session of its own: what the ring gives.
     let mut ppp_batch = Vec::new();
     {
-        pppoe::driver::set_receive_ring(false);
+        pppoe::driver::set_packet_rings(false);
         let t = topo("benchq");
         let dir = std::env::temp_dir().join(format!("pppoe-bench-q-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -290,7 +290,7 @@ fn main() {
         run_all("pppoe-recvmmsg", &t, &mut ppp_batch);
         drop(wan);
         drop(isp);
-        pppoe::driver::set_receive_ring(true);
+        pppoe::driver::set_packet_rings(true);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -67,34 +66,9 @@ fn kpn_client(password: &str) -> Config {
     c
 }
 
-/// Sends `mb` MiB from the router to the internet host over TCP and checks every byte.
+/// `mb` MiB from the router to the internet host and back over TCP, every byte checked.
 fn transfer(n: &Net, mb: usize) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink = n
-        .inet
-        .spawn(move |_| async move {
-            let l = std::net::TcpListener::bind("203.0.113.10:5001").unwrap();
-            tx.send(()).unwrap();
-            let (mut s, peer) = l.accept().unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).unwrap();
-            (peer.ip(), got)
-        })
-        .unwrap();
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let data: Vec<u8> = (0..mb * 1024 * 1024).map(|i| (i * 7 + i / 4096) as u8).collect();
-    let sent = data.clone();
-    n.router
-        .run(move |_| async move {
-            let mut s = std::net::TcpStream::connect("203.0.113.10:5001").unwrap();
-            s.write_all(&sent).unwrap();
-        })
-        .unwrap();
-    let (peer, got) = sink.join().unwrap();
-    assert!(peer.to_string().starts_with("198.51.100."), "sent from the PPP address: {peer}");
-    assert_eq!(got.len(), data.len());
-    assert!(got == data, "bytes differ");
+    router_tests::wan::transfer(&n.router, &n.inet, mb, "198.51.100.");
 }
 
 #[test]

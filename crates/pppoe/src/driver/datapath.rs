@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::sys::{PacketSocket, RecvBatch, RxRing, SendBatch, Tun};
+use super::sys::{PacketSocket, RecvBatch, RxRing, SendBatch, Tun, TxRing};
 use crate::mss;
 use crate::wire::session::{Classified, DATA_HEADER_MAX, SessionKey, classify, write_data_header};
 use crate::wire::{EthernetHeader, SessionHeader, ip, proto};
@@ -194,7 +194,7 @@ fn rx_loop(
         gro: tun_rs::GROTable::new(),
     };
     // The mapped ring where the kernel has one; else batched recvmmsg.
-    let mut ring = match super::receive_ring().then(|| RxRing::new(sock)) {
+    let mut ring = match super::rings().then(|| RxRing::new(sock)) {
         Some(Ok(ring)) => Some(ring),
         Some(Err(e)) => {
             tracing::debug!("no packet ring ({e}): receiving with recvmmsg");
@@ -323,6 +323,13 @@ fn tx_loop(
     c: &Counters,
     stop: &AtomicBool,
 ) {
+    // The mapped ring where the kernel has one; else batched sendmmsg on the session socket.
+    if super::rings() {
+        match TxRing::open(sock.ifindex()) {
+            Ok(ring) => return tx_ring_loop(ring, tun, sessions, c, stop),
+            Err(e) => tracing::debug!("no packet ring ({e}): sending with sendmmsg"),
+        }
+    }
     let mut batch = SendBatch::new(TX_BUFS);
     let mut super_packet = vec![0u8; VNET + 65536];
     let mut sizes = vec![0usize; TX_BUFS];
@@ -355,12 +362,72 @@ fn tx_loop(
     }
 }
 
-/// Sends the packet of `len` bytes that the TUN read put at `bufs[b][DATA_HEADER_MAX..]`: picks its
-/// session, clamps its MSS, writes the session headers right in front of it and queues the
-/// frame. Only a queued packet counts as sent; one too large for its buffer, with no session,
-/// or refused by the batch counts as dropped.
+/// [`tx_loop`] through the mapped ring: the TUN read cuts its super-packets straight into the
+/// ring's slots, the session headers go in front of each in place, one `send` sends them all.
+fn tx_ring_loop(
+    mut ring: TxRing,
+    tun: &Tun,
+    sessions: &RwLock<Sessions>,
+    c: &Counters,
+    stop: &AtomicBool,
+) {
+    let mut super_packet = vec![0u8; VNET + 65536];
+    let mut sizes = vec![0usize; GSO_MAX_SEGS];
+    let mut frames: Vec<Option<(usize, usize)>> = Vec::with_capacity(GSO_MAX_SEGS);
+    while !stop.load(Ordering::Relaxed) {
+        if !tun.wait_readable(200) {
+            continue;
+        }
+        let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+        let mut submitted = false;
+        loop {
+            let mut slots = ring.slots(GSO_MAX_SEGS);
+            if slots.len() < GSO_MAX_SEGS {
+                // The kernel still holds the slots ahead: send what waits, let it free them.
+                drop(slots);
+                let _ = ring.kick();
+                submitted = false;
+                ring.wait_free(10);
+                break;
+            }
+            let n = match tun.device().recv_multiple(
+                &mut super_packet,
+                &mut slots,
+                &mut sizes,
+                DATA_HEADER_MAX,
+            ) {
+                Ok(n) => n,
+                Err(_) => break, // WouldBlock: nothing more waiting
+            };
+            frames.clear();
+            for (slot, &len) in slots.iter_mut().zip(&sizes).take(n) {
+                let framed = frame_packet(slot.as_mut(), len, &sessions, c);
+                count_sent(c, framed.is_some(), len);
+                frames.push(framed);
+            }
+            drop(slots);
+            ring.submit(&frames);
+            submitted = true;
+        }
+        drop(sessions);
+        if submitted {
+            let _ = ring.kick();
+        }
+    }
+}
+
+/// Frames the packet of `len` bytes that the TUN read put at `bufs[b][DATA_HEADER_MAX..]`
+/// and queues it; only a queued packet counts as sent; one too large for its buffer, with no
+/// session, or refused by the batch counts as dropped.
 fn queue_packet(batch: &mut SendBatch, b: usize, len: usize, sessions: &Sessions, c: &Counters) {
-    if frame_packet(batch, b, len, sessions, c).is_some() {
+    let framed = batch.bufs.get_mut(b).and_then(|buf| frame_packet(buf, len, sessions, c));
+    let queued = framed.is_some_and(|(start, flen)| batch.push(b, start, flen).is_ok());
+    count_sent(c, queued, len);
+}
+
+/// Counts a packet from the TUN device: sent (queued for the wire) or dropped.
+fn count_sent(c: &Counters, sent: bool, len: usize) {
+    if sent {
         c.tx_packets.fetch_add(1, Ordering::Relaxed);
         c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
     } else {
@@ -368,14 +435,17 @@ fn queue_packet(batch: &mut SendBatch, b: usize, len: usize, sessions: &Sessions
     }
 }
 
+/// Frames the packet of `len` bytes that the TUN read put at `buf[DATA_HEADER_MAX..]`: picks
+/// its session, clamps its MSS and writes the session headers right in front of it. Returns
+/// where the frame is in `buf` (start, length); `None` for a packet too large for its buffer
+/// or with no session (dropped).
 fn frame_packet(
-    batch: &mut SendBatch,
-    b: usize,
+    buf: &mut [u8],
     len: usize,
     sessions: &Sessions,
     c: &Counters,
-) -> Option<()> {
-    let (head, rest) = batch.bufs.get_mut(b)?.split_at_mut_checked(DATA_HEADER_MAX)?;
+) -> Option<(usize, usize)> {
+    let (head, rest) = buf.split_at_mut_checked(DATA_HEADER_MAX)?;
     let packet = rest.get_mut(..len)?;
     let s = sessions.for_packet(packet)?;
     let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
@@ -386,8 +456,7 @@ fn frame_packet(
     let h = s.key.header_len();
     let start = DATA_HEADER_MAX.checked_sub(h)?;
     let written = write_data_header(head.get_mut(start..)?, &s.key, protocol, len).ok()?;
-    (written == h).then_some(())?;
-    batch.push(b, start, h + len).ok()
+    (written == h).then_some((start, h + len))
 }
 
 #[cfg(test)]

@@ -14,18 +14,19 @@ use std::time::Duration;
 
 pub use datapath::Counters;
 
-static RECEIVE_RING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static RINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Whether the data paths started from now on receive through a mapped packet ring (the
-/// default; [`sys::RxRing`]) or with batched `recvmmsg` ([`sys::RecvBatch`]): for the
-/// benchmark that compares the two, and for a kernel whose rings misbehave. A kernel that
-/// refuses the ring gets `recvmmsg` either way.
-pub fn set_receive_ring(on: bool) {
-    RECEIVE_RING.store(on, std::sync::atomic::Ordering::Relaxed);
+/// Whether the data paths started from now on receive and send through mapped packet rings
+/// (the default; [`sys::RxRing`], [`sys::TxRing`]) or with batched `recvmmsg` and
+/// `sendmmsg` ([`sys::RecvBatch`], [`sys::SendBatch`]): for the benchmark that compares the
+/// two, and for a kernel whose rings misbehave. A kernel that refuses a ring gets the
+/// batched calls either way.
+pub fn set_packet_rings(on: bool) {
+    RINGS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-pub(crate) fn receive_ring() -> bool {
-    RECEIVE_RING.load(std::sync::atomic::Ordering::Relaxed)
+pub(crate) fn rings() -> bool {
+    RINGS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Errors of the drivers.
