@@ -109,6 +109,28 @@ fn root_rfc2516_kpn_vlan6_pap_rfc4638_traffic_and_dns() {
     );
 }
 
+/// RFC 1661 §4.6: the peer's first Configure-Request is answered, not lost: each of five
+/// dials comes up before the restart timer (3 s) could have resent anything. (The session
+/// socket's receive ring was once set up by its thread while the dial had begun: the AC's
+/// first Configure-Request could land in the socket's queue, which nothing reads once the ring
+/// is there, and every such dial took 3 s longer.)
+#[test]
+fn root_rfc1661_4_6_the_peers_first_configure_request_is_not_lost() {
+    let n = net("firstcr");
+    let _isp = isp(&n, "vlan = 6\n");
+    for dial in 0..5 {
+        let started = Instant::now();
+        let mut w = wan(&n, kpn_client("internet"));
+        w.up(Duration::from_secs(10));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(2900),
+            "dial {dial} up after {took:?}: a frame was lost"
+        );
+        w.stop();
+    }
+}
+
 #[test]
 fn root_rfc1994_chap_without_vlan_mtu_1492() {
     let n = net("chap");

@@ -114,7 +114,15 @@ pub struct PppoeClient {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// Session frames that came while the PADS was still awaited (at most [`EARLY_MAX`]):
+    /// the driver reads discovery and session frames on two sockets, so the AC's first
+    /// Configure-Request can overtake the PADS that opens its session. Replayed once the
+    /// session is open when they belong to it, else dropped.
+    early: Vec<(Mac, Vec<u8>)>,
 }
+
+/// Session frames kept while the PADS is awaited: the AC's first LCP frames, no more.
+pub(crate) const EARLY_MAX: usize = 4;
 
 impl PppoeClient {
     /// A client that starts discovery at `now` (the first PADI is ready to send).
@@ -136,6 +144,7 @@ impl PppoeClient {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            early: Vec::new(),
         };
         client.flush();
         client
@@ -204,7 +213,11 @@ impl PppoeClient {
 
     fn handle_session(&mut self, now: Instant, eth: &EthernetHeader, payload: &[u8]) {
         let Phase::Session { key, ppp, .. } = &mut self.phase else {
-            self.stats.ignored += 1;
+            if matches!(self.phase, Phase::Discovery) && self.early.len() < EARLY_MAX {
+                self.early.push((eth.src, payload.to_vec()));
+            } else {
+                self.stats.ignored += 1;
+            }
             return;
         };
         match SessionHeader::parse(payload) {
@@ -239,6 +252,18 @@ impl PppoeClient {
         let mut ppp = Box::new(Ppp::new(settings, self.rng.fork()));
         ppp.start(now);
         self.phase = Phase::Session { key, max_payload, ppp };
+        // What overtook the PADS, in the order it came: the session's own frames are handled
+        // now (the AC's first Configure-Request answered at once, not after its restart
+        // timer), any other session's are ignored as they would have been.
+        for (src, payload) in std::mem::take(&mut self.early) {
+            let eth = EthernetHeader {
+                dst: self.config.mac,
+                src,
+                vlan: self.config.vlan,
+                ethertype: ETHERTYPE_SESSION,
+            };
+            self.handle_session(now, &eth, &payload);
+        }
     }
 
     /// Time passed.

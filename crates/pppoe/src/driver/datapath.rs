@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::sys::{PacketSocket, RecvBatch, RxRing, SendBatch, Tun, TxRing};
+use super::sys::{PacketSocket, RecvBatch, RxRing, SendBatch, Tun};
 use crate::mss;
 use crate::wire::session::{Classified, DATA_HEADER_MAX, SessionKey, classify, write_data_header};
 use crate::wire::{EthernetHeader, SessionHeader, ip, proto};
@@ -141,6 +141,17 @@ impl DataPath {
     ) -> std::io::Result<Self> {
         let sessions = Arc::new(RwLock::new(Sessions::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        // The ring is set up here, before the caller dials: a frame that came in before it
+        // would wait in the socket's queue, which nothing reads once the ring is there (the
+        // peer's first LCP Configure-Request, lost until its restart timer, 3 s, resent it).
+        let ring = match super::rings().then(|| RxRing::new(session_sock.clone())) {
+            Some(Ok(ring)) => Some(ring),
+            Some(Err(e)) => {
+                tracing::debug!("no packet ring ({e}): receiving with recvmmsg");
+                None
+            }
+            None => None,
+        };
         let rx = {
             let (s, t, ss, c, st) = (
                 session_sock.clone(),
@@ -151,7 +162,7 @@ impl DataPath {
             );
             std::thread::Builder::new()
                 .name("pppoe-rx".into())
-                .spawn(move || rx_loop(&s, &t, &ss, &c, &control, &st))?
+                .spawn(move || rx_loop(&s, ring, &t, &ss, &c, &control, &st))?
         };
         let tx = {
             let (s, ss, c, st) = (session_sock, sessions.clone(), counters.clone(), stop.clone());
@@ -181,6 +192,7 @@ fn session_of(frame: &[u8]) -> Option<(u16, u16)> {
 
 fn rx_loop(
     sock: &PacketSocket,
+    mut ring: Option<RxRing>,
     tun: &Tun,
     sessions: &RwLock<Sessions>,
     c: &Counters,
@@ -193,15 +205,7 @@ fn rx_loop(
         count: 0,
         gro: tun_rs::GROTable::new(),
     };
-    // The mapped ring where the kernel has one; else batched recvmmsg.
-    let mut ring = match super::rings().then(|| RxRing::new(sock)) {
-        Some(Ok(ring)) => Some(ring),
-        Some(Err(e)) => {
-            tracing::debug!("no packet ring ({e}): receiving with recvmmsg");
-            None
-        }
-        None => None,
-    };
+    // The mapped ring where the kernel has one ([`DataPath::start`]); else batched recvmmsg.
     let mut batch = RecvBatch::new(if ring.is_some() { 0 } else { BATCH });
     while !stop.load(Ordering::Relaxed) {
         if let Some(ring) = ring.as_mut() {
@@ -323,13 +327,6 @@ fn tx_loop(
     c: &Counters,
     stop: &AtomicBool,
 ) {
-    // The mapped ring where the kernel has one; else batched sendmmsg on the session socket.
-    if super::rings() {
-        match TxRing::open(sock.ifindex()) {
-            Ok(ring) => return tx_ring_loop(ring, tun, sessions, c, stop),
-            Err(e) => tracing::debug!("no packet ring ({e}): sending with sendmmsg"),
-        }
-    }
     let mut batch = SendBatch::new(TX_BUFS);
     let mut super_packet = vec![0u8; VNET + 65536];
     let mut sizes = vec![0usize; TX_BUFS];
@@ -358,60 +355,6 @@ fn tx_loop(
         drop(sessions);
         if !batch.is_empty() {
             let _ = batch.flush(sock);
-        }
-    }
-}
-
-/// [`tx_loop`] through the mapped ring: the TUN read cuts its super-packets straight into the
-/// ring's slots, the session headers go in front of each in place, one `send` sends them all.
-fn tx_ring_loop(
-    mut ring: TxRing,
-    tun: &Tun,
-    sessions: &RwLock<Sessions>,
-    c: &Counters,
-    stop: &AtomicBool,
-) {
-    let mut super_packet = vec![0u8; VNET + 65536];
-    let mut sizes = vec![0usize; GSO_MAX_SEGS];
-    let mut frames: Vec<Option<(usize, usize)>> = Vec::with_capacity(GSO_MAX_SEGS);
-    while !stop.load(Ordering::Relaxed) {
-        if !tun.wait_readable(200) {
-            continue;
-        }
-        let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
-        let mut submitted = false;
-        loop {
-            let mut slots = ring.slots(GSO_MAX_SEGS);
-            if slots.len() < GSO_MAX_SEGS {
-                // The kernel still holds the slots ahead: send what waits, let it free them.
-                drop(slots);
-                let _ = ring.kick();
-                submitted = false;
-                ring.wait_free(10);
-                break;
-            }
-            let n = match tun.device().recv_multiple(
-                &mut super_packet,
-                &mut slots,
-                &mut sizes,
-                DATA_HEADER_MAX,
-            ) {
-                Ok(n) => n,
-                Err(_) => break, // WouldBlock: nothing more waiting
-            };
-            frames.clear();
-            for (slot, &len) in slots.iter_mut().zip(&sizes).take(n) {
-                let framed = frame_packet(slot.as_mut(), len, &sessions, c);
-                count_sent(c, framed.is_some(), len);
-                frames.push(framed);
-            }
-            drop(slots);
-            ring.submit(&frames);
-            submitted = true;
-        }
-        drop(sessions);
-        if submitted {
-            let _ = ring.kick();
         }
     }
 }

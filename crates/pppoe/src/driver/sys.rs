@@ -340,11 +340,14 @@ const RING_BLOCKS: usize = 64;
 /// give it back with `TP_STATUS_KERNEL`; [`RxRing::recv_with`] lends the frame out between
 /// the two and never past them. The 802.1Q tag the kernel took out is put back in place:
 /// `PACKET_RESERVE` keeps room for it in front of the frame.
-pub struct RxRing<'a> {
-    sock: &'a PacketSocket,
+pub struct RxRing {
+    sock: std::sync::Arc<PacketSocket>,
     map: std::ptr::NonNull<u8>,
     next: usize,
 }
+
+// SAFETY: the mapping belongs to the ring alone and is used from one thread at a time.
+unsafe impl Send for RxRing {}
 
 /// The status word at the start of a slot, as the kernel and we hand the slot over.
 fn slot_status(slot: *mut u8) -> &'static std::sync::atomic::AtomicU32 {
@@ -355,10 +358,10 @@ fn slot_status(slot: *mut u8) -> &'static std::sync::atomic::AtomicU32 {
     unsafe { std::sync::atomic::AtomicU32::from_ptr(slot.cast()) }
 }
 
-impl<'a> RxRing<'a> {
+impl RxRing {
     /// Sets the ring up on `sock` and maps it. Fails where the kernel has no packet rings
     /// (the caller then receives with [`RecvBatch`]).
-    pub fn new(sock: &'a PacketSocket) -> io::Result<Self> {
+    pub fn new(sock: std::sync::Arc<PacketSocket>) -> io::Result<Self> {
         let fd = sock.fd.as_raw_fd();
         setsockopt(
             fd,
@@ -468,211 +471,10 @@ fn ring_frame<'s>(slot: &'s mut [u8], hdr: &libc::tpacket2_hdr) -> &'s [u8] {
     slot.get(start..mac + len).unwrap_or_default()
 }
 
-impl Drop for RxRing<'_> {
+impl Drop for RxRing {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `new`; no frame is lent out (`recv_with`
         // borrows `self` mutably for the whole loan).
-        unsafe { libc::munmap(self.map.as_ptr().cast(), Self::len()) };
-    }
-}
-
-/// Where a frame starts in a [`TxRing`] slot: after the kernel's `tpacket2_hdr`, aligned
-/// (`TPACKET2_HDRLEN` less the `sockaddr_ll` the kernel only writes on receive).
-const TX_DATA: usize = 32;
-/// Slots of the [`TxRing`]: 1,024 frames, 2 MiB.
-const TX_RING_BLOCKS: usize = 32;
-
-/// A transmit ring (PACKET_TX_RING, TPACKET_V2) on a send-only packet socket of its own (bound
-/// to protocol 0: it receives nothing). Frames are written straight into the slots of a
-/// ring mapped into our memory (the TUN read cuts its super-packets right into them) and
-/// one `send` hands every filled slot to the kernel, which sends them without copying
-/// them again (the skb points into the ring) and gives each slot back once its skb is freed.
-///
-/// A slot is ours while its status is `TP_STATUS_AVAILABLE`; [`TxRing::slots`] lends the
-/// free ones from the next on, [`TxRing::submit`] passes them to the kernel in order.
-pub struct TxRing {
-    fd: OwnedFd,
-    map: std::ptr::NonNull<u8>,
-    next: usize,
-    /// How many slots from `next` on were seen free (each slot's status is read once per
-    /// turn of the ring, not once per TUN read).
-    free_ahead: usize,
-}
-
-// SAFETY: the mapping belongs to the ring alone; it is used from one thread at a time.
-unsafe impl Send for TxRing {}
-
-/// One slot's frame area, lent by [`TxRing::slots`] (what the TUN read writes into).
-pub struct TxSlot<'r> {
-    data: &'r mut [u8],
-}
-
-impl AsRef<[u8]> for TxSlot<'_> {
-    fn as_ref(&self) -> &[u8] {
-        self.data
-    }
-}
-
-impl AsMut<[u8]> for TxSlot<'_> {
-    fn as_mut(&mut self) -> &mut [u8] {
-        self.data
-    }
-}
-
-impl TxRing {
-    /// Opens the socket on `ifindex` and maps its ring. Fails where the kernel has no
-    /// packet rings (the caller then sends with [`SendBatch`]).
-    pub fn open(ifindex: i32) -> io::Result<Self> {
-        // SAFETY: plain socket(2); the fd is owned at once.
-        let fd =
-            cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
-        // SAFETY: fd is a new, valid descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: zeroed sockaddr_ll is valid; protocol 0: bound for sending, receives nothing.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex;
-        // SAFETY: bind with a correctly sized sockaddr_ll.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
-        let raw = fd.as_raw_fd();
-        let _ = setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1i32);
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_VERSION,
-            &(libc::tpacket_versions::TPACKET_V2 as i32),
-        )?;
-        // A frame the kernel cannot send is skipped and its slot freed, not left blocking the
-        // ring; each frame says where it starts in its slot (`tp_mac`).
-        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_LOSS, &1i32)?;
-        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_HAS_OFF, &1i32)?;
-        let req = libc::tpacket_req {
-            tp_block_size: (RING_FRAME * RING_FRAMES_PER_BLOCK) as u32,
-            tp_block_nr: TX_RING_BLOCKS as u32,
-            tp_frame_size: RING_FRAME as u32,
-            tp_frame_nr: (RING_FRAMES_PER_BLOCK * TX_RING_BLOCKS) as u32,
-        };
-        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
-        // SAFETY: mmap of the ring just set up on this socket, its whole length, shared;
-        // checked for MAP_FAILED.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                Self::len(),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                raw,
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let map = std::ptr::NonNull::new(map.cast()).ok_or_else(|| io::Error::other("mmap"))?;
-        Ok(TxRing { fd, map, next: 0, free_ahead: 0 })
-    }
-
-    const fn slots_total() -> usize {
-        RING_FRAMES_PER_BLOCK * TX_RING_BLOCKS
-    }
-
-    const fn len() -> usize {
-        RING_FRAME * Self::slots_total()
-    }
-
-    fn slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i % slots_total()` is a slot inside the mapping (blocks are whole
-        // multiples of the slot size, back to back).
-        unsafe { self.map.as_ptr().add((i % Self::slots_total()) * RING_FRAME) }
-    }
-
-    fn free(&self, i: usize) -> bool {
-        slot_status(self.slot(i)).load(std::sync::atomic::Ordering::Acquire)
-            == libc::TP_STATUS_AVAILABLE
-    }
-
-    /// Up to `max` free slots from the next on, in ring order (fewer when the kernel still
-    /// holds the following ones), each's frame area from [`TX_DATA`] to the slot's end.
-    pub fn slots(&mut self, max: usize) -> Vec<TxSlot<'_>> {
-        let max = max.min(Self::slots_total());
-        while self.free_ahead < max && self.free(self.next + self.free_ahead) {
-            self.free_ahead += 1;
-        }
-        let n = self.free_ahead.min(max);
-        (0..n)
-            .map(|k| {
-                // SAFETY: slot `next + k` is AVAILABLE, so the kernel does not touch it until
-                // `submit` hands it over; the `n` slots are distinct (n <= slots_total) and
-                // each area lies inside its slot; the loans borrow `self` mutably, so no
-                // other call can submit or lend them meanwhile.
-                let data = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        self.slot(self.next + k).add(TX_DATA),
-                        RING_FRAME - TX_DATA,
-                    )
-                };
-                TxSlot { data }
-            })
-            .collect()
-    }
-
-    /// Hands the next `frames.len()` slots to the kernel, in order: each holds its frame at
-    /// `(start, len)` of its area (what [`TxRing::slots`] lent), or nothing (`None`: the
-    /// kernel skips it and frees the slot). Then [`TxRing::kick`] sends them.
-    pub fn submit(&mut self, frames: &[Option<(usize, usize)>]) {
-        for f in frames.iter().take(Self::slots_total()) {
-            let slot = self.slot(self.next);
-            if self.free_ahead == 0 {
-                break; // never lent: nothing to submit
-            }
-            let (mac, len) = match *f {
-                Some((start, len)) if TX_DATA + start + len <= RING_FRAME => (TX_DATA + start, len),
-                _ => (TX_DATA, 0), // too short to send: skipped (PACKET_LOSS)
-            };
-            // SAFETY: the slot is AVAILABLE (ours); its header's fields are written before
-            // the status store below (Release) hands it to the kernel.
-            unsafe {
-                let h = slot.cast::<libc::tpacket2_hdr>();
-                (&raw mut (*h).tp_len).write(len as u32);
-                (&raw mut (*h).tp_mac).write(mac as u16);
-                (&raw mut (*h).tp_net).write(mac as u16);
-            }
-            slot_status(slot)
-                .store(libc::TP_STATUS_SEND_REQUEST, std::sync::atomic::Ordering::Release);
-            self.next = (self.next + 1) % Self::slots_total();
-            self.free_ahead = self.free_ahead.saturating_sub(1);
-        }
-    }
-
-    /// Sends every submitted frame (the kernel walks the ring from where it stopped).
-    pub fn kick(&self) -> io::Result<()> {
-        // SAFETY: send(2) with no buffer on a packet socket with a TX ring: "send the ring".
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT) };
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-    }
-
-    /// Waits up to `timeout_ms` for the next slot to be free again.
-    pub fn wait_free(&self, timeout_ms: i32) -> bool {
-        if self.free(self.next) {
-            return true;
-        }
-        let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-        // SAFETY: poll(2) on one valid pollfd.
-        let _ = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        self.free(self.next)
-    }
-}
-
-impl Drop for TxRing {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `open`; no slot is lent out (`slots`
-        // borrows `self` mutably for its loans).
         unsafe { libc::munmap(self.map.as_ptr().cast(), Self::len()) };
     }
 }

@@ -359,3 +359,38 @@ fn ac_echo_keeps_quiet_link_alive_and_client_answers() {
     assert_eq!(pair.client_down(), None);
     assert!(pair.client.stats().echo_requests > 0);
 }
+
+/// The driver reads discovery and session frames on two sockets and threads, so the AC's
+/// first Configure-Request can reach the machine before the PADS that opens its session: it
+/// is kept and answered once the session is open, and the link comes up without waiting for
+/// the AC's restart timer (3 s) to resend it.
+#[test]
+fn a_configure_request_that_overtakes_its_pads_is_answered_at_once() {
+    let mut pair = Pair::new(client_config(), ac_config(Some(AuthKind::Pap)));
+    let now = pair.now;
+    let padi = pair.client.poll_transmit().unwrap();
+    pair.ac.handle_input(now, &padi.bytes);
+    let pado = pair.ac.poll_transmit().unwrap();
+    pair.client.handle_input(now, &pado.bytes);
+    let padr = pair.client.poll_transmit().unwrap();
+    assert_eq!(discovery_code(&padr), Some(DiscoveryCode::Padr));
+    pair.ac.handle_input(now, &padr.bytes);
+    let from_ac: Vec<Transmit> = std::iter::from_fn(|| pair.ac.poll_transmit()).collect();
+    assert_eq!(discovery_code(&from_ac[0]), Some(DiscoveryCode::Pads), "{from_ac:?}");
+    assert!(from_ac.len() >= 2, "the AC's Configure-Request follows its PADS: {from_ac:?}");
+    // Swapped: the session frames first, then the PADS.
+    for t in from_ac.iter().skip(1).chain(from_ac.first()) {
+        pair.client.handle_input(now, &t.bytes);
+    }
+    pair.exchange();
+    assert!(pair.client_up().is_some(), "up without a timer: {:?}", pair.client_events);
+    assert_eq!(pair.elapsed_ms(), 0);
+    // Without the PADS, a session frame is not kept past the bound, and never replayed for
+    // another session.
+    let mut c = PppoeClient::new(client_config(), now);
+    let _ = c.poll_transmit();
+    for _ in 0..10 {
+        c.handle_input(now, &from_ac[1].bytes);
+    }
+    assert_eq!(c.stats().ignored, 10 - crate::client::EARLY_MAX as u64);
+}
