@@ -61,7 +61,7 @@ fn main() {
     );
     let mut best = [0u32; 2];
     // One rate grid for both servers (like for like).
-    let grid = rates("DHCP6_BENCH_RATES", &[2000, 3000, 4000, 5000]);
+    let grid = rates("DHCP6_BENCH_RATES", &[4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000]);
     for (i, (which, rates)) in
         [(Which::Ours, grid.clone()), (Which::Kea, grid)].into_iter().enumerate()
     {
