@@ -100,18 +100,9 @@ fn client(n: &Net, hint: u8) -> Config {
     c
 }
 
-/// The lease file's rows for `prefix` as column-name → value maps, oldest first.
+/// Kea's lease file rows for `prefix`, oldest first.
 fn kea_rows(dir: &Path, prefix: Ipv6Addr) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(dir.join("leases6.csv")).unwrap_or_default();
-    let mut lines = text.lines();
-    let header: Vec<String> =
-        lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
-    lines
-        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
-        .filter(|r: &std::collections::HashMap<String, String>| {
-            r.get("address").is_some_and(|a| a.parse::<Ipv6Addr>().ok() == Some(prefix))
-        })
-        .collect()
+    kea::lease_rows(&dir.join("leases6.csv"), prefix.into())
 }
 
 #[test]
