@@ -260,8 +260,8 @@ impl Server {
                 let (log, _) = LeaseLog::open(dir).unwrap();
                 log.leases().any(|r| r.address == a)
             }
-            Server::Kea { _kea, dir } => {
-                drop(_kea);
+            Server::Kea { _kea: kea, dir } => {
+                drop(kea);
                 !router_tests::kea::lease_rows(&dir.join("leases4.csv"), a.into()).is_empty()
             }
         }

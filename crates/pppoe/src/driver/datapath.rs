@@ -192,7 +192,7 @@ fn session_of(frame: &[u8]) -> Option<(u16, u16)> {
 
 fn rx_loop(
     sock: &PacketSocket,
-    mut ring: Option<RxRing>,
+    ring: Option<RxRing>,
     tun: &Tun,
     sessions: &RwLock<Sessions>,
     c: &Counters,
@@ -206,38 +206,33 @@ fn rx_loop(
         gro: tun_rs::GROTable::new(),
     };
     // The mapped ring where the kernel has one ([`DataPath::start`]); else batched recvmmsg.
-    let mut batch = RecvBatch::new(if ring.is_some() { 0 } else { BATCH });
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(ring) = ring.as_mut() {
-            if !ring.wait(RING_WAIT_MS) {
-                continue; // to check `stop`
+    let Some(mut ring) = ring else {
+        let mut batch = RecvBatch::new(BATCH);
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(n) = batch.recv(sock) else {
+                continue; // timeout (to check `stop`) or a transient error
+            };
+            let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
+            for i in 0..n {
+                on_frame(batch.frame(i), &sessions, c, control, &mut out);
             }
-            // Frames as they come, BATCH per TUN write, the sessions looked up once per write.
-            while !stop.load(Ordering::Relaxed) {
-                let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
-                let mut taken = 0;
-                while taken < BATCH
-                    && ring
-                        .recv_with(|frame| on_frame(frame, &sessions, c, control, &mut out))
-                        .is_some()
-                {
-                    taken += 1;
-                }
-                drop(sessions);
-                out.flush(tun);
-                if taken < BATCH {
-                    break; // the ring is empty: wait again
-                }
-            }
-            continue;
+            drop(sessions);
+            out.flush(tun);
         }
-        let n = match batch.recv(sock) {
-            Ok(n) => n,
-            Err(_) => continue, // timeout (to check `stop`) or a transient error
-        };
+        return;
+    };
+    while !stop.load(Ordering::Relaxed) {
+        if !ring.wait(RING_WAIT_MS) {
+            continue; // to check `stop`
+        }
+        // Frames as they come, BATCH per TUN write, the sessions looked up once per write;
+        // a short write means the ring is empty: wait again.
         let sessions = sessions.read().unwrap_or_else(|p| p.into_inner());
-        for i in 0..n {
-            on_frame(batch.frame(i), &sessions, c, control, &mut out);
+        let mut taken = 0;
+        while taken < BATCH
+            && ring.recv_with(|frame| on_frame(frame, &sessions, c, control, &mut out)).is_some()
+        {
+            taken += 1;
         }
         drop(sessions);
         out.flush(tun);
@@ -364,13 +359,7 @@ fn tx_loop(
 /// session, or refused by the batch counts as dropped.
 fn queue_packet(batch: &mut SendBatch, b: usize, len: usize, sessions: &Sessions, c: &Counters) {
     let framed = batch.bufs.get_mut(b).and_then(|buf| frame_packet(buf, len, sessions, c));
-    let queued = framed.is_some_and(|(start, flen)| batch.push(b, start, flen).is_ok());
-    count_sent(c, queued, len);
-}
-
-/// Counts a packet from the TUN device: sent (queued for the wire) or dropped.
-fn count_sent(c: &Counters, sent: bool, len: usize) {
-    if sent {
+    if framed.is_some_and(|(start, flen)| batch.push(b, start, flen).is_ok()) {
         c.tx_packets.fetch_add(1, Ordering::Relaxed);
         c.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
     } else {

@@ -1,5 +1,6 @@
-//! The system calls of the data path: AF_PACKET sockets (bound, BPF-filtered, batched with
-//! recvmmsg/sendmmsg, 802.1Q tags restored from PACKET_AUXDATA) and the TUN device.
+//! The system calls of the data path: AF_PACKET sockets (bound, BPF-filtered), their mapped
+//! receive ring, recvmmsg/sendmmsg batches (802.1Q tags restored from the ring's frame header
+//! or PACKET_AUXDATA), and the TUN device.
 //!
 //! Linux takes a received frame's 802.1Q tag out of the data before any packet socket sees it
 //! (`skb_vlan_untag`) and reports it in the auxiliary data; libpcap puts it back, and so do
@@ -349,15 +350,6 @@ pub struct RxRing {
 // SAFETY: the mapping belongs to the ring alone and is used from one thread at a time.
 unsafe impl Send for RxRing {}
 
-/// The status word at the start of a slot, as the kernel and we hand the slot over.
-fn slot_status(slot: *mut u8) -> &'static std::sync::atomic::AtomicU32 {
-    // SAFETY: every slot starts with `tpacket2_hdr`, whose first field is the `u32`
-    // `tp_status`, aligned (slots are 2048-byte aligned in a page-aligned mapping); the kernel
-    // and this thread only ever access it atomically. The mapping outlives every use: the
-    // reference never leaves `RxRing`'s methods.
-    unsafe { std::sync::atomic::AtomicU32::from_ptr(slot.cast()) }
-}
-
 impl RxRing {
     /// Sets the ring up on `sock` and maps it. Fails where the kernel has no packet rings
     /// (the caller then receives with [`RecvBatch`]).
@@ -406,10 +398,18 @@ impl RxRing {
         unsafe { self.map.as_ptr().add(self.next * RING_FRAME) }
     }
 
+    /// The status word of the next slot, through which the kernel and we hand it over.
+    fn status(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: every slot starts with `tpacket2_hdr`, whose first field is the `u32`
+        // `tp_status`, aligned (slots are 2048-byte aligned in a page-aligned mapping); the
+        // kernel and this thread only ever access it atomically; the mapping lives as long as
+        // `self`, which the reference borrows.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(self.slot().cast()) }
+    }
+
     /// Whether the next slot holds a frame for us.
     fn ready(&self) -> bool {
-        slot_status(self.slot()).load(std::sync::atomic::Ordering::Acquire) & libc::TP_STATUS_USER
-            != 0
+        self.status().load(std::sync::atomic::Ordering::Acquire) & libc::TP_STATUS_USER != 0
     }
 
     /// Waits up to `timeout_ms` for a frame; true when one is there.
@@ -430,19 +430,17 @@ impl RxRing {
     /// Lends the next frame (its 802.1Q tag put back) to `f`, then gives the slot back to the
     /// kernel; `None` when no frame is there.
     pub fn recv_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let slot = self.slot();
-        let status = slot_status(slot).load(std::sync::atomic::Ordering::Acquire);
-        if status & libc::TP_STATUS_USER == 0 {
+        if !self.ready() {
             return None;
         }
+        let slot = self.slot();
         // SAFETY: the slot is ours (TP_STATUS_USER, read with Acquire above) until we store
         // TP_STATUS_KERNEL below, so nothing else touches its bytes meanwhile; it lies inside
-        // the mapping (see `slot`) and starts with a `tpacket2_hdr`.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(slot, RING_FRAME) };
+        // the mapping (see `slot`) and starts with a `tpacket2_hdr`, read (copied out) before
+        // the slot is borrowed as bytes, and the bytes' borrow ends before the store.
         let hdr = unsafe { slot.cast::<libc::tpacket2_hdr>().read() };
-        let frame = ring_frame(bytes, &hdr);
-        let r = f(frame);
-        slot_status(slot).store(libc::TP_STATUS_KERNEL, std::sync::atomic::Ordering::Release);
+        let r = f(ring_frame(unsafe { std::slice::from_raw_parts_mut(slot, RING_FRAME) }, &hdr));
+        self.status().store(libc::TP_STATUS_KERNEL, std::sync::atomic::Ordering::Release);
         self.next = (self.next + 1) % (RING_FRAMES_PER_BLOCK * RING_BLOCKS);
         Some(r)
     }
