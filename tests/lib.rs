@@ -265,6 +265,31 @@ pub fn listening(ns: &Netns, proto: &str, filter: &str) -> bool {
     !out.stdout.is_empty()
 }
 
+/// Whether the kernel takes nftables flowtables (the firewall's fast path; `nf_flow_table`),
+/// asked of nft itself in `ns`: a flowtable over `device` (which must exist there) in a
+/// table made and deleted in one transaction. Returns nft's refusal when the kernel refuses
+/// it (panics when nft fails for any other reason).
+pub fn kernel_flowtables(ns: &Netns, device: &str) -> Result<(), String> {
+    let script = format!(
+        "table inet flowtable_probe {{\n\tflowtable f {{\n\t\thook ingress priority filter; devices = {{ \"{device}\" }};\n\t}}\n}}\n\
+         delete table inet flowtable_probe\n"
+    );
+    let mut nft = ns.command("nft");
+    nft.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+    nft.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = nft.spawn().expect("nft (Debian nftables)");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        stdin.write_all(script.as_bytes()).expect("nft reads its script");
+    }
+    let out = child.wait_with_output().expect("nft runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// A scratch directory `TAG-PID` in the system's temporary directory, made empty on
 /// creation. Removed on drop, except while the test panics: then it stays, with its logs.
 pub struct TempDir(PathBuf);

@@ -16,7 +16,9 @@
 //!    forwards, as a map and as rules (a NAT chain sees each connection's first packet: the
 //!    rules are walked once per connection).
 //! 4. **Forwarding throughput** (iperf3, one TCP flow lan -> wan): no ruleset, the map with
-//!    10 forwards, and with 10,000.
+//!    10 forwards, and with 10,000 (all without the fast path, `fast_path = false`).
+//! 5. **The fast path**: the same with 10 forwards and the flowtable, against part 4's figure
+//!    without it; not measured (and said so) where the kernel has no `nf_flow_table`.
 //!
 //! `sudo cargo bench -p router-tests --bench fw` (`FW_BENCH_ROUNDS`, default 7). The last
 //! lines, `RESULT <what> = <ratio> | <figures>`, are what `make bench` collects.
@@ -47,7 +49,8 @@ fn toml(n: u16) -> String {
     let mut t = String::from(
         "[wan]\ninterface = \"wan0\"\nmode = \"static\"\n[wan.static]\nipv4 = \"198.51.100.2/24\"\n\
          gateway = \"198.51.100.1\"\n[wan.ipv6]\nenabled = false\n[[lan]]\nname = \"lan\"\n\
-         interface = \"lan0\"\nipv4 = \"192.168.1.1/24\"\n[http]\nenabled = false\n",
+         interface = \"lan0\"\nipv4 = \"192.168.1.1/24\"\n[http]\nenabled = false\n\
+         [firewall]\nfast_path = false\n",
     );
     for i in 0..n {
         let (port, to) = forward(i);
@@ -87,6 +90,7 @@ fn fw_config(n: u16) -> FwConfig {
         lan_tcp: vec![],
         extra_wans: vec![],
         split: None,
+        fast_path: false,
     }
 }
 
@@ -449,6 +453,31 @@ fn main() {
         mean("10"),
         mean("10000") / mean("none")
     ));
+
+    // 5. The fast path: throughput with 10 forwards and the flowtable, against the same
+    // ruleset without it (part 4), where the kernel takes flowtables.
+    let fast = files
+        .write("routerd-fast.toml", &toml(10).replace("fast_path = false", "fast_path = true"));
+    let out = r
+        .command(bin("routerd"))
+        .args(["firewall", "--config", fast.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "routerd firewall with the fast path: {said}");
+    if said.contains("without the fast path") {
+        println!("fast path: not measured, {}", said.trim());
+    } else {
+        let with: Vec<f64> = (0..2).map(|_| iperf(&lan, &wan)).collect();
+        let with = with.iter().sum::<f64>() / with.len() as f64;
+        println!("forwarding, 1 TCP flow, 10 forwards with the fast path: {with:.2} Gbit/s");
+        results.push(format!(
+            "RESULT fw throughput with the fast path / without (10 forwards) = {:.3} | {:.2} vs {:.2} Gbit/s",
+            with / mean("10"),
+            with,
+            mean("10")
+        ));
+    }
     for l in results {
         println!("{l}");
     }

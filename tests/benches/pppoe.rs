@@ -104,6 +104,7 @@ fn nat(router: &Netns, wan: &str) {
         lan_tcp: vec![],
         extra_wans: vec![],
         split: None,
+        fast_path: false,
     };
     let rs = fw::build(&cfg, &FwState::default()).unwrap();
     router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();

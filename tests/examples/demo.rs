@@ -102,6 +102,7 @@ fn main() {
         lan_tcp: vec![],
         extra_wans: vec![],
         split: None,
+        fast_path: false,
     };
     let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local) }).unwrap();
     let rules = rs.rule_count();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use fw::{Firewall, FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto};
 use netcfg::{Family, Route};
 use netlab::{Lab, Netns};
-use router_tests::{PeerEcho, lab, peer_seen};
+use router_tests::{PeerEcho, kernel_flowtables, lab, peer_seen};
 
 const SHORT: Duration = Duration::from_millis(700);
 const LONG: Duration = Duration::from_secs(5);
@@ -54,6 +54,7 @@ fn config() -> FwConfig {
         lan_tcp: vec![],
         extra_wans: vec![],
         split: None,
+        fast_path: false,
     }
 }
 
@@ -145,15 +146,12 @@ fn build(test: &str) -> Net {
     Net { _lab: lab, lan, router, wan }
 }
 
-#[test]
-fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
-    let lab = lab("fweq");
-    let (a, b) = (lab.netns("netlink").unwrap(), lab.netns("cli").unwrap());
-    let rs = fw::build(&config(), &state()).unwrap();
-    apply_in(&a, &rs).unwrap();
+/// Loads `rs` with `nft -f` into `cli` and returns both kernels' listings of the table
+/// (`ours` as applied in `netlink` before), bytecode included: they must be the same.
+fn assert_same_as_nft(netlink: &Netns, cli: &Netns, rs: &fw::Ruleset) -> String {
     let script = std::env::temp_dir().join(format!("fweq-{}.nft", std::process::id()));
     std::fs::write(&script, rs.to_nft()).unwrap();
-    nft(&b, &["-f", script.to_str().unwrap()]);
+    nft(cli, &["-f", script.to_str().unwrap()]);
     let _ = std::fs::remove_file(&script);
     // The kernel's bytecode for both, expression by expression.
     // A map's elements are listed in the order of its hash table, seeded per set: sorted.
@@ -171,10 +169,11 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
         }
         out.join("\n")
     };
-    let ours = sorted_elements(nft(&a, &["--debug=netlink", "list", "table", "inet", "routerd"]));
-    let cli = sorted_elements(nft(&b, &["--debug=netlink", "list", "table", "inet", "routerd"]));
-    if ours != cli {
-        let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), cli.lines().collect());
+    let list = ["--debug=netlink", "list", "table", "inet", &rs.table];
+    let ours = sorted_elements(nft(netlink, &list));
+    let theirs = sorted_elements(nft(cli, &list));
+    if ours != theirs {
+        let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
         let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
         let near = |v: &[&str]| {
             v.get(at.saturating_sub(3)..(at + 3).min(v.len())).unwrap_or_default().join("\n")
@@ -185,6 +184,16 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
             near(&b)
         );
     }
+    ours
+}
+
+#[test]
+fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
+    let lab = lab("fweq");
+    let (a, b) = (lab.netns("netlink").unwrap(), lab.netns("cli").unwrap());
+    let rs = fw::build(&config(), &state()).unwrap();
+    apply_in(&a, &rs).unwrap();
+    let ours = assert_same_as_nft(&a, &b, &rs);
     assert!(ours.contains("exthdr write tcpopt"), "MSS clamping present");
 
     // And the JSON read-back matches the model, chain by chain and rule by rule.
@@ -216,6 +225,65 @@ fn root_fw_netlink_ruleset_equals_nft_cli_ruleset() {
         let elems = m["map"]["elem"].as_array().unwrap_or_else(|| panic!("{m}"));
         assert_eq!(elems.len(), n, "{m}");
         assert!(elems.iter().all(|e| e.to_string().contains("counter")), "{m}");
+    }
+}
+
+/// The fast path (an Ethernet WAN). Where nft can load the flowtable, our batch builds the
+/// same flowtable and the same rules that add to it; where the kernel refuses it (no
+/// `nf_flow_table`, as on the machines this was written on, or a device that is not there),
+/// the rest of the ruleset is applied without it, the same as nft applies that, and the
+/// refusal is reported. A device that is missing is refused by every kernel, so that branch
+/// runs everywhere.
+#[test]
+fn root_fw_fast_path_as_nft_builds_it_or_the_rest_without_it() {
+    let lab = lab("fwfast");
+    let (a, b) = (lab.netns("netlink").unwrap(), lab.netns("cli").unwrap());
+    // The flowtable's devices must exist in both.
+    lab.connect(&a, "wan0", &b, "wan0").unwrap();
+    lab.connect(&a, "lan0", &b, "lan0").unwrap();
+    let mut c = config();
+    c.clamp_mss = false;
+    c.fast_path = true;
+    let mut missing = c.clone();
+    missing.lans[0].interface = "nosuch0".into();
+    for (what, c) in [("lan0 and wan0", c), ("a device missing", missing)] {
+        let rs = fw::build(&c, &state()).unwrap();
+        assert!(rs.flowtable.is_some(), "{what}");
+        let kernel = kernel_flowtables(&b, &c.lans[0].interface);
+        let asked = rs.clone();
+        let applied = a
+            .run(move |_| async move { Firewall::update_or_without_fast_path(None, asked) })
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{what}: applied with or without the fast path: {e}"));
+        println!("{what}: nft: {kernel:?}; ours: {:?}", applied.fast_path_refused);
+        match kernel {
+            Ok(()) => {
+                assert_eq!(applied.fast_path_refused, None, "{what}: nft loads it, so must we");
+                assert_eq!(applied.ruleset, rs);
+                let listing = assert_same_as_nft(&a, &b, &rs);
+                assert!(listing.contains("flowtable fastpath"), "{listing}");
+                assert!(listing.contains("flow add @fastpath"), "{listing}");
+            }
+            Err(nft_says) => {
+                let refused = applied.fast_path_refused.unwrap_or_else(|| {
+                    panic!("{what}: nft was refused ({nft_says}) and ours was not")
+                });
+                assert!(refused.contains("add flowtable fastpath"), "{refused}");
+                // Our text of it is what nft parses (the kernel refuses it, not nft's parser).
+                let script =
+                    std::env::temp_dir().join(format!("fwfast-{}.nft", std::process::id()));
+                std::fs::write(&script, rs.to_nft()).unwrap();
+                let out = b.command("nft").arg("-c").arg("-f").arg(&script).output().unwrap();
+                let _ = std::fs::remove_file(&script);
+                let said = String::from_utf8_lossy(&out.stderr);
+                assert!(!out.status.success() && said.contains("Could not process rule"), "{said}");
+                assert!(!said.contains("syntax error"), "{said}");
+                assert_eq!(applied.ruleset, rs.without_flowtable());
+                let listing = assert_same_as_nft(&a, &b, &applied.ruleset);
+                assert!(!listing.contains("flow"), "{listing}");
+                assert!(listing.contains("forwards_tcp"), "the rest is in force: {listing}");
+            }
+        }
     }
 }
 

@@ -279,6 +279,8 @@ fn routerctl(h: &Home, ip: &str) {
         assert_eq!(v["status"]["services"][svc]["state"], "running", "{svc}: {json}");
     }
     assert!(v["status"]["ready_after_ms"].as_u64().is_some(), "{json}");
+    // A PPPoE WAN is a TUN device: no flowtable.
+    assert_eq!(v["status"]["fast_path"]["state"], "not_with_pppoe", "{json}");
     let (_, leases) = h.routerd.ctl(&["leases", "--json"]);
     assert!(
         leases.contains(&format!("\"address\":\"{ip}\""))
@@ -704,6 +706,7 @@ fn status_page(h: &Home) {
     assert!(dom.contains("WAN up"), "the badge says the WAN is up: {dom}\n{log}");
     assert!(dom.contains("laptop"), "the lease's host name in the table: {dom}");
     assert!(dom.contains("2001:db8:"), "the delegated prefix: {dom}");
+    assert!(dom.contains("fast path: not with a PPPoE WAN"), "the fast path's state: {dom}");
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     let shot = std::env::var_os("CARGO_TARGET_TMPDIR")

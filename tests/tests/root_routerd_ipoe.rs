@@ -349,6 +349,31 @@ fn root_routerd_wan_static() {
     routerd.wait_for(secs(10), "the static WAN up", || routerd.logs().contains("wan up (static)"));
     let (ok, text) = routerd.ctl(&["status", "--check"]);
     assert!(ok, "healthy: {text}");
+    // The fast path (on by default with an Ethernet WAN): on where the kernel takes
+    // flowtables, else refused and said so, and the rest of the firewall in force either
+    // way (the NAT below).
+    let fast = routerd.wait_for(secs(10), "the firewall service to apply the fast path", || {
+        let f = routerd.json("status")["status"]["fast_path"].clone();
+        if f["state"] == "pending" { Err(f.to_string()) } else { Ok(f) }
+    });
+    let table = router.command("nft").args(["list", "table", "inet", "routerd"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    match router_tests::kernel_flowtables(&router, "lan0") {
+        Ok(()) => {
+            assert_eq!(fast["state"], "on", "{fast}");
+            assert_eq!(fast["devices"], serde_json::json!(["eth0", "lan0"]), "{fast}");
+            assert!(
+                table.contains("flowtable fastpath") && table.contains("flow add @fastpath"),
+                "{table}"
+            );
+        }
+        Err(nft_says) => {
+            assert_eq!(fast["state"], "refused", "{fast} (nft: {nft_says})");
+            assert!(fast["error"].as_str().unwrap_or_default().contains("flowtable"), "{fast}");
+            assert!(!table.contains("flow") && table.contains("masquerade"), "{table}");
+            assert!(routerd.logs().contains("refused the fast path"), "{}", routerd.logs());
+        }
+    }
     let echo = PeerEcho::start(&isp, "198.51.100.1:8080".parse::<SocketAddr>().unwrap());
     let seen = peer_seen(&lan, "198.51.100.1:8080".parse().unwrap(), secs(5));
     assert_eq!(seen.as_deref(), Some("198.51.100.7"), "NATed to the static address");

@@ -17,8 +17,23 @@ pub struct Ruleset {
     pub table: String,
     /// Its maps, defined before the chains whose rules look them up.
     pub maps: Vec<PortMap>,
+    /// Its fast path, if it has one, defined before the rule that adds flows to it.
+    pub flowtable: Option<Flowtable>,
     /// Its chains, base chains first.
     pub chains: Vec<Chain>,
+}
+
+/// An nftables flowtable (`flowtable NAME { hook ingress priority filter; devices = ...; }`):
+/// the fast path. Once a rule added an established connection to it ([`Action::FlowAdd`]),
+/// the connection's packets go from the ingress of one of its devices straight out of the
+/// other (routed, NATed, TTL decreased), past the forward chain and the NAT chains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowtable {
+    /// Its name.
+    pub name: String,
+    /// The devices whose traffic it takes: the WAN and the LANs. Each must exist when the
+    /// table is applied (the kernel hooks their ingress).
+    pub devices: Vec<String>,
 }
 
 /// A named map from a destination port to an inside address and port: the port forwards of
@@ -245,6 +260,9 @@ pub enum Action {
     /// `NAME`, DNAT to the address and port found; no verdict when it is not there. Put an
     /// IPv4 and a TCP or UDP match first.
     DnatPortMap(String),
+    /// `flow add @NAME`: the connection goes into the [`Flowtable`] `NAME` (the kernel takes
+    /// TCP and UDP connections once they are established; others go on as before).
+    FlowAdd(String),
 }
 
 impl Rule {
@@ -312,6 +330,7 @@ impl fmt::Display for Action {
             Action::Dnat { addr, port: None } => write!(f, "dnat ip to {addr}"),
             Action::ClampMssToPmtu => f.write_str("tcp option maxseg size set rt mtu"),
             Action::DnatPortMap(m) => write!(f, "dnat ip to th dport map @{m}"),
+            Action::FlowAdd(t) => write!(f, "flow add @{t}"),
         }
     }
 }
@@ -366,6 +385,16 @@ impl Ruleset {
             }
             let _ = writeln!(s, "\t}}");
         }
+        if let Some(ft) = &self.flowtable {
+            let devices: Vec<String> = ft.devices.iter().map(|d| format!("\"{d}\"")).collect();
+            let _ = writeln!(s, "\tflowtable {} {{", ft.name);
+            let _ = writeln!(
+                s,
+                "\t\thook ingress priority filter; devices = {{ {} }};",
+                devices.join(", ")
+            );
+            let _ = writeln!(s, "\t}}");
+        }
         for c in &self.chains {
             let _ = writeln!(s, "\tchain {} {{", c.name);
             if let Some(b) = c.base {
@@ -391,6 +420,17 @@ impl Ruleset {
         }
         s.push_str("}\n");
         s
+    }
+
+    /// The same ruleset without its fast path: no flowtable, no rule that adds to it.
+    pub fn without_flowtable(&self) -> Ruleset {
+        let mut rs = self.clone();
+        if let Some(ft) = rs.flowtable.take() {
+            for c in &mut rs.chains {
+                c.rules.retain(|r| r.action != Action::FlowAdd(ft.name.clone()));
+            }
+        }
+        rs
     }
 
     /// How many rules in all.

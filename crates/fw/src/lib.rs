@@ -8,6 +8,11 @@
 //!   `inet` table whole. The kernel applies all of it or nothing; on failure the previous
 //!   ruleset stays in force and the error names the rule the kernel refused.
 //!
+//! The fast path ([`FwConfig::fast_path`], for Ethernet WANs) is an nftables flowtable that
+//! established connections go into: their packets then pass from one interface to the other
+//! at the ingress hook, past the forward and NAT chains. Where the kernel has no
+//! `nf_flow_table`, [`Firewall::update_or_without_fast_path`] applies the rest without it.
+//!
 //! Re-applying (on a new public address or prefix) replaces the table but not the
 //! connection tracking state, so established connections and their NAT mappings go on.
 //!
@@ -21,7 +26,7 @@ mod netlink;
 
 pub use counters::{ElementCounter, RuleCounter};
 
-pub use ir::Ruleset;
+pub use ir::{Flowtable, Ruleset};
 pub use model::{
     ExtraWan, FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, Split, build,
 };
@@ -51,6 +56,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// Whether the kernel refused the ruleset's flowtable (a kernel without `nf_flow_table`,
+    /// or one of its devices not there): nothing was applied, and the rest of the ruleset
+    /// was not looked at.
+    pub fn refused_flowtable(&self) -> bool {
+        matches!(self, Error::Rejected { what, .. } if what.starts_with(netlink::FLOWTABLE_ADD))
+    }
+}
+
+/// What [`Firewall::update_or_without_fast_path`] put in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The ruleset in force: the one asked for, or that one without its flowtable.
+    pub ruleset: Ruleset,
+    /// What was done.
+    pub update: Update,
+    /// Why the kernel refused the flowtable, when it did.
+    pub fast_path_refused: Option<String>,
 }
 
 /// What [`Firewall::update`] did.
@@ -97,6 +122,24 @@ impl Firewall {
         }
         netlink::apply(new)?;
         Ok(Update::Replaced)
+    }
+
+    /// [`Firewall::update`]; where the kernel refuses the ruleset's flowtable, the same
+    /// ruleset without it (and so without the fast path): the firewall is never left
+    /// unapplied for want of the fast path.
+    pub fn update_or_without_fast_path(
+        old: Option<&Ruleset>,
+        new: Ruleset,
+    ) -> Result<Applied, Error> {
+        match Self::update(old, &new) {
+            Ok(update) => Ok(Applied { ruleset: new, update, fast_path_refused: None }),
+            Err(e) if e.refused_flowtable() => {
+                let ruleset = new.without_flowtable();
+                let update = Self::update(old, &ruleset)?;
+                Ok(Applied { ruleset, update, fast_path_refused: Some(e.to_string()) })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The packet and byte counters of every counted rule of the router's table (the

@@ -11,8 +11,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::Error;
 use crate::ir::{
-    Action, BaseChain, Chain, ChainKind, CtState, Hook, IpVersion, L4, Match, Policy, PortMap,
-    PortMapping, Rule, Ruleset,
+    Action, BaseChain, Chain, ChainKind, CtState, Flowtable, Hook, IpVersion, L4, Match, Policy,
+    PortMap, PortMapping, Rule, Ruleset,
 };
 
 /// The transport protocol of a port forward, pinhole or open port.
@@ -147,6 +147,11 @@ pub struct FwConfig {
     pub split: Option<Split>,
     /// Additional upstream links (IPTV).
     pub extra_wans: Vec<ExtraWan>,
+    /// The fast path: an nftables flowtable over the WAN, the LANs, the extra WANs and the
+    /// DMZ, into which the forward chain puts every established TCP and UDP connection, so
+    /// that their packets go past the ruleset. For Ethernet WANs (DHCP, static); a PPPoE
+    /// WAN is a TUN device the flowtable cannot take.
+    pub fast_path: bool,
 }
 
 /// What the router knows now; a change re-applies the ruleset.
@@ -352,10 +357,44 @@ fn input(cfg: &FwConfig) -> Chain {
     }
 }
 
+/// The fast path's flowtable.
+pub const FLOWTABLE: &str = "fastpath";
+
+/// The flowtable of the fast path, over every interface the router forwards between.
+fn flowtable(cfg: &FwConfig) -> Option<Flowtable> {
+    if !cfg.fast_path {
+        return None;
+    }
+    let mut devices = vec![cfg.wan.clone()];
+    devices.extend(cfg.lans.iter().map(|l| l.interface.clone()));
+    devices.extend(cfg.extra_wans.iter().map(|x| x.interface.clone()));
+    if let Some(Split::Ingress { dmz, .. }) = &cfg.split {
+        devices.push(dmz.clone());
+    }
+    let mut seen = std::collections::HashSet::new();
+    devices.retain(|d| seen.insert(d.clone()));
+    Some(Flowtable { name: FLOWTABLE.into(), devices })
+}
+
 fn forward(cfg: &FwConfig) -> Chain {
     let mut rules = Vec::new();
     if cfg.clamp_mss {
         rules.push(r(vec![Match::TcpSyn], Action::ClampMssToPmtu));
+    }
+    if cfg.fast_path {
+        // Established connections this chain accepted when they were new go to the fast
+        // path; the counter counts what reaches it (a flow's packets until the flowtable has
+        // it, and those of flows it cannot take).
+        for l4 in [L4::Tcp, L4::Udp] {
+            rules.push(
+                r(
+                    vec![Match::L4Proto(l4), Match::CtState(CtState::ESTABLISHED)],
+                    Action::FlowAdd(FLOWTABLE.into()),
+                )
+                .counted()
+                .comment(format!("fast path {}", l4_name(l4))),
+            );
+        }
     }
     rules.extend(conntrack_head());
     let (wan_in, wan_out) = (Match::IifName(cfg.wan.clone()), Match::OifName(cfg.wan.clone()));
@@ -546,6 +585,7 @@ pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
     Ok(Ruleset {
         table: cfg.table.clone(),
         maps: port_maps(cfg),
+        flowtable: flowtable(cfg),
         chains: vec![input(cfg), forward(cfg), prerouting(cfg, st), postrouting(cfg)],
     })
 }
@@ -584,7 +624,55 @@ mod tests {
             lan_tcp: vec![],
             split: None,
             extra_wans: vec![],
+            fast_path: false,
         }
+    }
+
+    #[test]
+    fn the_fast_path_takes_established_tcp_and_udp_over_every_forwarding_interface() {
+        let mut c = cfg();
+        c.wan = "eth0".into();
+        c.clamp_mss = false;
+        c.fast_path = true;
+        c.extra_wans = vec![ExtraWan {
+            name: "iptv".into(),
+            interface: "eth0.4".into(),
+            nat: true,
+            multicast: true,
+        }];
+        let rs = build(&c, &FwState::default()).unwrap();
+        let ft = rs.flowtable.as_ref().unwrap();
+        assert_eq!(ft.devices, ["eth0", "eth1", "eth0.4"]);
+        let text = rs.to_nft();
+        let forward = text.split("chain forward {").nth(1).unwrap();
+        let lines: Vec<&str> = forward.lines().map(str::trim).collect();
+        // First in the chain, before the conntrack verdicts that would accept the packet.
+        assert_eq!(
+            lines.get(2..5).unwrap(),
+            [
+                "meta l4proto tcp ct state established counter flow add @fastpath comment \"fast path tcp\"",
+                "meta l4proto udp ct state established counter flow add @fastpath comment \"fast path udp\"",
+                "ct state established,related accept",
+            ]
+        );
+        assert!(
+            text.contains(
+                "\tflowtable fastpath {\n\t\thook ingress priority filter; devices = { \"eth0\", \"eth1\", \"eth0.4\" };\n\t}\n"
+            ),
+            "{text}"
+        );
+        // Defined before the chains whose rule adds to it.
+        assert!(text.find("flowtable fastpath").unwrap() < text.find("chain input").unwrap());
+        // Without it: no flowtable and no rule that names it, the rest the same.
+        let without = rs.without_flowtable();
+        assert_eq!(
+            without,
+            build(&FwConfig { fast_path: false, ..c.clone() }, &FwState::default()).unwrap()
+        );
+        assert!(!without.to_nft().contains("fastpath"));
+        // Off by configuration (a PPPoE WAN): none of it.
+        c.fast_path = false;
+        assert!(!build(&c, &FwState::default()).unwrap().to_nft().contains("flow"));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use nftnl::{Batch, MsgType, ProtoFamily, Table};
 
 use crate::Error;
 use crate::ir::{
-    Action, ChainKind, Hook, IpVersion, L4, Match, Policy, PortMap, PortMapping, Rule, Ruleset,
+    Action, ChainKind, Flowtable, Hook, IpVersion, L4, Match, Policy, PortMap, PortMapping, Rule,
+    Ruleset,
 };
 
 /// Kernel constants (include/uapi/linux/netfilter/nf_tables.h) that the libc crate lacks.
@@ -60,6 +61,11 @@ mod k {
     pub const TYPE_INET_SERVICE: u32 = 13;
     pub const TYPE_BITS: u32 = 6;
     pub const NLMSG_ERROR: u16 = 0x02;
+    /// `NFT_MSG_NEWFLOWTABLE`, `NFT_MSG_DELFLOWTABLE`.
+    pub const MSG_NEWFLOWTABLE: u16 = 22;
+    pub const MSG_DELFLOWTABLE: u16 = 24;
+    /// `NF_NETDEV_INGRESS`: a flowtable's hook.
+    pub const NETDEV_INGRESS: u32 = 0;
 }
 
 /// Any nftables expression, by name and attributes: what the nftnl crate's typed
@@ -433,8 +439,85 @@ impl RuleWriter<'_, '_> {
                         .u32(sys::NFTNL_EXPR_NAT_REG_PROTO_MIN, k::REG32_01),
                 );
             }
+            Action::FlowAdd(name) => {
+                let mut table = name.as_bytes().to_vec();
+                table.push(0);
+                self.put(Raw::new(c"flow_offload").data(sys::NFTNL_EXPR_FLOW_TABLE_NAME, &table));
+            }
         }
         Ok(())
+    }
+}
+
+/// How the flowtable's message is named in an error (see [`Error::refused_flowtable`]).
+pub(crate) const FLOWTABLE_ADD: &str = "add flowtable";
+
+/// A flowtable as its netlink message: the nftnl crate has no type for it.
+struct FlowtableMsg(NonNull<sys::nftnl_flowtable>);
+
+impl FlowtableMsg {
+    fn new(table: &CStr, ft: &Flowtable) -> Result<Self, Error> {
+        let name = cstring("flowtable name", &ft.name)?;
+        let devices =
+            ft.devices.iter().map(|d| cstring("device", d)).collect::<Result<Vec<_>, _>>()?;
+        // A NULL-terminated array, as libnftnl takes it (it copies the strings).
+        let mut ptrs: Vec<*const libc::c_char> = devices.iter().map(|d| d.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        // SAFETY: libnftnl copies every string and the array's contents; all live here.
+        unsafe {
+            let Some(p) = NonNull::new(sys::nftnl_flowtable_alloc()) else {
+                return Err(Error::Invalid("out of memory for a flowtable".into()));
+            };
+            let ft = FlowtableMsg(p);
+            let p = p.as_ptr();
+            sys::nftnl_flowtable_set_str(p, sys::NFTNL_FLOWTABLE_TABLE as u16, table.as_ptr());
+            sys::nftnl_flowtable_set_str(p, sys::NFTNL_FLOWTABLE_NAME as u16, name.as_ptr());
+            sys::nftnl_flowtable_set_u32(
+                p,
+                sys::NFTNL_FLOWTABLE_FAMILY as u16,
+                libc::NFPROTO_INET as u32,
+            );
+            sys::nftnl_flowtable_set_u32(p, sys::NFTNL_FLOWTABLE_HOOKNUM as u16, k::NETDEV_INGRESS);
+            sys::nftnl_flowtable_set_s32(p, sys::NFTNL_FLOWTABLE_PRIO as u16, 0);
+            if sys::nftnl_flowtable_set_array(
+                p,
+                sys::NFTNL_FLOWTABLE_DEVICES as u16,
+                ptrs.as_mut_ptr(),
+            ) != 0
+            {
+                return Err(Error::Invalid("out of memory for a flowtable's devices".into()));
+            }
+            Ok(ft)
+        }
+    }
+}
+
+// SAFETY: `write` builds one message of the kind asked into a buffer of the size the trait
+// requires; the payload of a flowtable is far below it.
+unsafe impl nftnl::NlMsg for FlowtableMsg {
+    unsafe fn write(&self, buf: *mut libc::c_void, seq: u32, msg_type: MsgType) {
+        let (kind, flags) = match msg_type {
+            MsgType::Add => (k::MSG_NEWFLOWTABLE, libc::NLM_F_ACK | libc::NLM_F_CREATE),
+            MsgType::Del => (k::MSG_DELFLOWTABLE, libc::NLM_F_ACK),
+        };
+        // SAFETY: as the trait requires, `buf` has room for the largest message.
+        unsafe {
+            let header = sys::nftnl_nlmsg_build_hdr(
+                buf.cast(),
+                kind,
+                libc::NFPROTO_INET as u16,
+                flags as u16,
+                seq,
+            );
+            sys::nftnl_flowtable_nlmsg_build_payload(header, self.0.as_ptr());
+        }
+    }
+}
+
+impl Drop for FlowtableMsg {
+    fn drop(&mut self) {
+        // SAFETY: allocated by nftnl_flowtable_alloc, freed once.
+        unsafe { sys::nftnl_flowtable_free(self.0.as_ptr()) };
     }
 }
 
@@ -454,6 +537,13 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
     descs.push(format!("delete table inet {}", rs.table));
     batch.add(&table, MsgType::Add);
     descs.push(format!("add table inet {}", rs.table));
+    // The flowtable first: where the kernel refuses it (no nf_flow_table, a device missing),
+    // it does so before it has worked through thousands of map elements.
+    let flowtable = rs.flowtable.as_ref().map(|ft| FlowtableMsg::new(&tname, ft)).transpose()?;
+    if let (Some(msg), Some(ft)) = (&flowtable, &rs.flowtable) {
+        batch.add(msg, MsgType::Add);
+        descs.push(format!("{FLOWTABLE_ADD} {}", ft.name));
+    }
     let mut maps = Vec::with_capacity(rs.maps.len());
     for (i, m) in rs.maps.iter().enumerate() {
         let id = u32::try_from(i).unwrap_or(u32::MAX);
@@ -536,7 +626,11 @@ pub(crate) type MapChange<'a> = (&'a PortMap, Vec<PortMapping>, Vec<PortMapping>
 pub(crate) fn element_diff<'a>(old: &'a Ruleset, new: &'a Ruleset) -> Option<Vec<MapChange<'a>>> {
     let same_maps = old.maps.len() == new.maps.len()
         && old.maps.iter().zip(&new.maps).all(|(a, b)| a.name == b.name);
-    if old.table != new.table || old.chains != new.chains || !same_maps {
+    if old.table != new.table
+        || old.flowtable != new.flowtable
+        || old.chains != new.chains
+        || !same_maps
+    {
         return None;
     }
     let diff = old

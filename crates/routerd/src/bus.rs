@@ -369,6 +369,58 @@ pub struct Bus {
     pub extras: watch::Sender<BTreeMap<String, ExtraLink>>,
     /// The IGMP proxy's groups, members, cache entries and counters while it runs.
     pub igmp: watch::Sender<Option<igmp::driver::Status>>,
+    /// The firewall's fast path.
+    pub fast_path: watch::Sender<FastPath>,
+}
+
+/// The firewall's fast path (an nftables flowtable that established connections go
+/// through, past the ruleset), as `routerctl status` and the metrics show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FastPath {
+    /// Asked for by the configuration, not applied yet.
+    #[default]
+    Pending,
+    /// In force over these interfaces.
+    On {
+        /// The flowtable's devices.
+        devices: Vec<String>,
+    },
+    /// Turned off by the configuration (`firewall.fast_path = false`).
+    Off,
+    /// Not with a PPPoE WAN: its TUN device has no link layer that a flowtable can take.
+    NotWithPppoe,
+    /// The kernel refused the flowtable (no `nf_flow_table`, or a device missing); the
+    /// ruleset is in force without it. Tried again on the next reload.
+    Refused {
+        /// The kernel's answer.
+        error: String,
+    },
+}
+
+impl FastPath {
+    /// The `state` label of `routerd_firewall_fast_path`.
+    pub fn state(&self) -> &'static str {
+        match self {
+            FastPath::Pending => "pending",
+            FastPath::On { .. } => "on",
+            FastPath::Off => "off",
+            FastPath::NotWithPppoe => "not_with_pppoe",
+            FastPath::Refused { .. } => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for FastPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FastPath::Pending => f.write_str("pending"),
+            FastPath::On { devices } => write!(f, "on ({})", devices.join(", ")),
+            FastPath::Off => f.write_str("off (firewall.fast_path = false)"),
+            FastPath::NotWithPppoe => f.write_str("not with a PPPoE WAN"),
+            FastPath::Refused { error } => write!(f, "refused: {error}"),
+        }
+    }
 }
 
 /// An extra WAN link (the IPTV VLAN) as its DHCP client has it.
@@ -406,6 +458,7 @@ impl Bus {
             started: std::time::Instant::now(),
             extras: watch::Sender::new(BTreeMap::new()),
             igmp: watch::Sender::new(None),
+            fast_path: watch::Sender::new(FastPath::Pending),
         }
     }
 

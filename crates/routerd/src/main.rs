@@ -42,7 +42,12 @@ fn main() -> ExitCode {
                     print!("{}", rs.to_nft());
                     Ok(())
                 } else {
-                    fw::Firewall::apply(&rs).map_err(|e| format!("firewall: {e}"))
+                    let applied = fw::Firewall::update_or_without_fast_path(None, rs)
+                        .map_err(|e| format!("firewall: {e}"))?;
+                    if let Some(e) = applied.fast_path_refused {
+                        eprintln!("firewall: applied without the fast path: {e}");
+                    }
+                    Ok(())
                 }
             });
             match done {

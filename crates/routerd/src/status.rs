@@ -61,6 +61,8 @@ pub struct Status {
     /// The IGMP proxy, while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub igmp: Option<IgmpStatus>,
+    /// The firewall's fast path.
+    pub fast_path: crate::bus::FastPath,
 }
 
 /// The IGMP proxy as `routerctl` shows it.
@@ -161,6 +163,7 @@ impl Status {
                 let lans: Vec<String> = config.igmp_lans().iter().map(|l| l.name.clone()).collect();
                 IgmpStatus::of(s, &lans)
             }),
+            fast_path: bus.fast_path.borrow().clone(),
         }
     }
 

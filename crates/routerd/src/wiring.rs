@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::bus;
 use crate::config::{self, Config, Upstream, WanMode};
 
 /// The firewall's part of the configuration.
@@ -91,6 +92,18 @@ pub fn fw_config(c: &Config) -> fw::FwConfig {
                 }
             })
             .collect(),
+        fast_path: fast_path(c) == bus::FastPath::Pending,
+    }
+}
+
+/// Whether the configuration asks for the fast path, and why not where it does not.
+pub fn fast_path(c: &Config) -> bus::FastPath {
+    if c.wan.mode == WanMode::Pppoe {
+        bus::FastPath::NotWithPppoe
+    } else if !c.firewall.fast_path {
+        bus::FastPath::Off
+    } else {
+        bus::FastPath::Pending
     }
 }
 

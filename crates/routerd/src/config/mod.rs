@@ -470,7 +470,7 @@ pub struct TsigKey {
 }
 
 /// `[firewall]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Firewall {
     /// Port forwards.
@@ -479,6 +479,16 @@ pub struct Firewall {
     /// IPv6 pinholes.
     #[serde(default)]
     pub pinhole: Vec<Spanned<Pinhole>>,
+    /// The fast path: established connections through an nftables flowtable, past the
+    /// ruleset (on by default; with an Ethernet WAN only, a PPPoE WAN cannot use it).
+    #[serde(default = "yes")]
+    pub fast_path: bool,
+}
+
+impl Default for Firewall {
+    fn default() -> Self {
+        Firewall { port_forward: Vec::new(), pinhole: Vec::new(), fast_path: true }
+    }
 }
 
 /// Transport protocol.
@@ -625,7 +635,17 @@ pub fn load(text: &str, dir: &Path) -> Result<Config, ConfigError> {
         let line = e.span().map_or(0, |s| line_of(text, s.start));
         // toml names the key in its message; keep it, without the source excerpt.
         let message = e.message().to_string();
-        ConfigError { line, key: key_from_toml(&message), message }
+        let mut key = key_from_toml(&message);
+        let wrong_value =
+            message.starts_with("invalid type") || message.starts_with("invalid value");
+        if key == "(syntax)" || wrong_value {
+            // A value of the wrong type: toml points at it without naming its key (the
+            // quoted word in its message is the value).
+            if let Some(k) = e.span().and_then(|s| key_at(text, s.start)) {
+                key = k;
+            }
+        }
+        ConfigError { line, key, message }
     })?;
     Validator { text, dir, errors: Vec::new() }.run(&cfg)?;
     // Secret files named relative to the configuration file, as the validator read them.
@@ -646,7 +666,7 @@ pub fn load(text: &str, dir: &Path) -> Result<Config, ConfigError> {
 mod validate;
 
 pub use validate::parse_pool;
-use validate::{Validator, key_from_toml, line_of};
+use validate::{Validator, key_at, key_from_toml, line_of};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -310,3 +310,44 @@ fn the_dns_cache_size_is_configurable() {
     let c = load(&sized, &dir).unwrap();
     assert_eq!(crate::wiring::dns_config(&c).unwrap().cache_size, 200_000);
 }
+
+/// The fast path: on by default with an Ethernet WAN (the gateway's static DMZ link), off
+/// with `firewall.fast_path = false`, never with a PPPoE WAN; a value that is not a boolean
+/// is refused naming the key and line.
+#[test]
+fn the_fast_path_is_on_with_an_ethernet_wan_unless_turned_off() {
+    use crate::bus::FastPath;
+    let dir = std::env::temp_dir();
+    let gateway = include_str!("../../examples/gateway.toml");
+    let g = load(gateway, &dir).unwrap();
+    assert_eq!(crate::wiring::fast_path(&g), FastPath::Pending);
+    assert!(crate::wiring::fw_config(&g).fast_path);
+    let off = format!("{gateway}\n[firewall]\nfast_path = false\n");
+    let g = load(&off, &dir).unwrap();
+    assert_eq!(crate::wiring::fast_path(&g), FastPath::Off);
+    assert!(!crate::wiring::fw_config(&g).fast_path);
+    let (text, dir) = example();
+    let c = load(&text, &dir).unwrap();
+    assert_eq!(crate::wiring::fast_path(&c), FastPath::NotWithPppoe);
+    assert!(!crate::wiring::fw_config(&c).fast_path);
+    let lines = text.lines().count();
+    let e = err(&format!("{text}\n[firewall]\nfast_path = \"yes\"\n"), &dir);
+    assert_eq!((e.key.as_str(), e.line), ("firewall.fast_path", lines + 3), "{e}");
+}
+
+/// A value of the wrong type (which toml reports without its key) is named by its key and
+/// line like every other error: in a table, in an array of tables, at the top level.
+#[test]
+fn a_value_of_the_wrong_type_names_its_key() {
+    let (text, dir) = example();
+    let lines = text.lines().count();
+    for (extra, key, line) in [
+        ("[firewall]\nfast_path = 1\n", "firewall.fast_path", lines + 3),
+        ("[[lan]]\nname = \"guest\"\ninterface = 7\n", "lan[1].interface", lines + 4),
+    ] {
+        let e = err(&format!("{text}\n{extra}"), &dir);
+        assert_eq!((e.key.as_str(), e.line), (key, line), "{e}");
+    }
+    let e = err(&text.replace("state_dir = \"/var/lib/routerd\"", "state_dir = 5"), &dir);
+    assert_eq!(e.key, "state_dir", "{e}");
+}

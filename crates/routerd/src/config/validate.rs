@@ -10,6 +10,34 @@ pub(super) fn key_from_toml(message: &str) -> String {
         .map_or_else(|| "(syntax)".to_string(), ToString::to_string)
 }
 
+/// The key whose value is at `offset` in `text`, as the validator names keys
+/// (`firewall.fast_path`, `lan[1].ipv4`): for toml's own errors that name no key (a value of
+/// the wrong type). The key before the `=` on that line, under the last table header above
+/// it (an array of tables indexed by its entries so far). `None` off a `key = value` line.
+pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let (name, _) = line.split_once('=')?;
+    let name = name.trim();
+    if name.is_empty() || name.starts_with('[') || name.starts_with('#') {
+        return None;
+    }
+    let mut table: Option<String> = None;
+    let mut entries: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for l in text.get(..start)?.lines().map(str::trim) {
+        if let Some(h) = l.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+            let h = h.trim().to_string();
+            let n = entries.entry(h.clone()).or_insert(0);
+            table = Some(format!("{h}[{n}]"));
+            *n += 1;
+        } else if let Some(h) = l.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            table = Some(h.trim().to_string());
+        }
+    }
+    Some(table.map_or_else(|| name.to_string(), |t| format!("{t}.{name}")))
+}
+
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset.min(text.len())).map_or(0, |t| t.matches('\n').count()) + 1
 }

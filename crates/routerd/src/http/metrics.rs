@@ -329,8 +329,12 @@ impl Scrape {
         // The firewall.
         let mut dropped = Vec::new();
         let mut pinholes = Vec::new();
+        let mut fast = Vec::new();
         for r in rules {
             match r.comment.as_deref() {
+                Some(c) if c.starts_with("fast path ") => {
+                    fast.push((l(&[("proto", c.trim_start_matches("fast path "))]), r.packets));
+                }
                 Some("dropped by policy") => {
                     dropped.push((l(&[("chain", &r.chain)]), r.packets));
                 }
@@ -366,6 +370,11 @@ impl Scrape {
             "routerd_firewall_pinhole_packets",
             "Packets accepted by each configured IPv6 pinhole",
             pinholes,
+        );
+        counter(
+            "routerd_firewall_fast_path_packets",
+            "Forwarded packets of established connections handed to the fast path (a connection's first ones, until its flowtable entry takes the rest past the ruleset), by protocol",
+            fast,
         );
 
         // Services and reloads.
@@ -582,6 +591,11 @@ impl Scrape {
                     .map(|p| l(&[("prefix", &format!("{}/{}", p.prefix, p.len))]))
                     .collect(),
             ),
+        });
+        f.push(Family {
+            name: "routerd_firewall_fast_path",
+            help: "The firewall's fast path (an nftables flowtable): on, off, not_with_pppoe, refused (by the kernel) or pending",
+            kind: Kind::Info(vec![l(&[("state", bus.fast_path.borrow().state())])]),
         });
         f.push(Family {
             name: "routerd_build",

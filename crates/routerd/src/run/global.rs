@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::{apply_fw, stopped};
-use crate::bus::{self, Bus, Delegation};
+use crate::bus::{self, Bus, Delegation, FastPath};
 use crate::config::Upstream;
 use crate::plan::{Numbered, Plan};
 use crate::service::{Ready, ServiceId};
@@ -29,22 +29,51 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
         // prefix needs no new ruleset.
         let (mut cfg, mut wan, mut dmz) =
             (bus.config.subscribe(), bus.wan.subscribe(), bus.dmz.subscribe());
+        let bus = bus.clone();
         async move {
             let mut last: Option<(fw::FwConfig, fw::FwState)> = None;
             let mut in_force: Option<fw::Ruleset> = None;
+            // Why the kernel refused the fast path: it is not asked for again until the
+            // configuration changes (each try would cost a refused transaction, and a reload
+            // of port forwards would replace the table instead of updating its elements).
+            let mut refused: Option<String> = None;
             loop {
-                let mut fwc = wiring::fw_config(&cfg.borrow_and_update());
+                let config = cfg.borrow_and_update().clone();
+                let mut fwc = wiring::fw_config(&config);
                 if let Some(fw::Split::Ingress { gateway, .. }) = &mut fwc.split {
                     *gateway = dmz.borrow_and_update().gateway;
                 }
+                fwc.fast_path &= refused.is_none();
                 let state = fw::FwState { public_ipv4: wan.borrow_and_update().ipv4 };
                 let now = Some((fwc, state));
                 if last != now {
                     if let Some((fwc, state)) = &now {
                         match apply_fw(fwc, state, in_force.as_ref()) {
-                            Ok(rs) => {
-                                in_force = Some(rs);
-                                last = now;
+                            Ok(applied) => {
+                                let status = match (&applied.ruleset.flowtable, &applied.fast_path_refused) {
+                                    (Some(ft), _) => FastPath::On { devices: ft.devices.clone() },
+                                    (None, Some(e)) => FastPath::Refused { error: e.clone() },
+                                    (None, None) => refused.clone().map_or_else(
+                                        || wiring::fast_path(&config),
+                                        |error| FastPath::Refused { error },
+                                    ),
+                                };
+                                bus.fast_path.send_if_modified(|f| {
+                                    let changed = *f != status;
+                                    *f = status;
+                                    changed
+                                });
+                                if let Some(e) = applied.fast_path_refused {
+                                    refused = Some(e);
+                                    // The configuration as applied: without the fast path.
+                                    last = now.map(|(mut c, s)| {
+                                        c.fast_path = false;
+                                        (c, s)
+                                    });
+                                } else {
+                                    last = now;
+                                }
+                                in_force = Some(applied.ruleset);
                             }
                             Err(e) => {
                                 error!(error = %e, "firewall not re-applied; the previous ruleset stays")
@@ -53,7 +82,10 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                     }
                 }
                 tokio::select! {
-                    r = cfg.changed() => if r.is_err() { break },
+                    r = cfg.changed() => {
+                        if r.is_err() { break }
+                        refused = None;
+                    }
                     r = wan.changed() => if r.is_err() { break },
                     r = dmz.changed() => if r.is_err() { break },
                     () = stopped(&mut stop) => break,

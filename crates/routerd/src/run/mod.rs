@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use netcfg::{AddrOptions, Family, Netcfg};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::bus::{self, Bus, ReloadOutcome};
 use crate::config::{self, Config, WanMode};
@@ -70,15 +70,20 @@ pub enum Error {
 }
 
 /// Brings the firewall to what `cfg` and `state` give, from `last` (what was applied): only
-/// the changed port forwards when nothing else changed, else the whole table. Returns the
-/// ruleset now in force.
+/// the changed port forwards when nothing else changed, else the whole table; without the
+/// fast path where the kernel refuses its flowtable. Returns what is now in force.
 pub(super) fn apply_fw(
     cfg: &fw::FwConfig,
     state: &fw::FwState,
     last: Option<&fw::Ruleset>,
-) -> Result<fw::Ruleset, fw::Error> {
+) -> Result<fw::Applied, fw::Error> {
     let rs = fw::build(cfg, state)?;
-    match fw::Firewall::update(last, &rs)? {
+    let applied = fw::Firewall::update_or_without_fast_path(last, rs)?;
+    if let Some(e) = &applied.fast_path_refused {
+        warn!(error = %e, "firewall: the kernel refused the fast path (nf_flow_table); applied without it");
+    }
+    let rs = &applied.ruleset;
+    match applied.update {
         fw::Update::Unchanged => {}
         fw::Update::Forwards { added, removed } => {
             info!(added, removed, "firewall: port forwards updated in place");
@@ -86,11 +91,12 @@ pub(super) fn apply_fw(
         fw::Update::Replaced => info!(
             rules = rs.rule_count(),
             forwards = rs.element_count(),
+            fast_path = rs.flowtable.is_some(),
             public_ipv4 = ?state.public_ipv4,
             "firewall applied"
         ),
     }
-    Ok(rs)
+    Ok(applied)
 }
 
 /// A lease event of one LAN's DHCP server.
@@ -185,9 +191,10 @@ pub async fn run(
     }
     let bus = Arc::new(Bus::new(c.clone(), remembered.clone()));
     let control = crate::status::serve(&c.control.socket, bus.clone()).map_err(Error::Control)?;
-    // Firewall first: safe defaults before any interface forwards anything.
+    // Firewall first: safe defaults before any interface forwards anything (the firewall
+    // service adds the fast path).
     let initial = fw::FwState { public_ipv4: None };
-    apply_fw(&wiring::fw_config(&c), &initial, None)?;
+    apply_fw(&fw::FwConfig { fast_path: false, ..wiring::fw_config(&c) }, &initial, None)?;
     bus.set_ready(Ready::Firewall, true);
     nc.set_forwarding("all", Family::V4, true)?;
     nc.set_forwarding("all", Family::V6, true)?;
