@@ -31,6 +31,22 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Datagrams the kernel dropped in `ns` because a UDP socket's receive buffer was full
+/// (`Udp: RcvbufErrors` of `/proc/net/snmp`, which is per network namespace): where a
+/// benchmark's losses happened, the server's socket or the load generator's own.
+pub fn udp_rcvbuf_errors(ns: &netlab::Netns) -> u64 {
+    let out = ns.command("cat").arg("/proc/net/snmp").output().expect("cat /proc/net/snmp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A number after `key` in perfdhcp's section `section` (`Statistics for: REQUEST-ACK`).
 pub fn perfdhcp_stat(text: &str, section: &str, key: &str) -> u64 {
     let Some((_, rest)) = text.split_once(&format!("Statistics for: {section}")) else {
