@@ -31,20 +31,32 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Datagrams the kernel dropped in `ns` because a UDP socket's receive buffer was full
-/// (`Udp: RcvbufErrors` of `/proc/net/snmp`, which is per network namespace): where a
-/// benchmark's losses happened, the server's socket or the load generator's own.
+/// Datagrams the kernel dropped in `ns` because a UDP socket's receive buffer was full, over
+/// IPv4 and IPv6 (`Udp: RcvbufErrors` of `/proc/net/snmp` and `Udp6RcvbufErrors` of
+/// `/proc/net/snmp6`, both per network namespace): where a benchmark's losses happened, the
+/// server's socket or the load generator's own.
 pub fn udp_rcvbuf_errors(ns: &netlab::Netns) -> u64 {
-    let out = ns.command("cat").arg("/proc/net/snmp").output().expect("cat /proc/net/snmp");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(n, _)| *n == "RcvbufErrors")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
+    let read = |file: &str| {
+        let out = ns.command("cat").arg(file).output().expect("cat /proc/net/snmp*");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let snmp = read("/proc/net/snmp");
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let v4 = match (udp.next(), udp.next()) {
+        (Some(names), Some(values)) => names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "RcvbufErrors")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let v6: u64 = read("/proc/net/snmp6")
+        .lines()
+        .find_map(|l| l.strip_prefix("Udp6RcvbufErrors"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    v4 + v6
 }
 
 /// A number after `key` in perfdhcp's section `section` (`Statistics for: REQUEST-ACK`).

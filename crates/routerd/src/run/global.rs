@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use super::{apply_fw, stopped};
 use crate::bus::{self, Bus, Delegation, FastPath};
-use crate::config::Upstream;
+use crate::config::{Config, Upstream};
 use crate::plan::{Numbered, Plan};
 use crate::service::{Ready, ServiceId};
 use crate::supervisor::{Stop, Supervisor};
@@ -50,29 +50,20 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                     if let Some((fwc, state)) = &now {
                         match apply_fw(fwc, state, in_force.as_ref()) {
                             Ok(applied) => {
-                                let status = match (&applied.ruleset.flowtable, &applied.fast_path_refused) {
-                                    (Some(ft), _) => FastPath::On { devices: ft.devices.clone() },
-                                    (None, Some(e)) => FastPath::Refused { error: e.clone() },
-                                    (None, None) => refused.clone().map_or_else(
-                                        || wiring::fast_path(&config),
-                                        |error| FastPath::Refused { error },
-                                    ),
-                                };
+                                if let Some(e) = &applied.fast_path_refused {
+                                    refused = Some(e.clone());
+                                }
+                                let status = fast_path_status(&applied, refused.as_ref(), &config);
                                 bus.fast_path.send_if_modified(|f| {
                                     let changed = *f != status;
                                     *f = status;
                                     changed
                                 });
-                                if let Some(e) = applied.fast_path_refused {
-                                    refused = Some(e);
-                                    // The configuration as applied: without the fast path.
-                                    last = now.map(|(mut c, s)| {
-                                        c.fast_path = false;
-                                        (c, s)
-                                    });
-                                } else {
-                                    last = now;
-                                }
+                                // What was applied: without the fast path once it was refused.
+                                last = now.map(|(mut c, s)| {
+                                    c.fast_path &= refused.is_none();
+                                    (c, s)
+                                });
                                 in_force = Some(applied.ruleset);
                             }
                             Err(e) => {
@@ -94,6 +85,17 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
             Ok::<(), String>(())
         }
     });
+}
+
+/// The fast path as `routerctl status` shows it, after `applied`: on over the flowtable's
+/// devices, refused (now or since the last configuration), or why the configuration has
+/// none.
+fn fast_path_status(applied: &fw::Applied, refused: Option<&String>, config: &Config) -> FastPath {
+    match (&applied.ruleset.flowtable, refused) {
+        (Some(ft), _) => FastPath::On { devices: ft.devices.clone() },
+        (None, Some(e)) => FastPath::Refused { error: e.clone() },
+        (None, None) => wiring::fast_path(config),
+    }
 }
 
 /// The DNS server; its handle is published for the services that feed it.
