@@ -191,12 +191,12 @@ impl serde::Serialize for Leased {
 /// A LAN host's lease, as the DHCP servers granted it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HostLease {
-    /// The LAN.
-    pub lan: String,
+    /// The LAN (one allocation shared by all its leases).
+    pub lan: Arc<str>,
     /// The address, or the delegated prefix.
     pub address: Leased,
     /// The client's host name.
-    pub hostname: Option<String>,
+    pub hostname: Option<Box<str>>,
     /// Seconds since the epoch when it ends.
     pub expires: u64,
 }

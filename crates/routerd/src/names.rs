@@ -11,19 +11,25 @@ use dhcpv4::server::Event;
 use dhcpv6::server::{Event6, IaKind};
 use dns::LeaseUpdate;
 
-/// What one host holds.
+/// What one host holds: small, as routerd keeps one per client (10,000 leases are 10,000
+/// of these).
 #[derive(Debug, Default)]
 struct Host {
-    /// The DHCPv4 lease: address and host name.
-    v4: Option<(Ipv4Addr, Option<String>)>,
-    /// The DHCPv6 IA_NA leases by IAID: addresses and host name.
-    v6: HashMap<u32, (Vec<Ipv6Addr>, Option<String>)>,
+    /// The DHCPv4 lease's address.
+    v4: Option<Ipv4Addr>,
+    /// The host name the DHCPv4 lease gave.
+    v4_name: Option<Box<str>>,
+    /// The DHCPv6 IA_NA leases (usually one).
+    v6: Vec<Na>,
 }
+
+/// One IA_NA lease: its IAID, addresses and host name.
+type Na = (u32, Box<[Ipv6Addr]>, Option<Box<str>>);
 
 impl Host {
     fn name(&self) -> Option<String> {
-        let v4 = self.v4.as_ref().and_then(|(_, n)| n.clone());
-        v4.or_else(|| self.v6.values().find_map(|(_, n)| n.clone()))
+        let v6 = || self.v6.iter().find_map(|(_, _, n)| n.as_deref());
+        self.v4_name.as_deref().or_else(v6).map(str::to_string)
     }
 
     fn is_empty(&self) -> bool {
@@ -34,7 +40,7 @@ impl Host {
 /// The hosts the DHCP servers know, keyed by who they are.
 #[derive(Debug, Default)]
 pub struct Names {
-    hosts: HashMap<Vec<u8>, Host>,
+    hosts: HashMap<Box<[u8]>, Host>,
 }
 
 /// The MAC a DUID was made from: DUID-LLT (type 1) or DUID-LL (type 3) with hardware type 1.
@@ -46,8 +52,8 @@ pub fn duid_mac(duid: &[u8]) -> Option<[u8; 6]> {
     <[u8; 6]>::try_from(mac).ok()
 }
 
-fn mac_key(mac: &[u8]) -> Vec<u8> {
-    [b"mac:".as_slice(), mac].concat()
+fn mac_key(mac: &[u8]) -> Box<[u8]> {
+    [b"mac:".as_slice(), mac].concat().into()
 }
 
 impl Names {
@@ -62,12 +68,13 @@ impl Names {
         let key = if l.hw.htype == 1 && l.hw.as_bytes().len() == 6 {
             mac_key(l.hw.as_bytes())
         } else if l.client_id.is_empty() {
-            [b"hw:".as_slice(), l.hw.as_bytes()].concat()
+            [b"hw:".as_slice(), l.hw.as_bytes()].concat().into()
         } else {
-            [b"id:".as_slice(), &l.client_id].concat()
+            [b"id:".as_slice(), &l.client_id].concat().into()
         };
         let host = self.hosts.entry(key.clone()).or_default();
-        host.v4 = granted.then(|| (l.address, l.hostname.clone()));
+        host.v4 = granted.then_some(l.address);
+        host.v4_name = l.hostname.as_deref().filter(|_| granted).map(Box::from);
         self.publish(key)
     }
 
@@ -85,14 +92,13 @@ impl Names {
         }
         let key = match duid_mac(&l.duid) {
             Some(mac) => mac_key(&mac),
-            None => [b"duid:".as_slice(), &l.duid].concat(),
+            None => [b"duid:".as_slice(), &l.duid].concat().into(),
         };
         let host = self.hosts.entry(key.clone()).or_default();
+        host.v6.retain(|(iaid, _, _)| *iaid != l.iaid);
         if granted {
             let addrs = l.addresses.iter().map(|(a, _)| *a).collect();
-            host.v6.insert(l.iaid, (addrs, l.hostname.clone()));
-        } else {
-            host.v6.remove(&l.iaid);
+            host.v6.push((l.iaid, addrs, l.hostname.as_deref().map(Box::from)));
         }
         self.publish(key)
     }
@@ -106,23 +112,23 @@ impl Names {
         let host = self.hosts.get(key)?;
         Some(LeaseUpdate::Granted {
             hostname: host.name()?,
-            v4: host.v4.as_ref().map(|(a, _)| *a),
-            v6: host.v6.values().flat_map(|(a, _)| a.iter().copied()).collect(),
+            v4: host.v4,
+            v6: host.v6.iter().flat_map(|(_, a, _)| a.iter().copied()).collect(),
             client_id: key.to_vec(),
         })
     }
 
     /// The host's records as they now are: its addresses under its name, or gone.
-    fn publish(&mut self, key: Vec<u8>) -> Option<LeaseUpdate> {
+    fn publish(&mut self, key: Box<[u8]>) -> Option<LeaseUpdate> {
         let gone = self.hosts.get(&key).is_none_or(Host::is_empty);
         if gone {
             self.hosts.remove(&key);
-            return Some(LeaseUpdate::Released { client_id: key });
+            return Some(LeaseUpdate::Released { client_id: key.into_vec() });
         }
         match self.granted(&key) {
             Some(u) => Some(u),
             // Leases without a host name have nothing to publish (and hold no name).
-            None => Some(LeaseUpdate::Released { client_id: key }),
+            None => Some(LeaseUpdate::Released { client_id: key.into_vec() }),
         }
     }
 }

@@ -487,14 +487,14 @@ impl Scrape {
                 .collect(),
         );
         let leases = bus.leases.borrow().clone();
-        let mut active: BTreeMap<(String, &str), u64> = BTreeMap::new();
+        let mut active: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for lan in config.lan.iter().map(|l| l.get_ref()) {
             if lan.dhcp4.is_some() {
-                active.insert((lan.name.clone(), "v4"), 0);
+                active.insert((lan.name.as_str(), "v4"), 0);
             }
         }
         for lease in leases.values() {
-            *active.entry((lease.lan.clone(), lease.address.family())).or_default() += 1;
+            *active.entry((&*lease.lan, lease.address.family())).or_default() += 1;
         }
         gauge(
             "routerd_dhcp_active_leases",
@@ -846,7 +846,7 @@ mod tests {
                 (i / 250) as u8,
                 (i % 250) as u8,
             ))),
-            hostname: Some(format!("host{i}")),
+            hostname: Some(format!("host{i}").into()),
             expires: 0,
         };
         bus.leases.send_modify(|m| {

@@ -61,10 +61,13 @@ pub(super) async fn keep_leases(
 ) {
     // One host, one name: a dual-stack host's two leases are merged (see `crate::names`).
     let mut names = crate::names::Names::default();
+    // Each LAN's name once, shared by its leases in `routerctl leases`.
+    let mut lans: std::collections::HashMap<String, Arc<str>> = std::collections::HashMap::new();
     loop {
         tokio::select! {
             ev = rx.recv() => {
                 let Some((lan, ev)) = ev else { break };
+                let lan = lans.entry(lan).or_insert_with_key(|k| Arc::from(k.as_str())).clone();
                 let update = match ev {
                     LanLease::V4(ev) => {
                         track_lease(&bus, &lan, &ev);
@@ -96,7 +99,7 @@ pub(super) async fn keep_leases(
     }
 }
 
-pub(super) fn track_lease6(bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
+pub(super) fn track_lease6(bus: &Bus, lan: &Arc<str>, ev: &dhcpv6::server::Event6) {
     let (l, granted) = match ev {
         dhcpv6::server::Event6::LeaseGranted(l) => (l, true),
         dhcpv6::server::Event6::LeaseReleased(l)
@@ -112,9 +115,9 @@ pub(super) fn track_lease6(bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
         bus.leases.send_modify(|leases| {
             if granted {
                 let st = HostLease {
-                    lan: lan.to_string(),
+                    lan: lan.clone(),
                     address: key,
-                    hostname: l.hostname.clone(),
+                    hostname: l.hostname.as_deref().map(Box::from),
                     expires,
                 };
                 leases.insert(key, st);
@@ -124,17 +127,17 @@ pub(super) fn track_lease6(bus: &Bus, lan: &str, ev: &dhcpv6::server::Event6) {
         });
         bus.emit(if granted {
             bus::Event::LeaseGranted {
-                lan: lan.into(),
+                lan: lan.to_string(),
                 address: IpAddr::V6(a),
                 hostname: l.hostname.clone(),
             }
         } else {
-            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V6(a) }
+            bus::Event::LeaseReleased { lan: lan.to_string(), address: IpAddr::V6(a) }
         });
     }
 }
 
-pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
+pub(super) fn track_lease(bus: &Bus, lan: &Arc<str>, ev: &dhcpv4::server::Event) {
     bus.leases.send_modify(|leases| match ev {
         dhcpv4::server::Event::LeaseGranted(l) => {
             let expires =
@@ -142,9 +145,9 @@ pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
             leases.insert(
                 Leased::Address(IpAddr::V4(l.address)),
                 HostLease {
-                    lan: lan.to_string(),
+                    lan: lan.clone(),
                     address: Leased::Address(IpAddr::V4(l.address)),
-                    hostname: l.hostname.clone(),
+                    hostname: l.hostname.as_deref().map(Box::from),
                     expires,
                 },
             );
@@ -157,14 +160,14 @@ pub(super) fn track_lease(bus: &Bus, lan: &str, ev: &dhcpv4::server::Event) {
     });
     bus.emit(match ev {
         dhcpv4::server::Event::LeaseGranted(l) => bus::Event::LeaseGranted {
-            lan: lan.into(),
+            lan: lan.to_string(),
             address: IpAddr::V4(l.address),
             hostname: l.hostname.clone(),
         },
         dhcpv4::server::Event::LeaseReleased(l)
         | dhcpv4::server::Event::LeaseExpired(l)
         | dhcpv4::server::Event::AddressDeclined(l) => {
-            bus::Event::LeaseReleased { lan: lan.into(), address: IpAddr::V4(l.address) }
+            bus::Event::LeaseReleased { lan: lan.to_string(), address: IpAddr::V4(l.address) }
         }
     });
 }
