@@ -104,7 +104,8 @@ fn main() {
         split: None,
         fast_path: false,
     };
-    let rs = fw::build(&fwc, &FwState { public_ipv4: Some(v4.local) }).unwrap();
+    let rs =
+        fw::build(&fwc, &FwState { public_ipv4: Some(v4.local), ..FwState::default() }).unwrap();
     let rules = rs.rule_count();
     router.run(move |_| async move { Firewall::apply(&rs) }).unwrap().unwrap();
     println!("    {rules} rules applied in one transaction");

@@ -59,7 +59,7 @@ fn config() -> FwConfig {
 }
 
 fn state() -> FwState {
-    FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()) }
+    FwState { public_ipv4: Some("198.51.100.2".parse().unwrap()), ..FwState::default() }
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -549,7 +549,10 @@ fn root_fw_forward_changes_update_elements_only() {
     let (old, new) = (rs2.clone(), rs2.clone());
     let how = n.router.run(move |_| async move { Firewall::update(Some(&old), &new) }).unwrap();
     assert_eq!(how.unwrap(), fw::Update::Unchanged);
-    let moved = fw::build(&cfg, &FwState { public_ipv4: Some("198.51.100.3".parse().unwrap()) });
+    let moved = fw::build(
+        &cfg,
+        &FwState { public_ipv4: Some("198.51.100.3".parse().unwrap()), ..FwState::default() },
+    );
     let (old, new) = (rs2, moved.unwrap());
     let how = n.router.run(move |_| async move { Firewall::update(Some(&old), &new) }).unwrap();
     assert_eq!(how.unwrap(), fw::Update::Replaced);

@@ -29,6 +29,7 @@ pub use counters::{ElementCounter, RuleCounter};
 pub use ir::{Flowtable, Ruleset};
 pub use model::{
     ExtraWan, FwConfig, FwState, Lan, OpenPort, Pinhole, PortForward, Proto, Split, build,
+    fast_path_devices,
 };
 
 /// Errors of the firewall.

@@ -160,6 +160,10 @@ pub struct FwState {
     /// The public IPv4 address, when the WAN has one: port forwards then match it, which
     /// also makes them work from the LAN (NAT reflection).
     pub public_ipv4: Option<Ipv4Addr>,
+    /// Interfaces of [`fast_path_devices`] that do not exist now: the fast path's flowtable
+    /// leaves them out (the kernel refuses a flowtable over a device it does not have).
+    /// Their traffic goes through the ruleset as without the fast path.
+    pub absent: Vec<String>,
 }
 
 /// ICMPv6 a router must accept for itself (RFC 4890 §4.4): errors, echo, neighbour and
@@ -360,11 +364,9 @@ fn input(cfg: &FwConfig) -> Chain {
 /// The fast path's flowtable.
 pub const FLOWTABLE: &str = "fastpath";
 
-/// The flowtable of the fast path, over every interface the router forwards between.
-fn flowtable(cfg: &FwConfig) -> Option<Flowtable> {
-    if !cfg.fast_path {
-        return None;
-    }
+/// Every interface the router forwards between, which the fast path's flowtable takes:
+/// the WAN, the LANs, the extra WANs and the DMZ.
+pub fn fast_path_devices(cfg: &FwConfig) -> Vec<String> {
     let mut devices = vec![cfg.wan.clone()];
     devices.extend(cfg.lans.iter().map(|l| l.interface.clone()));
     devices.extend(cfg.extra_wans.iter().map(|x| x.interface.clone()));
@@ -373,15 +375,25 @@ fn flowtable(cfg: &FwConfig) -> Option<Flowtable> {
     }
     let mut seen = std::collections::HashSet::new();
     devices.retain(|d| seen.insert(d.clone()));
-    Some(Flowtable { name: FLOWTABLE.into(), devices })
+    devices
 }
 
-fn forward(cfg: &FwConfig) -> Chain {
+/// The flowtable of the fast path, over those of [`fast_path_devices`] that exist.
+fn flowtable(cfg: &FwConfig, st: &FwState) -> Option<Flowtable> {
+    if !cfg.fast_path {
+        return None;
+    }
+    let mut devices = fast_path_devices(cfg);
+    devices.retain(|d| !st.absent.contains(d));
+    (!devices.is_empty()).then(|| Flowtable { name: FLOWTABLE.into(), devices })
+}
+
+fn forward(cfg: &FwConfig, flowtable: Option<&Flowtable>) -> Chain {
     let mut rules = Vec::new();
     if cfg.clamp_mss {
         rules.push(r(vec![Match::TcpSyn], Action::ClampMssToPmtu));
     }
-    if cfg.fast_path {
+    if flowtable.is_some() {
         // Established connections this chain accepted when they were new go to the fast
         // path; the counter counts what reaches it (a flow's packets until the flowtable has
         // it, and those of flows it cannot take).
@@ -582,11 +594,12 @@ fn postrouting(cfg: &FwConfig) -> Chain {
 /// Builds the router's ruleset from its configuration and current state.
 pub fn build(cfg: &FwConfig, st: &FwState) -> Result<Ruleset, Error> {
     cfg.validate()?;
+    let ft = flowtable(cfg, st);
     Ok(Ruleset {
         table: cfg.table.clone(),
         maps: port_maps(cfg),
-        flowtable: flowtable(cfg),
-        chains: vec![input(cfg), forward(cfg), prerouting(cfg, st), postrouting(cfg)],
+        flowtable: ft.clone(),
+        chains: vec![input(cfg), forward(cfg, ft.as_ref()), prerouting(cfg, st), postrouting(cfg)],
     })
 }
 
@@ -670,6 +683,10 @@ mod tests {
             build(&FwConfig { fast_path: false, ..c.clone() }, &FwState::default()).unwrap()
         );
         assert!(!without.to_nft().contains("fastpath"));
+        // An interface that is not there is left out; the rest keep the fast path.
+        let st = FwState { absent: vec!["eth0.4".into()], ..FwState::default() };
+        assert_eq!(build(&c, &st).unwrap().flowtable.unwrap().devices, ["eth0", "eth1"]);
+        assert_eq!(fast_path_devices(&c), ["eth0", "eth1", "eth0.4"]);
         // Off by configuration (a PPPoE WAN): none of it.
         c.fast_path = false;
         assert!(!build(&c, &FwState::default()).unwrap().to_nft().contains("flow"));
@@ -712,7 +729,8 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want}\n{text}");
         }
-        let st = FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)) };
+        let st =
+            FwState { public_ipv4: Some(Ipv4Addr::new(198, 51, 100, 7)), ..FwState::default() };
         let text = build(&cfg(), &st).unwrap().to_nft();
         assert!(
             text.contains("ip daddr 198.51.100.7 meta l4proto tcp counter dnat ip to th dport map"),

@@ -37,6 +37,8 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
             // configuration changes (each try would cost a refused transaction, and a reload
             // of port forwards would replace the table instead of updating its elements).
             let mut refused: Option<String> = None;
+            // Which interfaces exist (for the fast path).
+            let links = Netcfg::new().ok();
             loop {
                 let config = cfg.borrow_and_update().clone();
                 let mut fwc = wiring::fw_config(&config);
@@ -44,7 +46,21 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                     *gateway = dmz.borrow_and_update().gateway;
                 }
                 fwc.fast_path &= refused.is_none();
-                let state = fw::FwState { public_ipv4: wan.borrow_and_update().ipv4 };
+                // The fast path leaves out interfaces that are not there (yet): the kernel
+                // would refuse the whole flowtable.
+                let mut absent = Vec::new();
+                if fwc.fast_path {
+                    for d in fw::fast_path_devices(&fwc) {
+                        let there = match &links {
+                            Some(nc) => nc.link_by_name(&d).await.is_ok(),
+                            None => true,
+                        };
+                        if !there {
+                            absent.push(d);
+                        }
+                    }
+                }
+                let state = fw::FwState { public_ipv4: wan.borrow_and_update().ipv4, absent };
                 let now = Some((fwc, state));
                 if last != now {
                     if let Some((fwc, state)) = &now {

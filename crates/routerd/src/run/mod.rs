@@ -193,7 +193,7 @@ pub async fn run(
     let control = crate::status::serve(&c.control.socket, bus.clone()).map_err(Error::Control)?;
     // Firewall first: safe defaults before any interface forwards anything (the firewall
     // service adds the fast path).
-    let initial = fw::FwState { public_ipv4: None };
+    let initial = fw::FwState::default();
     apply_fw(&fw::FwConfig { fast_path: false, ..wiring::fw_config(&c) }, &initial, None)?;
     bus.set_ready(Ready::Firewall, true);
     nc.set_forwarding("all", Family::V4, true)?;
@@ -386,7 +386,7 @@ fn apply_reload(bus: &Arc<Bus>, sup: &Supervisor, new: Result<Config, String>) {
 /// Builds every service's configuration from `new` the way the services will, so a reload
 /// that one of them would refuse is refused before anything changes.
 fn check_services(bus: &Bus, new: &Config) -> Result<(), String> {
-    let state = fw::FwState { public_ipv4: bus.wan.borrow().ipv4 };
+    let state = fw::FwState { public_ipv4: bus.wan.borrow().ipv4, ..fw::FwState::default() };
     fw::build(&wiring::fw_config(new), &state).map_err(|e| format!("firewall: {e}"))?;
     wiring::dns_config(new).map_err(|e| format!("dns: {e}"))?;
     for l in &new.lan {
