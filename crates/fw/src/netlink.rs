@@ -539,9 +539,9 @@ fn build(rs: &Ruleset) -> Result<(nftnl::FinalizedBatch, Vec<String>), Error> {
     descs.push(format!("add table inet {}", rs.table));
     // The flowtable first: where the kernel refuses it (no nf_flow_table, a device missing),
     // it does so before it has worked through thousands of map elements.
-    let flowtable = rs.flowtable.as_ref().map(|ft| FlowtableMsg::new(&tname, ft)).transpose()?;
-    if let (Some(msg), Some(ft)) = (&flowtable, &rs.flowtable) {
-        batch.add(msg, MsgType::Add);
+    if let Some(ft) = &rs.flowtable {
+        // Written into the batch at once: the message may go after.
+        batch.add(&FlowtableMsg::new(&tname, ft)?, MsgType::Add);
         descs.push(format!("{FLOWTABLE_ADD} {}", ft.name));
     }
     let mut maps = Vec::with_capacity(rs.maps.len());

@@ -49,13 +49,9 @@ pub(super) fn spawn_firewall(sup: &mut Supervisor, bus: &Arc<Bus>) {
                 // The fast path leaves out interfaces that are not there (yet): the kernel
                 // would refuse the whole flowtable.
                 let mut absent = Vec::new();
-                if fwc.fast_path {
+                if let (true, Some(nc)) = (fwc.fast_path, &links) {
                     for d in fw::fast_path_devices(&fwc) {
-                        let there = match &links {
-                            Some(nc) => nc.link_by_name(&d).await.is_ok(),
-                            None => true,
-                        };
-                        if !there {
+                        if nc.link_by_name(&d).await.is_err() {
                             absent.push(d);
                         }
                     }
